@@ -1,0 +1,485 @@
+//! The processor's decision function: given a program, an account's state and one event, it
+//! updates the state and says what to write (timers, cancels, messages, derived events,
+//! traces). Pure and deterministic: the same inputs always give the same decisions, ids
+//! included, which is what makes replay, dry runs and simulation possible.
+
+use crate::event::{types, Event, EventType, NewEvent};
+use crate::program::{Action, Program, Recipient, Reentry, Rule, TeamMember, Trigger};
+use crate::state::{
+    AccountState, AccountStatus, Decisions, NewMessage, NewTimer, Person, RuleRuns, Seen,
+    TimerCancel, Trace, TraceOutcome,
+};
+use crate::time::Timestamp;
+use sha2::{Digest, Sha256};
+
+/// Settings the decisions depend on besides the program.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Base of every link sent, e.g. `https://onboard.example.com`.
+    pub public_url: String,
+}
+
+/// A short deterministic id: `prefix_` and 24 hex digits of SHA-256 over the parts.
+pub fn derived_id(prefix: &str, parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    let digest = hasher.finalize();
+    format!("{prefix}_{}", hex::encode(&digest[..12]))
+}
+
+/// Applies one event to an account and evaluates the program's rules against it.
+pub fn decide(
+    program: &Program,
+    settings: &Settings,
+    state: &mut AccountState,
+    event: &Event,
+) -> Decisions {
+    let mut out = Decisions::default();
+    apply(program, state, event);
+
+    if state.status != AccountStatus::Active {
+        // Exit: a churned or paused account leaves every rule and every pending timer.
+        if matches!(
+            event.kind.as_str(),
+            types::ACCOUNT_CHURNED | types::ACCOUNT_PAUSED
+        ) {
+            out.cancels.push(TimerCancel {
+                account: state.id.clone(),
+                rule: None,
+            });
+        }
+        for rule in program.rules.iter().filter(|r| concerns(r, event)) {
+            out.traces.push(trace(
+                state,
+                rule,
+                event,
+                TraceOutcome::Skipped,
+                format!(
+                    "account is {}: it has left every rule",
+                    state.status.as_str()
+                ),
+            ));
+        }
+        return out;
+    }
+
+    if event.kind.as_str() == types::TIMER_FIRED {
+        fire_timer(program, settings, state, event, &mut out);
+        return out;
+    }
+
+    for rule in &program.rules {
+        match &rule.trigger {
+            Trigger::On { event: on } if on == &event.kind => {
+                run_rule(program, settings, state, rule, event, &mut out);
+            }
+            Trigger::After {
+                delay,
+                since,
+                unless,
+            } => {
+                if unless.as_ref() == Some(&event.kind) {
+                    out.cancels.push(TimerCancel {
+                        account: state.id.clone(),
+                        rule: Some(rule.name.clone()),
+                    });
+                    out.traces.push(trace(
+                        state,
+                        rule,
+                        event,
+                        TraceOutcome::Cancelled,
+                        format!("`{}` happened: pending timers cancelled", event.kind),
+                    ));
+                }
+                if since == &event.kind {
+                    if let Some(reason) = reentry_refusal(rule, state, event.at) {
+                        out.traces
+                            .push(trace(state, rule, event, TraceOutcome::Skipped, reason));
+                        continue;
+                    }
+                    let timer = NewTimer {
+                        id: derived_id("tmr", &[&state.id, &rule.name, &event.key]),
+                        account: state.id.clone(),
+                        rule: rule.name.clone(),
+                        due_at: event.at.plus(*delay),
+                        since_at: event.at,
+                        program_version: state.program_version.clone(),
+                    };
+                    out.traces.push(trace(
+                        state,
+                        rule,
+                        event,
+                        TraceOutcome::Scheduled,
+                        format!(
+                            "timer {} due at {}{}",
+                            timer.id,
+                            timer.due_at,
+                            unless
+                                .as_ref()
+                                .map(|u| format!(" unless `{u}` happens first"))
+                                .unwrap_or_default()
+                        ),
+                    ));
+                    out.timers.push(timer);
+                }
+            }
+            Trigger::On { .. } => {}
+        }
+    }
+    out
+}
+
+/// Whether a rule has anything to do with this event (for exit traces).
+fn concerns(rule: &Rule, event: &Event) -> bool {
+    match &rule.trigger {
+        Trigger::On { event: on } => on == &event.kind,
+        Trigger::After { since, unless, .. } => {
+            since == &event.kind
+                || unless.as_ref() == Some(&event.kind)
+                || (event.kind.as_str() == types::TIMER_FIRED
+                    && event.data.get("rule").and_then(|v| v.as_str()) == Some(&rule.name))
+        }
+    }
+}
+
+/// A fired timer: re-checks its rule against the state at firing time, then runs it.
+fn fire_timer(
+    program: &Program,
+    settings: &Settings,
+    state: &mut AccountState,
+    event: &Event,
+    out: &mut Decisions,
+) {
+    let rule_name = event
+        .data
+        .get("rule")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    let Some(rule) = program.rule(rule_name) else {
+        return;
+    };
+    let since_at = Timestamp(
+        event
+            .data
+            .get("since_at")
+            .and_then(|v| v.as_i64())
+            .unwrap_or(i64::MIN),
+    );
+    if let Trigger::After {
+        unless: Some(unless),
+        ..
+    } = &rule.trigger
+    {
+        if let Some(seen) = state.seen.get(unless.as_str()) {
+            if seen.last_at >= since_at {
+                out.traces.push(trace(
+                    state,
+                    rule,
+                    event,
+                    TraceOutcome::Skipped,
+                    format!(
+                        "`{unless}` happened at {} (after the window opened at {since_at}): nothing to do",
+                        seen.last_at
+                    ),
+                ));
+                return;
+            }
+        }
+    }
+    run_rule(program, settings, state, rule, event, out);
+}
+
+/// Why the re-entry policy refuses another run now, if it does.
+fn reentry_refusal(rule: &Rule, state: &AccountState, at: Timestamp) -> Option<String> {
+    let runs = state.rule_runs.get(&rule.name)?;
+    match rule.reentry {
+        Reentry::Once => Some(format!(
+            "already ran at {} and runs once per account",
+            runs.last_at
+        )),
+        Reentry::AtMost(n) if runs.n >= n => Some(format!(
+            "already ran {} times (at most {n}), last at {}",
+            runs.n, runs.last_at
+        )),
+        Reentry::Every(gap) if at.millis() - runs.last_at.millis() < gap.millis() => {
+            Some(format!("ran at {}; runs at most every {gap}", runs.last_at))
+        }
+        _ => None,
+    }
+}
+
+/// Runs a rule's actions for an event, if re-entry allows.
+fn run_rule(
+    program: &Program,
+    settings: &Settings,
+    state: &mut AccountState,
+    rule: &Rule,
+    event: &Event,
+    out: &mut Decisions,
+) {
+    if let Some(reason) = reentry_refusal(rule, state, event.at) {
+        out.traces
+            .push(trace(state, rule, event, TraceOutcome::Skipped, reason));
+        return;
+    }
+    let mut done = Vec::new();
+    for (index, action) in rule.actions.iter().enumerate() {
+        match action {
+            Action::Send { message, to } => {
+                let recipients = recipients(program, state, to);
+                if recipients.is_empty() {
+                    done.push(format!("send `{message}`: no recipient"));
+                }
+                for (name, email) in recipients {
+                    match render(program, settings, state, event, message, &name, &email) {
+                        Ok((subject, body)) => {
+                            let id = derived_id(
+                                "msg",
+                                &[&event.key, &rule.name, &index.to_string(), &email],
+                            );
+                            let (from_name, from_email) = sender(program, state);
+                            let domain = from_email.rsplit('@').next().unwrap_or("onboard");
+                            out.messages.push(NewMessage {
+                                message_id: format!("<{id}@{domain}>"),
+                                id,
+                                account: state.id.clone(),
+                                channel: "email".to_owned(),
+                                to_email: email.clone(),
+                                to_name: name,
+                                from_email,
+                                from_name,
+                                subject,
+                                body,
+                                rule: rule.name.clone(),
+                                cause: event.key.clone(),
+                            });
+                            done.push(format!("send `{message}` to {email}"));
+                        }
+                        Err(error) => {
+                            out.traces.push(trace(
+                                state,
+                                rule,
+                                event,
+                                TraceOutcome::Failed,
+                                format!("message `{message}` could not be rendered: {error}"),
+                            ));
+                            return;
+                        }
+                    }
+                }
+            }
+            Action::Emit { event: kind } => {
+                out.events
+                    .push(derived_event(state, rule, event, index, kind));
+                done.push(format!("emit `{kind}`"));
+            }
+        }
+    }
+    let runs = state
+        .rule_runs
+        .entry(rule.name.clone())
+        .or_insert(RuleRuns {
+            n: 0,
+            last_at: event.at,
+        });
+    runs.n += 1;
+    runs.last_at = event.at;
+    out.traces.push(trace(
+        state,
+        rule,
+        event,
+        TraceOutcome::Fired,
+        done.join("; "),
+    ));
+}
+
+fn derived_event(
+    state: &AccountState,
+    rule: &Rule,
+    cause: &Event,
+    index: usize,
+    kind: &EventType,
+) -> NewEvent {
+    NewEvent {
+        key: derived_id("evt", &[&cause.key, &rule.name, &index.to_string()]),
+        kind: kind.clone(),
+        account: state.id.clone(),
+        at: cause.at,
+        data: serde_json::json!({ "rule": rule.name, "cause": cause.key }),
+    }
+}
+
+/// Who receives a message: (name, email) pairs, in a stable order.
+fn recipients(program: &Program, state: &AccountState, to: &Recipient) -> Vec<(String, String)> {
+    match to {
+        Recipient::Csm => csm(program, state)
+            .map(|m| vec![(m.name.clone(), m.email.clone())])
+            .unwrap_or_default(),
+        Recipient::People { persona } => state
+            .people
+            .iter()
+            .filter(|p| persona.is_none() || p.persona.as_ref() == persona.as_ref())
+            .map(|p| (p.name.clone(), p.email.clone()))
+            .collect(),
+    }
+}
+
+fn csm<'p>(program: &'p Program, state: &AccountState) -> Option<&'p TeamMember> {
+    let email = state.csm.as_deref()?;
+    program.team.iter().find(|m| m.email == email)
+}
+
+/// Emails come from the account's CSM when it has one, else from the program's sender.
+fn sender(program: &Program, state: &AccountState) -> (String, String) {
+    match csm(program, state) {
+        Some(m) => (m.name.clone(), m.email.clone()),
+        None => (program.sender.name.clone(), program.sender.email.clone()),
+    }
+}
+
+fn render(
+    program: &Program,
+    settings: &Settings,
+    state: &AccountState,
+    event: &Event,
+    message: &str,
+    name: &str,
+    email: &str,
+) -> Result<(String, String), String> {
+    let template = program
+        .messages
+        .get(message)
+        .ok_or_else(|| format!("no message named `{message}`"))?;
+    let csm = csm(program, state);
+    let person = state.people.iter().find(|p| p.email == email);
+    let context = serde_json::json!({
+        "account": { "id": state.id, "name": state.name },
+        "person": {
+            "name": name,
+            "first_name": name.split_whitespace().next().unwrap_or(name),
+            "email": email,
+            "persona": person.and_then(|p| p.persona.clone()),
+        },
+        "csm": csm.map(|m| serde_json::json!({ "name": m.name, "email": m.email })),
+        "event": { "type": event.kind.as_str(), "data": event.data },
+        "program": { "name": program.name },
+        "public_url": settings.public_url,
+        "sign_in_url": format!("{}/academy", settings.public_url.trim_end_matches('/')),
+    });
+    let env = minijinja::Environment::new();
+    let subject = env
+        .render_str(&template.subject, &context)
+        .map_err(|e| e.to_string())?;
+    let body = env
+        .render_str(&template.body, &context)
+        .map_err(|e| e.to_string())?;
+    Ok((subject, body))
+}
+
+fn trace(
+    state: &AccountState,
+    rule: &Rule,
+    event: &Event,
+    outcome: TraceOutcome,
+    reason: String,
+) -> Trace {
+    Trace {
+        account: state.id.clone(),
+        rule: rule.name.clone(),
+        event: event.key.clone(),
+        at: event.at,
+        outcome,
+        reason,
+    }
+}
+
+/// The built-in effects of events on state: names, people, CSM, status, what was seen.
+fn apply(program: &Program, state: &mut AccountState, event: &Event) {
+    let seen = state
+        .seen
+        .entry(event.kind.as_str().to_owned())
+        .or_insert(Seen {
+            n: 0,
+            first_at: event.at,
+            last_at: event.at,
+        });
+    seen.n += 1;
+    seen.first_at = seen.first_at.min(event.at);
+    seen.last_at = seen.last_at.max(event.at);
+    state.updated_at = state.updated_at.max(event.at);
+
+    let data = &event.data;
+    match event.kind.as_str() {
+        types::DEAL_WON => {
+            if let Some(name) = text(data, "account_name").or_else(|| text(data, "name")) {
+                state.name = name;
+            }
+            if let Some(contacts) = data.get("contacts").and_then(|v| v.as_array()) {
+                for contact in contacts {
+                    add_person(state, contact);
+                }
+            }
+            if let Some(csm) = text(data, "csm") {
+                if program.team.iter().any(|m| m.email == csm) {
+                    state.csm = Some(csm);
+                }
+            }
+        }
+        types::PERSON_ADDED => add_person(state, data),
+        types::ACCOUNT_CHURNED => state.status = AccountStatus::Churned,
+        types::ACCOUNT_PAUSED => state.status = AccountStatus::Paused,
+        types::ACCOUNT_RESUMED if state.status == AccountStatus::Paused => {
+            state.status = AccountStatus::Active;
+        }
+        _ => {}
+    }
+    if state.csm.is_none() {
+        // Deterministic spread over the program's CSMs until load-based assignment exists.
+        let csms: Vec<&TeamMember> = program.csms().collect();
+        if !csms.is_empty() {
+            let digest = Sha256::digest(state.id.as_bytes());
+            let index = usize::from(digest[0]) % csms.len();
+            state.csm = Some(csms[index].email.clone());
+        }
+    }
+}
+
+fn text(data: &serde_json::Value, field: &str) -> Option<String> {
+    data.get(field)
+        .and_then(|v| v.as_str())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+fn add_person(state: &mut AccountState, contact: &serde_json::Value) {
+    let Some(email) = text(contact, "email").map(|e| e.to_lowercase()) else {
+        return;
+    };
+    if !email.contains('@') {
+        return;
+    }
+    let name = text(contact, "name").unwrap_or_else(|| email.clone());
+    let title = text(contact, "title");
+    let persona = text(contact, "persona");
+    match state.people.iter_mut().find(|p| p.email == email) {
+        Some(person) => {
+            person.name = name;
+            if title.is_some() {
+                person.title = title;
+            }
+            if persona.is_some() {
+                person.persona = persona;
+            }
+        }
+        None => state.people.push(Person {
+            email,
+            name,
+            title,
+            persona,
+        }),
+    }
+}

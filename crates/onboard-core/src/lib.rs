@@ -1,0 +1,14 @@
+//! Onboard's domain: the program model (onboarding as code), events, timers, outbox
+//! messages, account state and the pure decision function that the engine's processor runs.
+//!
+//! Invariant: this crate does no I/O, has no async, and never reads the wall clock. Time
+//! comes in as a [`Timestamp`] argument; files come in as a [`program::ProgramSource`].
+
+pub mod decide;
+pub mod event;
+pub mod program;
+pub mod state;
+pub mod time;
+
+pub use event::{Event, EventType, NewEvent};
+pub use time::{Duration, Timestamp};

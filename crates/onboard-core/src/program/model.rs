@@ -1,0 +1,210 @@
+//! The validated program: what `program.toml`, `academy/` and `messages/` say once parsed.
+//! Every name reference in here has been checked to exist; every duration parsed.
+
+use crate::event::EventType;
+use crate::time::Duration;
+use std::collections::BTreeMap;
+
+/// A program's version: the hex SHA-256 of its files (paths and contents, in path order).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ProgramVersion(pub String);
+
+/// The whole onboarding design.
+#[derive(Debug, Clone)]
+pub struct Program {
+    pub version: ProgramVersion,
+    pub name: String,
+    /// Defaults for emails: the sender when no CSM is known.
+    pub sender: Sender,
+    pub personas: Vec<Persona>,
+    pub team: Vec<TeamMember>,
+    pub journeys: Vec<Journey>,
+    pub templates: Vec<Template>,
+    pub goals: Vec<Goal>,
+    pub rules: Vec<Rule>,
+    /// Message templates by name (file stem in `messages/`).
+    pub messages: BTreeMap<String, MessageTemplate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sender {
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Persona {
+    pub name: String,
+    pub description: String,
+    /// The journey this persona follows in the Academy.
+    pub journey: Option<String>,
+    /// The product event that proves value for this persona.
+    pub aha_event: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeamMember {
+    pub name: String,
+    pub email: String,
+    /// `csm`, `sales`, `admin` or another role the program uses.
+    pub role: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Journey {
+    pub name: String,
+    pub title: String,
+    /// Core modules in order (from `academy/<journey>/NN-*.md`, minus optional ones).
+    pub core: Vec<Module>,
+    /// Optional library: never blocks completion.
+    pub library: Vec<Module>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Module {
+    /// The file stem, e.g. `01-welcome`.
+    pub slug: String,
+    pub title: String,
+    /// Markdown body (front matter removed).
+    pub body: String,
+    pub optional: bool,
+    /// Estimated minutes, when the front matter gives them.
+    pub minutes: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    pub name: String,
+    pub title: String,
+    pub completion: Completion,
+    /// The template launched when this one completes.
+    pub next: Option<String>,
+    /// Whether projects from rules start as drafts instead of launching at once.
+    pub draft: bool,
+    pub due_days: Option<u32>,
+    pub tasks: Vec<TaskTemplate>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    FinalTask,
+    AllTasks,
+    Manual,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Team,
+    Customer,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskTemplate {
+    pub key: String,
+    pub title: String,
+    pub description: String,
+    pub owner: Side,
+    /// A team role (`csm`) or a customer persona.
+    pub assignee: String,
+    pub snooze_days: u32,
+    pub due_days: Option<u32>,
+    pub depends_on: Vec<String>,
+    pub milestone: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Goal {
+    pub name: String,
+    pub title: String,
+    pub template: Option<String>,
+    pub persona: Option<String>,
+    /// Days after the deal was won.
+    pub deadline_days: u32,
+    pub metric: GoalMetric,
+    pub target: f64,
+    pub key_tasks: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum GoalMetric {
+    ActiveUsers,
+    SeatShareActive,
+    EventCount { event: String },
+    Task { task: String },
+}
+
+/// An automation: a trigger, re-entry policy and actions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub name: String,
+    pub description: String,
+    pub trigger: Trigger,
+    pub reentry: Reentry,
+    pub actions: Vec<Action>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// Fires when an event of this type is processed.
+    On { event: EventType },
+    /// Fires `delay` after an event of type `since`, unless an event of type `unless` for the
+    /// same account happened in between (checked again when the timer fires).
+    After {
+        delay: Duration,
+        since: EventType,
+        unless: Option<EventType>,
+    },
+}
+
+/// How often a rule may run for one subject (an account).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reentry {
+    Once,
+    Every(Duration),
+    AtMost(u32),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send the named message by email.
+    Send { message: String, to: Recipient },
+    /// Append a derived event of this type for the account.
+    Emit { event: EventType },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipient {
+    /// The account's CSM.
+    Csm,
+    /// The account's people, all or those of one persona.
+    People { persona: Option<String> },
+}
+
+/// A message text from `messages/<name>.md`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageTemplate {
+    pub name: String,
+    /// Subject line template (front matter `subject`).
+    pub subject: String,
+    /// Body template (Markdown with `{{ placeholders }}`).
+    pub body: String,
+}
+
+impl Program {
+    pub fn persona(&self, name: &str) -> Option<&Persona> {
+        self.personas.iter().find(|p| p.name == name)
+    }
+
+    pub fn rule(&self, name: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.name == name)
+    }
+
+    pub fn template(&self, name: &str) -> Option<&Template> {
+        self.templates.iter().find(|t| t.name == name)
+    }
+
+    /// The team members with the `csm` role.
+    pub fn csms(&self) -> impl Iterator<Item = &TeamMember> {
+        self.team.iter().filter(|m| m.role == "csm")
+    }
+}

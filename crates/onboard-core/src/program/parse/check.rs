@@ -1,0 +1,557 @@
+//! Cross-checks of a drafted program: unique names, references that point at something
+//! declared (with the closest known name suggested for typos), no cycles in template
+//! chaining or task dependencies, assignees that exist on the right side, and Academy
+//! folders that match declared journeys. Every problem is reported; nothing is built here.
+
+use super::content::DraftModule;
+use super::fields::{closest, list, Cx, Text};
+use super::sections::{Draft, DraftAction, DraftMetric, DraftRecipient, DraftTemplate};
+use super::tree::Loc;
+use crate::program::{Completion, Diagnostic, Side};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// What the rest of the folder holds, for checking `program.toml` against it.
+pub(crate) struct Folder<'a> {
+    /// Academy modules that were read, in path order.
+    pub modules: &'a [DraftModule],
+    /// Paths of the Academy files by journey folder, in path order, read or not.
+    pub academy: &'a BTreeMap<String, Vec<String>>,
+    /// Journeys with an Academy file that could not be read.
+    pub broken_journeys: &'a BTreeSet<String>,
+    /// Names of all message files, read or not.
+    pub messages: &'a BTreeSet<String>,
+}
+
+/// Runs every cross-check; `file` is the path of `program.toml` as given.
+pub(crate) fn check(file: &str, draft: &Draft, folder: &Folder<'_>, out: &mut Vec<Diagnostic>) {
+    let mut cx = Cx { file, out };
+    let cx = &mut cx;
+
+    let persona_names = names(draft.personas.iter().map(|p| &p.name));
+    let journey_names = names(draft.journeys.iter().map(|j| &j.name));
+    let template_names = names(draft.templates.iter().map(|t| &t.name));
+    let roles: BTreeSet<&str> = draft
+        .team
+        .iter()
+        .filter_map(|m| m.role.as_ref())
+        .map(|r| r.value.as_str())
+        .collect();
+    let roles: Vec<&str> = roles.into_iter().collect();
+    let message_names: Vec<&str> = folder.messages.iter().map(String::as_str).collect();
+
+    unique(
+        cx,
+        "persona",
+        "",
+        draft.personas.iter().filter_map(|p| p.name.as_ref()),
+    );
+    unique_emails(cx, draft);
+    unique(
+        cx,
+        "journey",
+        "",
+        draft.journeys.iter().filter_map(|j| j.name.as_ref()),
+    );
+    unique(
+        cx,
+        "template",
+        "",
+        draft.templates.iter().filter_map(|t| t.name.as_ref()),
+    );
+    unique(
+        cx,
+        "goal",
+        "",
+        draft.goals.iter().filter_map(|g| g.name.as_ref()),
+    );
+    unique(
+        cx,
+        "rule",
+        "",
+        draft.rules.iter().filter_map(|r| r.name.as_ref()),
+    );
+
+    for persona in &draft.personas {
+        if let Some(journey) = &persona.journey {
+            reference(
+                cx,
+                journey,
+                "journey",
+                &journey_names,
+                "declare it with [[journeys]]",
+            );
+        }
+    }
+
+    check_journeys(cx, draft, folder, &journey_names);
+
+    for template in &draft.templates {
+        if let Some(next) = &template.next {
+            reference(
+                cx,
+                next,
+                "template",
+                &template_names,
+                "declare it with [[templates]]",
+            );
+        }
+        check_tasks(cx, template, &roles, &persona_names);
+    }
+    check_chaining(cx, draft);
+
+    for goal in &draft.goals {
+        let mut template_known = true;
+        if let Some(template) = &goal.template {
+            template_known = reference(
+                cx,
+                template,
+                "template",
+                &template_names,
+                "declare it with [[templates]]",
+            );
+        }
+        if let Some(persona) = &goal.persona {
+            reference(
+                cx,
+                persona,
+                "persona",
+                &persona_names,
+                "declare it with [[personas]]",
+            );
+        }
+        if !template_known {
+            continue;
+        }
+        let scope = goal.template.as_ref().and_then(|name| {
+            draft
+                .templates
+                .iter()
+                .find(|t| t.name.as_ref().map(|n| &n.value) == Some(&name.value))
+        });
+        let task_keys: Vec<&str> = match scope {
+            Some(template) => template
+                .tasks
+                .iter()
+                .filter_map(|t| t.key.as_ref())
+                .map(|k| k.value.as_str())
+                .collect(),
+            None => {
+                let keys: BTreeSet<&str> = draft
+                    .templates
+                    .iter()
+                    .flat_map(|t| &t.tasks)
+                    .filter_map(|t| t.key.as_ref())
+                    .map(|k| k.value.as_str())
+                    .collect();
+                keys.into_iter().collect()
+            }
+        };
+        let declare = match &goal.template {
+            Some(name) => format!(
+                "add it to template `{}` with [[templates.tasks]]",
+                name.value
+            ),
+            None => "declare it in a template with [[templates.tasks]]".to_owned(),
+        };
+        if let Some(DraftMetric::Task(task)) = &goal.metric {
+            reference(cx, task, "task", &task_keys, &declare);
+        }
+        for task in &goal.key_tasks {
+            reference(cx, task, "task", &task_keys, &declare);
+        }
+    }
+
+    for rule in &draft.rules {
+        for action in &rule.actions {
+            if let DraftAction::Send { message, to } = action {
+                reference(
+                    cx,
+                    message,
+                    "message",
+                    &message_names,
+                    &format!("create `messages/{}.md`", message.value),
+                );
+                if let DraftRecipient::People {
+                    persona: Some(persona),
+                } = to
+                {
+                    reference(
+                        cx,
+                        persona,
+                        "persona",
+                        &persona_names,
+                        "declare it with [[personas]]",
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The declared names among `items` (those that were read), once each, in declaration order.
+fn names<'a>(items: impl Iterator<Item = &'a Option<Text>>) -> Vec<&'a str> {
+    let mut names: Vec<&str> = Vec::new();
+    for text in items.flatten() {
+        if !names.contains(&text.value.as_str()) {
+            names.push(&text.value);
+        }
+    }
+    names
+}
+
+/// Reports a reference to an undeclared name; says whether it was found.
+fn reference(cx: &mut Cx<'_>, text: &Text, kind: &str, known: &[&str], declare: &str) -> bool {
+    if known.contains(&text.value.as_str()) {
+        return true;
+    }
+    let hint = if known.is_empty() {
+        format!("no {kind}s are declared; {declare}")
+    } else {
+        let mut hint = match closest(&text.value, known.iter().copied()) {
+            Some(near) => format!("did you mean `{near}`? "),
+            None => String::new(),
+        };
+        hint.push_str(&format!(
+            "known {kind}s: {}; or {declare}",
+            list(known.iter().copied())
+        ));
+        hint
+    };
+    cx.error(text.loc, format!("unknown {kind} `{}`", text.value), hint);
+    false
+}
+
+/// Reports the second and later uses of each name.
+fn unique<'a>(cx: &mut Cx<'_>, kind: &str, scope: &str, items: impl Iterator<Item = &'a Text>) {
+    let mut seen: HashMap<&str, Loc> = HashMap::new();
+    for text in items {
+        match seen.get(text.value.as_str()) {
+            Some(first) => cx.error(
+                text.loc,
+                format!("duplicate {kind} `{}`{scope}", text.value),
+                format!(
+                    "{kind} names must be unique{scope} and `{}` is already used on line {}; rename or remove one of them",
+                    text.value, first.line
+                ),
+            ),
+            None => {
+                seen.insert(&text.value, text.loc);
+            }
+        }
+    }
+}
+
+fn unique_emails(cx: &mut Cx<'_>, draft: &Draft) {
+    let mut seen: HashMap<String, Loc> = HashMap::new();
+    for email in draft.team.iter().filter_map(|m| m.email.as_ref()) {
+        let folded = email.value.to_lowercase();
+        match seen.get(&folded) {
+            Some(first) => cx.error(
+                email.loc,
+                format!("duplicate team member email `{}`", email.value),
+                format!(
+                    "each team member needs their own email and this one is already used on line {}; remove the duplicate [[team]] entry",
+                    first.line
+                ),
+            ),
+            None => {
+                seen.insert(folded, email.loc);
+            }
+        }
+    }
+}
+
+fn check_journeys(cx: &mut Cx<'_>, draft: &Draft, folder: &Folder<'_>, journey_names: &[&str]) {
+    // Academy folders must belong to declared journeys (reported once per folder).
+    for (journey, files) in folder.academy {
+        if journey_names.contains(&journey.as_str()) {
+            continue;
+        }
+        let Some(first) = files.first() else { continue };
+        let mut hint = match closest(journey, journey_names.iter().copied()) {
+            Some(near) => format!("did you mean `academy/{near}/`? "),
+            None => String::new(),
+        };
+        hint.push_str(&format!(
+            "declare the journey with [[journeys]] and `name = \"{journey}\"` in program.toml, or move the files{}",
+            if journey_names.is_empty() {
+                String::new()
+            } else {
+                format!(" to one of {}", list(journey_names.iter().copied()))
+            }
+        ));
+        Cx {
+            file: first,
+            out: &mut *cx.out,
+        }
+        .error(
+            Loc::START,
+            format!("`academy/{journey}/` is not a declared journey"),
+            hint,
+        );
+    }
+
+    // Within a journey, numbers and names of modules are unique.
+    let mut by_journey: BTreeMap<&str, Vec<&DraftModule>> = BTreeMap::new();
+    for module in folder.modules {
+        by_journey.entry(&module.journey).or_default().push(module);
+    }
+    for modules in by_journey.values() {
+        let mut numbers: HashMap<u32, &DraftModule> = HashMap::new();
+        let mut short_names: HashMap<&str, &DraftModule> = HashMap::new();
+        for module in modules {
+            let mut cx = Cx {
+                file: &module.file,
+                out: &mut *cx.out,
+            };
+            if let Some(first) = numbers.get(&module.number) {
+                cx.error(
+                    Loc::START,
+                    format!(
+                        "modules `{}` and `{}` have the same number, so their order is unclear",
+                        first.module.slug, module.module.slug
+                    ),
+                    "give every module of a journey its own number (01-, 02-, …)",
+                );
+            } else {
+                numbers.insert(module.number, module);
+            }
+            if let Some(first) = short_names.get(module.short_name.as_str()) {
+                cx.error(
+                    Loc::START,
+                    format!(
+                        "duplicate module `{}`: `{}` has the same name",
+                        module.short_name, first.module.slug
+                    ),
+                    "give each module of a journey its own name, or remove one of them",
+                );
+            } else {
+                short_names.insert(&module.short_name, module);
+            }
+        }
+    }
+
+    // Every declared journey has a core path.
+    for journey in &draft.journeys {
+        let Some(name) = &journey.name else { continue };
+        if folder.broken_journeys.contains(&name.value) {
+            continue;
+        }
+        let modules = by_journey
+            .get(name.value.as_str())
+            .map_or(&[][..], Vec::as_slice);
+        if modules.is_empty() {
+            cx.error(
+                name.loc,
+                format!("journey `{}` has no modules", name.value),
+                format!(
+                    "add Markdown files such as `academy/{}/01-welcome.md` (with `title` in their +++ front matter), or remove the journey",
+                    name.value
+                ),
+            );
+        } else if modules.iter().all(|m| m.module.optional) {
+            cx.error(
+                name.loc,
+                format!("journey `{}` has only optional modules", name.value),
+                "a journey needs at least one core module: remove `optional = true` from one of them",
+            );
+        }
+    }
+}
+
+fn check_tasks(cx: &mut Cx<'_>, template: &DraftTemplate, roles: &[&str], personas: &[&str]) {
+    let template_name = template.name.as_ref().map_or("?", |n| n.value.as_str());
+    unique(
+        cx,
+        "task",
+        &format!(" in template `{template_name}`"),
+        template.tasks.iter().filter_map(|t| t.key.as_ref()),
+    );
+    let keys: Vec<&str> = template
+        .tasks
+        .iter()
+        .filter_map(|t| t.key.as_ref())
+        .map(|k| k.value.as_str())
+        .collect();
+    let declare = format!("add it to template `{template_name}` with [[templates.tasks]]");
+    for task in &template.tasks {
+        for dependency in &task.depends_on {
+            reference(cx, dependency, "task", &keys, &declare);
+        }
+        let Some(assignee) = &task.assignee else {
+            continue;
+        };
+        let value = assignee.value.as_str();
+        match task.owner {
+            Some(Side::Team) if !roles.contains(&value) => {
+                let hint = if roles.is_empty() {
+                    "no team roles are declared; add members with [[team]] and `role = \"csm\"`"
+                        .to_owned()
+                } else {
+                    let near = closest(value, roles.iter().copied())
+                        .map(|n| format!("did you mean `{n}`? "))
+                        .unwrap_or_default();
+                    format!(
+                        "{near}a team task is assigned to a role held by someone in [[team]]: {}; or set `owner = \"customer\"` to assign it to a persona",
+                        list(roles.iter().copied())
+                    )
+                };
+                cx.error(
+                    assignee.loc,
+                    format!("no team member has the role `{value}`"),
+                    hint,
+                );
+            }
+            Some(Side::Customer) if !personas.contains(&value) => {
+                let hint = if personas.is_empty() {
+                    "no personas are declared; a customer task is assigned to a persona declared with [[personas]]".to_owned()
+                } else {
+                    let near = closest(value, personas.iter().copied())
+                        .map(|n| format!("did you mean `{n}`? "))
+                        .unwrap_or_default();
+                    format!(
+                        "{near}a customer task is assigned to a persona: {}; or set `owner = \"team\"` to assign it to a team role",
+                        list(personas.iter().copied())
+                    )
+                };
+                cx.error(assignee.loc, format!("unknown persona `{value}`"), hint);
+            }
+            _ => {}
+        }
+    }
+    check_dependency_cycles(cx, template, &keys);
+    if template.completion == Completion::FinalTask {
+        if let Some(last) = template.tasks.last().and_then(|t| t.key.as_ref()) {
+            for task in &template.tasks {
+                for dependency in task.depends_on.iter().filter(|d| d.value == last.value) {
+                    cx.error(
+                        dependency.loc,
+                        format!(
+                            "this task depends on `{}`, the final task of template `{template_name}`",
+                            last.value
+                        ),
+                        "the project completes when its final (last) task is done, so nothing can wait for it; move the final task to the end of the list, or set `completion = \"all_tasks\"`",
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Reports each cycle of `depends_on` once, at the dependency that closes it.
+fn check_dependency_cycles(cx: &mut Cx<'_>, template: &DraftTemplate, keys: &[&str]) {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Active,
+        Done,
+    }
+    // Edges by task index (first declaration of each key wins).
+    let index: HashMap<&str, usize> = keys
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, &k)| (k, i))
+        .collect();
+    let tasks: Vec<_> = template.tasks.iter().filter(|t| t.key.is_some()).collect();
+    let edges: Vec<Vec<(usize, &Text)>> = tasks
+        .iter()
+        .map(|t| {
+            t.depends_on
+                .iter()
+                .filter_map(|d| index.get(d.value.as_str()).map(|&j| (j, d)))
+                .collect()
+        })
+        .collect();
+    let mut marks = vec![Mark::New; tasks.len()];
+    for root in 0..tasks.len() {
+        if marks[root] != Mark::New {
+            continue;
+        }
+        // Iterative depth-first search: (task, next edge to follow).
+        let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
+        marks[root] = Mark::Active;
+        while let Some(&mut (task, ref mut next)) = stack.last_mut() {
+            let Some(&(dependency, text)) = edges[task].get(*next) else {
+                marks[task] = Mark::Done;
+                stack.pop();
+                continue;
+            };
+            *next += 1;
+            match marks[dependency] {
+                Mark::New => {
+                    marks[dependency] = Mark::Active;
+                    stack.push((dependency, 0));
+                }
+                Mark::Active => {
+                    let from = stack
+                        .iter()
+                        .position(|&(t, _)| t == dependency)
+                        .unwrap_or(0);
+                    let mut path: Vec<&str> = stack[from..].iter().map(|&(t, _)| keys[t]).collect();
+                    path.push(keys[dependency]);
+                    cx.error(
+                        text.loc,
+                        format!("tasks depend on each other in a cycle: {}", path.join(" -> ")),
+                        "remove one of these `depends_on` entries so that the tasks can be done in some order",
+                    );
+                }
+                Mark::Done => {}
+            }
+        }
+    }
+}
+
+/// Reports each cycle of templates chained by `next` once, at the `next` of its first
+/// template in declaration order.
+fn check_chaining(cx: &mut Cx<'_>, draft: &Draft) {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for (i, template) in draft.templates.iter().enumerate() {
+        if let Some(name) = &template.name {
+            index.entry(&name.value).or_insert(i);
+        }
+    }
+    let next_of = |i: usize| -> Option<usize> {
+        let next = draft.templates.get(i)?.next.as_ref()?;
+        index.get(next.value.as_str()).copied()
+    };
+    let mut reported: BTreeSet<usize> = BTreeSet::new();
+    for start in 0..draft.templates.len() {
+        let mut path = vec![start];
+        let mut at = start;
+        while let Some(next) = next_of(at) {
+            if let Some(from) = path.iter().position(|&p| p == next) {
+                let cycle = &path[from..];
+                let first = cycle.iter().copied().min().unwrap_or(next);
+                if reported.insert(first) {
+                    let from_first = cycle.iter().position(|&p| p == first).unwrap_or(0);
+                    let mut names: Vec<&str> = cycle[from_first..]
+                        .iter()
+                        .chain(&cycle[..from_first])
+                        .filter_map(|&i| draft.templates.get(i)?.name.as_ref())
+                        .map(|n| n.value.as_str())
+                        .collect();
+                    if let Some(&head) = names.first() {
+                        names.push(head);
+                    }
+                    let loc = draft
+                        .templates
+                        .get(first)
+                        .and_then(|t| t.next.as_ref())
+                        .map_or(Loc::START, |n| n.loc);
+                    cx.error(
+                        loc,
+                        format!("templates chain in a cycle: {}", names.join(" -> ")),
+                        "a project chains into the `next` template when it completes, so a cycle would never end; remove `next` from one of these templates",
+                    );
+                }
+                break;
+            }
+            if path.len() > draft.templates.len() {
+                break;
+            }
+            path.push(next);
+            at = next;
+        }
+    }
+}

@@ -1,0 +1,667 @@
+//! The tables of `program.toml` read into draft values ([`Draft`] and friends) that keep the
+//! place of every name and reference, for the cross-checks in `check`. Each field is read
+//! on its own; a bad one is reported and replaced by a default so that reading goes on.
+//! References are only checked for form here, not for existence.
+
+use super::fields::{Cx, Table, Text};
+use super::tree::{Loc, Node, Value};
+use crate::event::EventType;
+use crate::program::{Completion, Reentry, Sender, Side, Trigger};
+use crate::time::Duration;
+
+/// Everything `program.toml` says, before cross-checking.
+#[derive(Debug, Default)]
+pub(crate) struct Draft {
+    pub name: Option<String>,
+    pub sender: Option<Sender>,
+    pub personas: Vec<DraftPersona>,
+    pub team: Vec<DraftMember>,
+    pub journeys: Vec<DraftJourney>,
+    pub templates: Vec<DraftTemplate>,
+    pub goals: Vec<DraftGoal>,
+    pub rules: Vec<DraftRule>,
+}
+
+#[derive(Debug)]
+pub(crate) struct DraftPersona {
+    pub name: Option<Text>,
+    pub description: String,
+    pub journey: Option<Text>,
+    pub aha_event: Option<String>,
+}
+
+#[derive(Debug)]
+pub(crate) struct DraftMember {
+    pub name: Option<String>,
+    pub email: Option<Text>,
+    pub role: Option<Text>,
+}
+
+#[derive(Debug)]
+pub(crate) struct DraftJourney {
+    pub name: Option<Text>,
+    pub title: Option<String>,
+}
+
+#[derive(Debug)]
+pub(crate) struct DraftTemplate {
+    pub name: Option<Text>,
+    pub title: Option<String>,
+    pub completion: Completion,
+    pub next: Option<Text>,
+    pub draft: bool,
+    pub due_days: Option<u32>,
+    pub tasks: Vec<DraftTask>,
+}
+
+#[derive(Debug)]
+pub(crate) struct DraftTask {
+    pub key: Option<Text>,
+    pub title: Option<String>,
+    pub description: String,
+    pub owner: Option<Side>,
+    pub assignee: Option<Text>,
+    pub snooze_days: u32,
+    pub due_days: Option<u32>,
+    pub depends_on: Vec<Text>,
+    pub milestone: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct DraftGoal {
+    pub name: Option<Text>,
+    pub title: Option<String>,
+    pub template: Option<Text>,
+    pub persona: Option<Text>,
+    pub deadline_days: Option<u32>,
+    pub metric: Option<DraftMetric>,
+    pub target: Option<f64>,
+    pub key_tasks: Vec<Text>,
+}
+
+#[derive(Debug)]
+pub(crate) enum DraftMetric {
+    ActiveUsers,
+    SeatShareActive,
+    EventCount(String),
+    Task(Text),
+}
+
+#[derive(Debug)]
+pub(crate) struct DraftRule {
+    pub name: Option<Text>,
+    pub description: String,
+    pub trigger: Option<Trigger>,
+    pub reentry: Reentry,
+    pub actions: Vec<DraftAction>,
+}
+
+#[derive(Debug)]
+pub(crate) enum DraftAction {
+    Send { message: Text, to: DraftRecipient },
+    Emit { event: EventType },
+}
+
+#[derive(Debug)]
+pub(crate) enum DraftRecipient {
+    Csm,
+    People { persona: Option<Text> },
+}
+
+const TOP: &[&str] = &[
+    "program",
+    "personas",
+    "team",
+    "journeys",
+    "templates",
+    "goals",
+    "rules",
+];
+const PROGRAM: &[&str] = &["name", "sender"];
+const SENDER: &[&str] = &["name", "email"];
+const PERSONA: &[&str] = &["name", "description", "journey", "aha_event"];
+const MEMBER: &[&str] = &["name", "email", "role"];
+const JOURNEY: &[&str] = &["name", "title"];
+const TEMPLATE: &[&str] = &[
+    "name",
+    "title",
+    "completion",
+    "next",
+    "draft",
+    "due_days",
+    "tasks",
+];
+const TASK: &[&str] = &[
+    "key",
+    "title",
+    "description",
+    "owner",
+    "assignee",
+    "snooze_days",
+    "due_days",
+    "depends_on",
+    "milestone",
+];
+const GOAL: &[&str] = &[
+    "name",
+    "title",
+    "template",
+    "persona",
+    "deadline_days",
+    "metric",
+    "target",
+    "key_tasks",
+];
+const METRIC_TABLE: &[&str] = &["event_count", "task"];
+const RULE: &[&str] = &[
+    "name",
+    "description",
+    "on",
+    "after",
+    "since",
+    "unless",
+    "reentry",
+    "actions",
+];
+const REENTRY_TABLE: &[&str] = &["every", "at_most"];
+const ACTION: &[&str] = &["send", "to", "emit"];
+
+const DURATION_HINT: &str =
+    "write a number and a unit (s, m, h, d or w), e.g. \"30m\", \"72h\", \"3d\", \"1w\" or \"1d12h\"";
+const TRIGGER_HINT: &str = "a rule fires either on an event (`on = \"deal.won\"`) or some time after one (`after = \"72h\"` with `since = \"deal.won\"`, and optionally `unless = \"academy.login\"`)";
+
+/// Reads the whole of `program.toml` from its root table.
+pub(crate) fn read_program(cx: &mut Cx<'_>, root: &Node) -> Draft {
+    let mut draft = Draft::default();
+    let Some(top) = cx.table(root, "program.toml", TOP) else {
+        return draft;
+    };
+    match top.get("program") {
+        Some(node) => {
+            if let Some(t) = cx.table(node, "[program]", PROGRAM) {
+                draft.name = cx.string(&t, "name").map(|t| t.value);
+                draft.sender = match t.get("sender") {
+                    Some(node) => read_sender(cx, node),
+                    None => {
+                        cx.error(
+                            t.loc,
+                            "[program] has no `sender`",
+                            "add `sender = { name = \"Customer Success\", email = \"success@example.com\" }` to [program]: emails go out from it when an account has no CSM",
+                        );
+                        None
+                    }
+                };
+            }
+        }
+        None => cx.error(
+            Loc::START,
+            "program.toml has no [program] table",
+            "start the file with [program], giving `name = \"…\"` and `sender = { name = \"…\", email = \"…\" }`",
+        ),
+    }
+    for node in cx.tables(&top, "personas") {
+        if let Some(t) = cx.table(node, "[[personas]]", PERSONA) {
+            draft.personas.push(DraftPersona {
+                name: cx.name(&t, "name"),
+                description: cx.text(&t, "description"),
+                journey: cx.optional_name(&t, "journey"),
+                aha_event: cx.optional_string(&t, "aha_event").map(|t| t.value),
+            });
+        }
+    }
+    for node in cx.tables(&top, "team") {
+        if let Some(t) = cx.table(node, "[[team]]", MEMBER) {
+            draft.team.push(DraftMember {
+                name: cx.string(&t, "name").map(|t| t.value),
+                email: cx.string(&t, "email").and_then(|e| check_email(cx, e)),
+                role: cx.name(&t, "role"),
+            });
+        }
+    }
+    for node in cx.tables(&top, "journeys") {
+        if let Some(t) = cx.table(node, "[[journeys]]", JOURNEY) {
+            draft.journeys.push(DraftJourney {
+                name: cx.name(&t, "name"),
+                title: cx.string(&t, "title").map(|t| t.value),
+            });
+        }
+    }
+    for node in cx.tables(&top, "templates") {
+        if let Some(t) = cx.table(node, "[[templates]]", TEMPLATE) {
+            draft.templates.push(read_template(cx, &t));
+        }
+    }
+    for node in cx.tables(&top, "goals") {
+        if let Some(t) = cx.table(node, "[[goals]]", GOAL) {
+            draft.goals.push(read_goal(cx, &t));
+        }
+    }
+    for node in cx.tables(&top, "rules") {
+        if let Some(t) = cx.table(node, "[[rules]]", RULE) {
+            draft.rules.push(read_rule(cx, &t));
+        }
+    }
+    draft
+}
+
+fn read_sender(cx: &mut Cx<'_>, node: &Node) -> Option<Sender> {
+    let t = cx.table(node, "`sender`", SENDER)?;
+    let name = cx.string(&t, "name");
+    let email = cx.string(&t, "email").and_then(|e| check_email(cx, e));
+    Some(Sender {
+        name: name?.value,
+        email: email?.value,
+    })
+}
+
+/// Whether `email` looks like an address (`local@domain`, no spaces); reports it when not.
+fn check_email(cx: &mut Cx<'_>, email: Text) -> Option<Text> {
+    let ok = match email.value.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+                && !email.value.contains(char::is_whitespace)
+        }
+        None => false,
+    };
+    if ok {
+        Some(email)
+    } else {
+        cx.error(
+            email.loc,
+            format!("`{}` is not an email address", email.value),
+            "write a plain address such as `dana@example.com`, without a display name",
+        );
+        None
+    }
+}
+
+fn read_template(cx: &mut Cx<'_>, t: &Table<'_>) -> DraftTemplate {
+    let name = cx.name(t, "name");
+    let completion = match cx.optional_string(t, "completion") {
+        None => Completion::FinalTask,
+        Some(text) => match text.value.as_str() {
+            "final_task" => Completion::FinalTask,
+            "all_tasks" => Completion::AllTasks,
+            "manual" => Completion::Manual,
+            other => {
+                cx.error(
+                    text.loc,
+                    format!("`{other}` is not a completion mode"),
+                    "use `final_task` (done when the last task is done), `all_tasks` or `manual`",
+                );
+                Completion::FinalTask
+            }
+        },
+    };
+    let template_name = name.as_ref().map_or("?", |n| n.value.as_str()).to_owned();
+    let mut tasks = Vec::new();
+    for node in cx.tables(t, "tasks") {
+        let what = format!("a task of template `{template_name}`");
+        if let Some(task) = cx.table(node, &what, TASK) {
+            tasks.push(read_task(cx, &task));
+        }
+    }
+    if tasks.is_empty() && completion != Completion::Manual {
+        cx.error(
+            t.loc,
+            format!("template `{template_name}` has no tasks"),
+            "add tasks with [[templates.tasks]] sections after the template, or set `completion = \"manual\"`",
+        );
+    }
+    DraftTemplate {
+        name,
+        title: cx.string(t, "title").map(|t| t.value),
+        completion,
+        next: cx.optional_name(t, "next"),
+        draft: cx.boolean(t, "draft", false),
+        due_days: cx.optional_count(t, "due_days", 1),
+        tasks,
+    }
+}
+
+fn read_task(cx: &mut Cx<'_>, t: &Table<'_>) -> DraftTask {
+    let owner = cx.string(t, "owner").and_then(|text| match text.value.as_str() {
+        "team" => Some(Side::Team),
+        "customer" => Some(Side::Customer),
+        other => {
+            cx.error(
+                text.loc,
+                format!("`{other}` is not a task owner"),
+                "use `owner = \"team\"` (our side, assigned by role) or `owner = \"customer\"` (assigned to a persona)",
+            );
+            None
+        }
+    });
+    let snooze_days = cx.optional_count(t, "snooze_days", 0).unwrap_or(0);
+    let due_days = cx.optional_count(t, "due_days", 0);
+    if let Some(due) = due_days.filter(|&due| due < snooze_days) {
+        cx.error(
+            t.get("due_days").map_or(t.loc, |n| n.loc),
+            format!("the task is due on day {due}, before it shows on day {snooze_days}"),
+            "make `due_days` at least `snooze_days`, both counted from the project's launch",
+        );
+    }
+    DraftTask {
+        key: cx.name(t, "key"),
+        title: cx.string(t, "title").map(|t| t.value),
+        description: cx.text(t, "description"),
+        owner,
+        assignee: cx.string(t, "assignee"),
+        snooze_days,
+        due_days,
+        depends_on: cx.strings(t, "depends_on"),
+        milestone: cx.boolean(t, "milestone", false),
+    }
+}
+
+fn read_goal(cx: &mut Cx<'_>, t: &Table<'_>) -> DraftGoal {
+    let metric = match t.get("metric") {
+        None => {
+            cx.error(
+                t.loc,
+                "[[goals]] has no `metric`",
+                "add `metric = \"active_users\"`, `\"seat_share_active\"`, `{ event_count = \"Lead Imported\" }` or `{ task = \"kickoff\" }`",
+            );
+            None
+        }
+        Some(node) => read_metric(cx, node),
+    };
+    let target = cx.non_negative_number(t, "target");
+    if let (Some(DraftMetric::SeatShareActive), Some(target)) = (&metric, target) {
+        if target > 1.0 {
+            cx.error(
+                t.get("target").map_or(t.loc, |n| n.loc),
+                format!("a seat share target is a fraction from 0 to 1, not {target}"),
+                "write 80% as `target = 0.8`",
+            );
+        }
+    }
+    DraftGoal {
+        name: cx.name(t, "name"),
+        title: cx.string(t, "title").map(|t| t.value),
+        template: cx.optional_name(t, "template"),
+        persona: cx.optional_name(t, "persona"),
+        deadline_days: cx.count(t, "deadline_days", 1),
+        metric,
+        target,
+        key_tasks: cx.strings(t, "key_tasks"),
+    }
+}
+
+fn read_metric(cx: &mut Cx<'_>, node: &Node) -> Option<DraftMetric> {
+    const HINT: &str = "use `metric = \"active_users\"`, `\"seat_share_active\"`, `{ event_count = \"Lead Imported\" }` or `{ task = \"kickoff\" }`";
+    match &node.value {
+        Value::String(s) => match s.as_str() {
+            "active_users" => Some(DraftMetric::ActiveUsers),
+            "seat_share_active" => Some(DraftMetric::SeatShareActive),
+            other => {
+                cx.error(node.loc, format!("`{other}` is not a goal metric"), HINT);
+                None
+            }
+        },
+        Value::Table(_) => {
+            let t = cx.table(node, "`metric`", METRIC_TABLE)?;
+            let event = cx.optional_string(&t, "event_count");
+            let task = cx.optional_string(&t, "task");
+            match (event, task) {
+                (Some(event), None) => Some(DraftMetric::EventCount(event.value)),
+                (None, Some(task)) => cx.check_name(&task, "task key").map(DraftMetric::Task),
+                (Some(_), Some(_)) => {
+                    cx.error(
+                        node.loc,
+                        "a metric counts either events or a task, not both",
+                        HINT,
+                    );
+                    None
+                }
+                (None, None) => {
+                    if t.get("event_count").is_none() && t.get("task").is_none() {
+                        cx.error(node.loc, "the metric table is empty", HINT);
+                    }
+                    None
+                }
+            }
+        }
+        other => {
+            cx.error(
+                node.loc,
+                format!("`metric` must be a string or a table, not {}", other.kind()),
+                HINT,
+            );
+            None
+        }
+    }
+}
+
+fn read_rule(cx: &mut Cx<'_>, t: &Table<'_>) -> DraftRule {
+    let name = cx.name(t, "name");
+    let rule_name = name.as_ref().map_or("?", |n| n.value.as_str()).to_owned();
+    let on = read_event(cx, t, "on");
+    let after = read_duration(cx, t, "after");
+    let since = read_event(cx, t, "since");
+    let unless = read_event(cx, t, "unless");
+    let has = |key: &str| t.get(key).is_some();
+    let trigger = match (has("on"), has("after")) {
+        (true, true) => {
+            cx.error(
+                t.key_loc("after"),
+                format!("rule `{rule_name}` has both `on` and `after`"),
+                format!("keep one of them: {TRIGGER_HINT}"),
+            );
+            None
+        }
+        (false, false) => {
+            cx.error(
+                t.loc,
+                format!("rule `{rule_name}` has no trigger"),
+                format!("add one: {TRIGGER_HINT}"),
+            );
+            None
+        }
+        (true, false) => {
+            for key in ["since", "unless"] {
+                if has(key) {
+                    cx.error(
+                        t.key_loc(key),
+                        format!("`{key}` in rule `{rule_name}` only goes with `after`"),
+                        format!("remove `{key}`, or replace `on` by `after`: {TRIGGER_HINT}"),
+                    );
+                }
+            }
+            on.map(|event| Trigger::On { event })
+        }
+        (false, true) => {
+            if !has("since") {
+                cx.error(
+                    t.key_loc("after"),
+                    format!("rule `{rule_name}` says `after` but not since which event"),
+                    "add `since = \"deal.won\"` (or another event type) next to `after`",
+                );
+            }
+            match (after, since) {
+                (Some(delay), Some(since)) => Some(Trigger::After {
+                    delay,
+                    since,
+                    unless,
+                }),
+                _ => None,
+            }
+        }
+    };
+    let reentry = match t.get("reentry") {
+        None => Reentry::Once,
+        Some(node) => read_reentry(cx, node).unwrap_or(Reentry::Once),
+    };
+    let mut actions = Vec::new();
+    for node in cx.tables(t, "actions") {
+        let what = format!("an action of rule `{rule_name}`");
+        if let Some(action) = cx.table(node, &what, ACTION) {
+            actions.extend(read_action(cx, &action));
+        }
+    }
+    let no_actions = t
+        .get("actions")
+        .is_none_or(|n| matches!(&n.value, Value::Array(items) if items.is_empty()));
+    if no_actions {
+        cx.error(
+            t.loc,
+            format!("rule `{rule_name}` has no actions"),
+            "add [[rules.actions]] sections after the rule, e.g. `send = \"welcome\"` with `to = \"people\"`, or `emit = \"welcome.sent\"`",
+        );
+    }
+    DraftRule {
+        name,
+        description: cx.text(t, "description"),
+        trigger,
+        reentry,
+        actions,
+    }
+}
+
+fn read_event(cx: &mut Cx<'_>, t: &Table<'_>, key: &str) -> Option<EventType> {
+    let text = cx.optional_string(t, key)?;
+    match EventType::parse(&text.value) {
+        Ok(event) => Some(event),
+        Err(message) => {
+            cx.error(
+                text.loc,
+                message,
+                "event types are lower-case and dotted, e.g. `deal.won`, `academy.login` or `product.track`",
+            );
+            None
+        }
+    }
+}
+
+fn read_duration(cx: &mut Cx<'_>, t: &Table<'_>, key: &str) -> Option<Duration> {
+    let text = cx.optional_string(t, key)?;
+    parse_duration(cx, &text)
+}
+
+fn parse_duration(cx: &mut Cx<'_>, text: &Text) -> Option<Duration> {
+    match Duration::parse(&text.value) {
+        Ok(d) => Some(d),
+        Err(_) => {
+            cx.error(
+                text.loc,
+                format!("`{}` is not a duration", text.value),
+                DURATION_HINT,
+            );
+            None
+        }
+    }
+}
+
+fn read_reentry(cx: &mut Cx<'_>, node: &Node) -> Option<Reentry> {
+    const HINT: &str =
+        "use `reentry = \"once\"`, `reentry = { every = \"7d\" }` or `reentry = { at_most = 3 }`";
+    match &node.value {
+        Value::String(s) if s == "once" => Some(Reentry::Once),
+        Value::String(s) => {
+            cx.error(node.loc, format!("`{s}` is not a re-entry policy"), HINT);
+            None
+        }
+        Value::Table(_) => {
+            let t = cx.table(node, "`reentry`", REENTRY_TABLE)?;
+            let every = cx.optional_string(&t, "every");
+            let at_most = cx.optional_count(&t, "at_most", 1);
+            match (t.get("every").is_some(), t.get("at_most").is_some()) {
+                (true, true) => {
+                    cx.error(node.loc, "`reentry` has both `every` and `at_most`", HINT);
+                    None
+                }
+                (false, false) => {
+                    cx.error(node.loc, "`reentry` is empty", HINT);
+                    None
+                }
+                (true, false) => every
+                    .and_then(|text| parse_duration(cx, &text))
+                    .map(Reentry::Every),
+                (false, true) => at_most.map(Reentry::AtMost),
+            }
+        }
+        other => {
+            cx.error(
+                node.loc,
+                format!(
+                    "`reentry` must be a string or a table, not {}",
+                    other.kind()
+                ),
+                HINT,
+            );
+            None
+        }
+    }
+}
+
+fn read_action(cx: &mut Cx<'_>, t: &Table<'_>) -> Option<DraftAction> {
+    const HINT: &str = "an action either sends a message (`send = \"welcome\"` with `to = \"people\"`, `\"csm\"` or `\"persona:admin\"`) or emits an event (`emit = \"welcome.sent\"`)";
+    let send = cx.optional_string(t, "send");
+    let emit = read_event(cx, t, "emit");
+    match (t.get("send").is_some(), t.get("emit").is_some()) {
+        (true, true) => {
+            cx.error(
+                t.key_loc("emit"),
+                "an action has both `send` and `emit`",
+                HINT,
+            );
+            None
+        }
+        (false, false) => {
+            cx.error(t.loc, "an action has neither `send` nor `emit`", HINT);
+            None
+        }
+        (false, true) => {
+            if t.get("to").is_some() {
+                cx.error(
+                    t.key_loc("to"),
+                    "`to` only goes with `send`",
+                    "remove `to`: an emitted event belongs to the account, not to a recipient",
+                );
+            }
+            emit.map(|event| DraftAction::Emit { event })
+        }
+        (true, false) => {
+            let message = send.and_then(|text| cx.check_name(&text, "message name"));
+            let to = match cx.string(t, "to") {
+                None => None,
+                Some(text) => read_recipient(cx, text),
+            };
+            Some(DraftAction::Send {
+                message: message?,
+                to: to?,
+            })
+        }
+    }
+}
+
+fn read_recipient(cx: &mut Cx<'_>, text: Text) -> Option<DraftRecipient> {
+    match text.value.as_str() {
+        "csm" => Some(DraftRecipient::Csm),
+        "people" => Some(DraftRecipient::People { persona: None }),
+        other => match other.strip_prefix("persona:") {
+            Some(persona) => {
+                let persona = Text {
+                    value: persona.to_owned(),
+                    loc: text.loc,
+                };
+                cx.check_name(&persona, "persona")
+                    .map(|persona| DraftRecipient::People {
+                        persona: Some(persona),
+                    })
+            }
+            None => {
+                cx.error(
+                    text.loc,
+                    format!("`{other}` is not a recipient"),
+                    "use `to = \"people\"` (the account's people), `to = \"persona:admin\"` (those of one persona) or `to = \"csm\"` (the account's CSM)",
+                );
+                None
+            }
+        },
+    }
+}

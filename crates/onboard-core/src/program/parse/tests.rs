@@ -1,0 +1,1285 @@
+//! Behaviour of [`load`]: the bundled example loads cleanly, each kind of mistake is reported
+//! at its file, line and column with a hint, the version tracks the files, and no input
+//! makes loading panic.
+
+use super::load;
+use crate::program::{
+    Action, Completion, Diagnostic, GoalMetric, ProgramSource, Recipient, Reentry, Side,
+    SourceFile, Trigger,
+};
+use crate::time::Duration;
+use proptest::prelude::*;
+use std::path::Path;
+
+const MINI: &str = r#"[program]
+name = "Mini"
+sender = { name = "CS", email = "cs@mini.example" }
+
+[[personas]]
+name = "admin"
+journey = "basics"
+
+[[team]]
+name = "Ann"
+email = "ann@mini.example"
+role = "csm"
+
+[[journeys]]
+name = "basics"
+title = "Basics"
+
+[[templates]]
+name = "onboarding"
+title = "Onboarding"
+
+[[templates.tasks]]
+key = "kickoff"
+title = "Kickoff"
+owner = "team"
+assignee = "csm"
+
+[[templates.tasks]]
+key = "setup"
+title = "Setup"
+owner = "customer"
+assignee = "admin"
+depends_on = ["kickoff"]
+
+[[goals]]
+name = "ready"
+title = "Ready"
+deadline_days = 30
+metric = { task = "setup" }
+target = 1
+
+[[rules]]
+name = "welcome-email"
+on = "deal.won"
+
+[[rules.actions]]
+send = "welcome"
+to = "people"
+"#;
+
+const MODULE: &str = "+++\ntitle = \"Start here\"\n+++\n\n# Start\n";
+const MESSAGE: &str =
+    "+++\nsubject = \"Hi {{ person.name }}\"\n+++\n\nWelcome to {{ account.name }}.\n";
+
+fn source(files: &[(&str, &str)]) -> ProgramSource {
+    ProgramSource {
+        files: files
+            .iter()
+            .map(|(path, contents)| SourceFile {
+                path: (*path).to_owned(),
+                contents: (*contents).to_owned(),
+            })
+            .collect(),
+    }
+}
+
+/// The small valid program, with `program.toml` replaced by `toml`.
+fn mini_with(toml: &str) -> ProgramSource {
+    source(&[
+        ("program.toml", toml),
+        ("academy/basics/01-start.md", MODULE),
+        ("messages/welcome.md", MESSAGE),
+    ])
+}
+
+/// The small valid program with one file replaced or added.
+fn mini_with_file(path: &str, contents: &str) -> ProgramSource {
+    let mut source = mini_with(MINI);
+    source.files.retain(|f| f.path != path);
+    source.files.push(SourceFile {
+        path: path.to_owned(),
+        contents: contents.to_owned(),
+    });
+    source
+}
+
+/// `MINI` with the first `from` replaced by `to`.
+fn mini_edited(from: &str, to: &str) -> String {
+    assert!(MINI.contains(from), "{from:?} is not in MINI");
+    MINI.replacen(from, to, 1)
+}
+
+fn errors(source: &ProgramSource) -> Vec<Diagnostic> {
+    match load(source) {
+        Ok(_) => panic!("the program should have been refused"),
+        Err(diagnostics) => diagnostics,
+    }
+}
+
+/// 1-based line and column of the `n`th (from 0) occurrence of `needle` in `text`.
+fn position(text: &str, needle: &str, n: usize) -> (u32, u32) {
+    let (offset, _) = text
+        .match_indices(needle)
+        .nth(n)
+        .unwrap_or_else(|| panic!("{needle:?} occurs fewer than {} times", n + 1));
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line as u32, column as u32)
+}
+
+/// Asserts that a diagnostic whose message contains `message` is reported at `file`,
+/// `at` (line, column), with a hint; returns it.
+#[track_caller]
+fn assert_reported<'d>(
+    diagnostics: &'d [Diagnostic],
+    file: &str,
+    at: (u32, u32),
+    message: &str,
+) -> &'d Diagnostic {
+    let all = diagnostics
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let found = diagnostics
+        .iter()
+        .find(|d| d.message.contains(message))
+        .unwrap_or_else(|| panic!("no diagnostic says {message:?}; got:\n{all}"));
+    assert_eq!(found.file, file, "{all}");
+    assert_eq!(
+        (found.line, found.column),
+        at,
+        "wrong place for {found}\nall:\n{all}"
+    );
+    let hint = found.hint.as_deref().unwrap_or("");
+    assert!(!hint.trim().is_empty(), "no hint for {found}");
+    found
+}
+
+fn hint(d: &Diagnostic) -> &str {
+    d.hint.as_deref().unwrap_or("")
+}
+
+fn read_folder(root: &Path) -> ProgramSource {
+    fn walk(root: &Path, dir: &Path, files: &mut Vec<SourceFile>) {
+        for entry in std::fs::read_dir(dir).expect("readable folder") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                walk(root, &path, files);
+            } else {
+                let relative = path.strip_prefix(root).expect("under root");
+                let relative: Vec<String> = relative
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                files.push(SourceFile {
+                    path: relative.join("/"),
+                    contents: std::fs::read_to_string(&path).expect("UTF-8 file"),
+                });
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(root, root, &mut files);
+    ProgramSource { files }
+}
+
+fn example() -> ProgramSource {
+    read_folder(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../program"
+    )))
+}
+
+// ------------------------------------------------------------------ loading what is valid
+
+#[test]
+fn the_bundled_example_program_loads_cleanly() {
+    let program = match load(&example()) {
+        Ok(program) => program,
+        Err(diagnostics) => panic!(
+            "the example has problems:\n{}",
+            diagnostics
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    };
+    assert_eq!(program.name, "Pipeflow CRM onboarding");
+    let personas: Vec<&str> = program.personas.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(personas, ["admin", "end_user", "executive"]);
+    assert_eq!(
+        program
+            .persona("end_user")
+            .and_then(|p| p.aha_event.as_deref()),
+        Some("Lead Imported")
+    );
+    for journey in &program.journeys {
+        assert!((3..=5).contains(&journey.core.len()), "{}", journey.name);
+        assert!((1..=2).contains(&journey.library.len()), "{}", journey.name);
+    }
+    assert!(program.csms().count() >= 2);
+    assert!(program.team.iter().any(|m| m.role == "sales"));
+    let onboarding = program.template("onboarding").expect("onboarding template");
+    assert!((8..=12).contains(&onboarding.tasks.len()));
+    assert_eq!(onboarding.next.as_deref(), Some("adoption"));
+    assert!(onboarding.tasks.iter().any(|t| t.owner == Side::Team));
+    assert!(onboarding.tasks.iter().any(|t| t.owner == Side::Customer));
+    assert!(onboarding.tasks.iter().any(|t| t.milestone));
+    assert!(onboarding.tasks.iter().any(|t| t.snooze_days > 0));
+    assert!(program.template("adoption").is_some());
+    let deadlines: Vec<u32> = program.goals.iter().map(|g| g.deadline_days).collect();
+    for days in [30, 60, 90] {
+        assert!(deadlines.contains(&days), "no goal at {days} days");
+    }
+    let welcome = program.rule("welcome-email").expect("welcome rule");
+    assert!(matches!(&welcome.trigger, Trigger::On { event } if event.as_str() == "deal.won"));
+    assert!(welcome.actions.contains(&Action::Send {
+        message: "welcome".to_owned(),
+        to: Recipient::People { persona: None },
+    }));
+    let nudge = program.rule("no-login-nudge").expect("nudge rule");
+    match &nudge.trigger {
+        Trigger::After {
+            delay,
+            since,
+            unless,
+        } => {
+            assert_eq!(*delay, Duration::parse("72h").expect("duration"));
+            assert_eq!(since.as_str(), "deal.won");
+            assert_eq!(unless.as_ref().map(|e| e.as_str()), Some("academy.login"));
+        }
+        other => panic!("unexpected trigger {other:?}"),
+    }
+    let stalled = program.rule("stalled-account-csm").expect("stalled rule");
+    assert_eq!(
+        stalled.reentry,
+        Reentry::Every(Duration::parse("7d").expect("duration"))
+    );
+    assert!(program
+        .rules
+        .iter()
+        .flat_map(|r| &r.actions)
+        .any(|a| matches!(a, Action::Emit { .. })));
+    for action in program.rules.iter().flat_map(|r| &r.actions) {
+        if let Action::Send { message, .. } = action {
+            assert!(program.messages.contains_key(message), "{message}");
+        }
+    }
+    assert_eq!(program.version.0.len(), 64);
+}
+
+#[test]
+fn a_small_program_loads_into_the_model() {
+    let program = load(&mini_with(MINI)).expect("valid");
+    assert_eq!(program.sender.email, "cs@mini.example");
+    let template = program.template("onboarding").expect("template");
+    assert_eq!(template.completion, Completion::FinalTask);
+    assert!(!template.draft);
+    assert_eq!(template.tasks[1].depends_on, ["kickoff"]);
+    assert_eq!(template.tasks[0].snooze_days, 0);
+    assert_eq!(
+        program.goals[0].metric,
+        GoalMetric::Task {
+            task: "setup".to_owned()
+        }
+    );
+    assert_eq!(program.rules[0].reentry, Reentry::Once);
+    assert_eq!(program.journeys[0].core[0].slug, "01-start");
+    assert_eq!(program.journeys[0].core[0].body, "# Start\n");
+    assert_eq!(program.messages["welcome"].subject, "Hi {{ person.name }}");
+}
+
+#[test]
+fn modules_are_ordered_by_number_and_split_into_core_and_library() {
+    let mut source = mini_with(MINI);
+    for (path, optional) in [
+        ("academy/basics/10-later.md", false),
+        ("academy/basics/02-extra.md", true),
+        ("academy/basics/03-next.md", false),
+    ] {
+        source.files.push(SourceFile {
+            path: path.to_owned(),
+            contents: format!(
+                "+++\ntitle = \"T\"\noptional = {optional}\nminutes = 3\n+++\nBody\n"
+            ),
+        });
+    }
+    let program = load(&source).expect("valid");
+    let journey = &program.journeys[0];
+    let core: Vec<&str> = journey.core.iter().map(|m| m.slug.as_str()).collect();
+    assert_eq!(core, ["01-start", "03-next", "10-later"]);
+    assert_eq!(journey.library.len(), 1);
+    assert_eq!(journey.library[0].slug, "02-extra");
+    assert_eq!(journey.library[0].minutes, Some(3));
+}
+
+#[test]
+fn files_outside_the_program_areas_are_ignored() {
+    let source = mini_with_file("README.md", "not a program file +++");
+    assert!(load(&source).is_ok());
+    let source = mini_with_file("./notes/todo.txt", "");
+    assert!(load(&source).is_ok());
+}
+
+// ------------------------------------------------------------------------ syntax and shape
+
+#[test]
+fn a_toml_syntax_error_is_reported_with_its_location() {
+    let toml = mini_edited("title = \"Basics\"", "title = \"Basics");
+    let diagnostics = errors(&mini_with(&toml));
+    let (line, _) = position(&toml, "title = \"Basics", 0);
+    // At the end of the line, where the string should have been closed.
+    let d = assert_reported(&diagnostics, "program.toml", (line, 16), "not valid TOML");
+    assert!(d.line >= 1);
+}
+
+#[test]
+fn an_unknown_field_is_reported_with_its_location_and_the_closest_field() {
+    let toml = mini_edited("journey = \"basics\"", "journy = \"basics\"");
+    let diagnostics = errors(&mini_with(&toml));
+    let d = assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "journy", 0),
+        "unknown field `journy`",
+    );
+    assert!(hint(d).contains("`journey`"), "{d}");
+}
+
+#[test]
+fn several_unknown_fields_are_all_reported() {
+    let toml = format!("{MINI}\n[health]\nweights = 1\n").replacen(
+        "title = \"Kickoff\"",
+        "title = \"Kickoff\"\ncolour = \"red\"",
+        1,
+    );
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "colour", 0),
+        "unknown field `colour`",
+    );
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "health", 0),
+        "unknown field `health`",
+    );
+}
+
+#[test]
+fn a_value_of_the_wrong_type_is_reported_at_the_value() {
+    let toml = mini_edited("deadline_days = 30", "deadline_days = \"30\"");
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"30\"", 0),
+        "`deadline_days` in [[goals]] must be a whole number, not a string",
+    );
+}
+
+#[test]
+fn a_missing_required_field_is_reported_at_its_table() {
+    let toml = mini_edited("title = \"Basics\"\n", "");
+    let diagnostics = errors(&mini_with(&toml));
+    let d = assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "[[journeys]]", 0),
+        "[[journeys]] has no `title`",
+    );
+    assert!(hint(d).contains("title = "));
+}
+
+#[test]
+fn a_missing_program_toml_is_reported() {
+    let source = source(&[("messages/welcome.md", MESSAGE)]);
+    let diagnostics = errors(&source);
+    assert_reported(&diagnostics, "program.toml", (1, 1), "no program.toml");
+}
+
+#[test]
+fn a_missing_program_table_is_reported() {
+    let diagnostics = errors(&mini_with("# nothing\n"));
+    assert_reported(&diagnostics, "program.toml", (1, 1), "no [program] table");
+}
+
+#[test]
+fn a_malformed_name_is_reported() {
+    let toml = mini_edited("name = \"admin\"", "name = \"Admin User\"");
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"Admin User\"", 0),
+        "`Admin User` is not a valid name",
+    );
+}
+
+#[test]
+fn a_malformed_email_is_reported() {
+    let toml = mini_edited("ann@mini.example", "Ann <ann at mini>");
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"Ann <ann", 0),
+        "is not an email address",
+    );
+}
+
+// ------------------------------------------------------------------------------ duplicates
+
+#[test]
+fn duplicate_names_are_reported_at_the_second_declaration() {
+    // (extra TOML, the second declaration, its occurrence, the message)
+    let cases: [(&str, &str, usize, &str); 6] = [
+        (
+            "[[personas]]\nname = \"admin\"\n",
+            "\"admin\"",
+            2,
+            "duplicate persona `admin`",
+        ),
+        (
+            "[[team]]\nname = \"Ann B\"\nemail = \"ANN@mini.example\"\nrole = \"csm\"\n",
+            "\"ANN@mini.example\"",
+            0,
+            "duplicate team member email",
+        ),
+        (
+            "[[journeys]]\nname = \"basics\"\ntitle = \"Again\"\n",
+            "\"basics\"\ntitle = \"Again\"",
+            0,
+            "duplicate journey `basics`",
+        ),
+        (
+            "[[templates]]\nname = \"onboarding\"\ntitle = \"Again\"\ncompletion = \"manual\"\n",
+            "\"onboarding\"\ntitle = \"Again\"",
+            0,
+            "duplicate template `onboarding`",
+        ),
+        (
+            "[[goals]]\nname = \"ready\"\ntitle = \"Again\"\ndeadline_days = 60\nmetric = \"active_users\"\ntarget = 3\n",
+            "\"ready\"\ntitle = \"Again\"",
+            0,
+            "duplicate goal `ready`",
+        ),
+        (
+            "[[rules]]\nname = \"welcome-email\"\non = \"deal.won\"\n[[rules.actions]]\nemit = \"x.y\"\n",
+            "\"welcome-email\"",
+            1,
+            "duplicate rule `welcome-email`",
+        ),
+    ];
+    for (extra, needle, occurrence, message) in cases {
+        let toml = format!("{MINI}\n{extra}");
+        let diagnostics = errors(&mini_with(&toml));
+        let at = position(&toml, needle, occurrence);
+        assert!(
+            toml[..MINI.len()].matches(needle).count() == occurrence,
+            "{needle}"
+        );
+        let d = assert_reported(&diagnostics, "program.toml", at, message);
+        assert!(hint(d).contains("line"), "{d}");
+    }
+}
+
+#[test]
+fn duplicate_task_keys_in_a_template_are_reported() {
+    let toml = mini_edited("key = \"setup\"", "key = \"kickoff\"");
+    let diagnostics = errors(&mini_with(&toml));
+    let (line, column) = position(&toml, "\"kickoff\"", 1);
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        (line, column),
+        "duplicate task `kickoff` in template `onboarding`",
+    );
+}
+
+#[test]
+fn duplicate_modules_of_a_journey_are_reported() {
+    let mut source = mini_with_file("academy/basics/01-other.md", MODULE);
+    source.files.push(SourceFile {
+        path: "academy/basics/02-start.md".to_owned(),
+        contents: MODULE.to_owned(),
+    });
+    let diagnostics = errors(&source);
+    assert_reported(
+        &diagnostics,
+        "academy/basics/01-start.md",
+        (1, 1),
+        "have the same number",
+    );
+    assert_reported(
+        &diagnostics,
+        "academy/basics/02-start.md",
+        (1, 1),
+        "duplicate module `start`",
+    );
+}
+
+// ------------------------------------------------------------------------------ references
+
+#[test]
+fn an_unknown_persona_reference_is_reported_with_its_location() {
+    let toml = mini_edited("assignee = \"admin\"", "assignee = \"admn\"");
+    let diagnostics = errors(&mini_with(&toml));
+    let d = assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"admn\"", 0),
+        "unknown persona `admn`",
+    );
+    assert!(hint(d).contains("did you mean `admin`?"), "{d}");
+}
+
+#[test]
+fn an_unknown_journey_reference_is_reported_with_the_known_ones() {
+    let toml = mini_edited("journey = \"basics\"", "journey = \"advanced\"");
+    let diagnostics = errors(&mini_with(&toml));
+    let d = assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"advanced\"", 0),
+        "unknown journey `advanced`",
+    );
+    assert!(hint(d).contains("`basics`"), "{d}");
+    assert!(!hint(d).contains("did you mean"), "{d}");
+}
+
+#[test]
+fn an_unknown_template_reference_is_reported() {
+    let toml = mini_edited(
+        "title = \"Onboarding\"",
+        "title = \"Onboarding\"\nnext = \"adoptoin\"",
+    );
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"adoptoin\"", 0),
+        "unknown template `adoptoin`",
+    );
+    let toml = mini_edited(
+        "title = \"Ready\"",
+        "title = \"Ready\"\ntemplate = \"onbording\"",
+    );
+    let diagnostics = errors(&mini_with(&toml));
+    let d = assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"onbording\"", 0),
+        "unknown template `onbording`",
+    );
+    assert!(hint(d).contains("did you mean `onboarding`?"), "{d}");
+}
+
+#[test]
+fn an_unknown_message_reference_is_reported() {
+    let toml = mini_edited("send = \"welcome\"", "send = \"welcom\"");
+    let diagnostics = errors(&mini_with(&toml));
+    let d = assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"welcom\"", 0),
+        "unknown message `welcom`",
+    );
+    assert!(hint(d).contains("did you mean `welcome`?"), "{d}");
+    assert!(hint(d).contains("messages/welcom.md"), "{d}");
+}
+
+#[test]
+fn unknown_task_references_are_reported() {
+    let toml = mini_edited("depends_on = [\"kickoff\"]", "depends_on = [\"kick-off\"]").replacen(
+        "metric = { task = \"setup\" }",
+        "metric = { task = \"set-up\" }\nkey_tasks = [\"launch\"]",
+        1,
+    );
+    let diagnostics = errors(&mini_with(&toml));
+    let d = assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"kick-off\"", 0),
+        "unknown task `kick-off`",
+    );
+    assert!(hint(d).contains("did you mean `kickoff`?"), "{d}");
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"set-up\"", 0),
+        "unknown task `set-up`",
+    );
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"launch\"", 0),
+        "unknown task `launch`",
+    );
+}
+
+#[test]
+fn a_recipient_persona_must_be_declared() {
+    let toml = mini_edited("to = \"people\"", "to = \"persona:owner\"");
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"persona:owner\"", 0),
+        "unknown persona `owner`",
+    );
+}
+
+#[test]
+fn an_unknown_recipient_is_reported() {
+    let toml = mini_edited("to = \"people\"", "to = \"everyone\"");
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"everyone\"", 0),
+        "not a recipient",
+    );
+}
+
+#[test]
+fn a_team_task_must_be_assigned_to_a_role_held_in_the_team() {
+    let toml = mini_edited("assignee = \"csm\"", "assignee = \"cms\"");
+    let diagnostics = errors(&mini_with(&toml));
+    let d = assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"cms\"", 0),
+        "no team member has the role `cms`",
+    );
+    assert!(hint(d).contains("did you mean `csm`?"), "{d}");
+}
+
+#[test]
+fn a_customer_task_must_be_assigned_to_a_persona() {
+    let toml = mini_edited("assignee = \"admin\"", "assignee = \"csm\"");
+    let diagnostics = errors(&mini_with(&toml));
+    let d = assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"csm\"", 2),
+        "unknown persona `csm`",
+    );
+    assert!(hint(d).contains("owner = \"team\""), "{d}");
+}
+
+// --------------------------------------------------------------------------------- cycles
+
+#[test]
+fn a_cycle_in_template_chaining_is_reported_with_its_path() {
+    let toml = mini_edited("title = \"Onboarding\"", "title = \"Onboarding\"\nnext = \"adoption\"")
+        + "\n[[templates]]\nname = \"adoption\"\ntitle = \"Adoption\"\nnext = \"onboarding\"\ncompletion = \"manual\"\n";
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"adoption\"", 0),
+        "templates chain in a cycle: onboarding -> adoption -> onboarding",
+    );
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+}
+
+#[test]
+fn a_template_chaining_into_itself_is_a_cycle() {
+    let toml = mini_edited(
+        "title = \"Onboarding\"",
+        "title = \"Onboarding\"\nnext = \"onboarding\"",
+    );
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"onboarding\"", 1),
+        "onboarding -> onboarding",
+    );
+}
+
+#[test]
+fn a_cycle_in_task_dependencies_is_reported_with_its_path() {
+    let toml = mini_edited(
+        "assignee = \"csm\"",
+        "assignee = \"csm\"\ndepends_on = [\"setup\"]",
+    );
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"kickoff\"]", 0),
+        "tasks depend on each other in a cycle: kickoff -> setup -> kickoff",
+    );
+}
+
+#[test]
+fn nothing_may_depend_on_the_final_task() {
+    let toml = mini_edited("assignee = \"csm\"\n", "assignee = \"csm\"\n")
+        + "\n[[templates]]\nname = \"adoption\"\ntitle = \"Adoption\"\n[[templates.tasks]]\nkey = \"a\"\ntitle = \"A\"\nowner = \"team\"\nassignee = \"csm\"\ndepends_on = [\"b\"]\n[[templates.tasks]]\nkey = \"b\"\ntitle = \"B\"\nowner = \"team\"\nassignee = \"csm\"\n";
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"b\"]", 0),
+        "the final task of template `adoption`",
+    );
+}
+
+// --------------------------------------------------------------------------------- rules
+
+#[test]
+fn a_bad_duration_is_reported_with_examples() {
+    let toml = mini_edited(
+        "on = \"deal.won\"",
+        "after = \"3 days\"\nsince = \"deal.won\"",
+    );
+    let diagnostics = errors(&mini_with(&toml));
+    let d = assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"3 days\"", 0),
+        "`3 days` is not a duration",
+    );
+    assert!(hint(d).contains("72h"), "{d}");
+}
+
+#[test]
+fn a_bad_reentry_interval_is_reported() {
+    let toml = mini_edited(
+        "on = \"deal.won\"",
+        "on = \"deal.won\"\nreentry = { every = \"weekly\" }",
+    );
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"weekly\"", 0),
+        "`weekly` is not a duration",
+    );
+    let toml = mini_edited(
+        "on = \"deal.won\"",
+        "on = \"deal.won\"\nreentry = \"twice\"",
+    );
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"twice\"", 0),
+        "not a re-entry policy",
+    );
+    let toml = mini_edited(
+        "on = \"deal.won\"",
+        "on = \"deal.won\"\nreentry = { at_most = 0 }",
+    );
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "0 }", 0),
+        "out of range",
+    );
+}
+
+#[test]
+fn a_bad_event_type_is_reported() {
+    let toml = mini_edited("on = \"deal.won\"", "on = \"Deal Won\"");
+    let diagnostics = errors(&mini_with(&toml));
+    let d = assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"Deal Won\"", 0),
+        "`Deal Won` is not an event type",
+    );
+    assert!(hint(d).contains("deal.won"), "{d}");
+}
+
+#[test]
+fn a_rule_with_both_on_and_after_is_reported() {
+    let toml = mini_edited(
+        "on = \"deal.won\"",
+        "on = \"deal.won\"\nafter = \"1h\"\nsince = \"deal.won\"",
+    );
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "after", 0),
+        "has both `on` and `after`",
+    );
+}
+
+#[test]
+fn a_rule_without_a_trigger_is_reported_at_the_rule() {
+    let toml = mini_edited("on = \"deal.won\"\n", "");
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "[[rules]]", 0),
+        "rule `welcome-email` has no trigger",
+    );
+}
+
+#[test]
+fn unless_without_after_is_reported() {
+    let toml = mini_edited(
+        "on = \"deal.won\"",
+        "on = \"deal.won\"\nunless = \"academy.login\"",
+    );
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "unless", 0),
+        "`unless` in rule `welcome-email` only goes with `after`",
+    );
+}
+
+#[test]
+fn after_without_since_is_reported() {
+    let toml = mini_edited(
+        "on = \"deal.won\"",
+        "after = \"72h\"\nunless = \"academy.login\"",
+    );
+    let diagnostics = errors(&mini_with(&toml));
+    let d = assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "after", 0),
+        "says `after` but not since which event",
+    );
+    assert!(hint(d).contains("since = "), "{d}");
+}
+
+#[test]
+fn an_action_must_send_or_emit() {
+    let toml = mini_edited(
+        "send = \"welcome\"",
+        "emit = \"welcome.sent\"\nsend = \"welcome\"",
+    );
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "emit", 0),
+        "both `send` and `emit`",
+    );
+}
+
+// --------------------------------------------------------------------------------- goals
+
+#[test]
+fn a_goal_deadline_must_be_after_day_zero() {
+    let toml = mini_edited("deadline_days = 30", "deadline_days = 0");
+    let diagnostics = errors(&mini_with(&toml));
+    let d = assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "0\n", 0),
+        "`deadline_days` in [[goals]] is 0",
+    );
+    assert!(hint(d).contains("from 1"), "{d}");
+}
+
+#[test]
+fn a_goal_target_must_not_be_negative() {
+    let toml = mini_edited("target = 1", "target = -2.5");
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "-2.5", 0),
+        "must be 0 or more",
+    );
+}
+
+#[test]
+fn a_seat_share_target_is_a_fraction() {
+    let toml = mini_edited(
+        "metric = { task = \"setup\" }\ntarget = 1",
+        "metric = \"seat_share_active\"\ntarget = 80",
+    );
+    let diagnostics = errors(&mini_with(&toml));
+    let d = assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "80", 0),
+        "fraction",
+    );
+    assert!(hint(d).contains("0.8"), "{d}");
+}
+
+#[test]
+fn an_unknown_metric_is_reported() {
+    let toml = mini_edited("metric = { task = \"setup\" }", "metric = \"logins\"");
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"logins\"", 0),
+        "not a goal metric",
+    );
+}
+
+// --------------------------------------------------------------------------------- tasks
+
+#[test]
+fn a_task_due_before_it_shows_is_reported() {
+    let toml = mini_edited(
+        "assignee = \"csm\"",
+        "assignee = \"csm\"\nsnooze_days = 5\ndue_days = 2",
+    );
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "2\n", 0),
+        "before it shows",
+    );
+}
+
+#[test]
+fn an_unknown_task_owner_is_reported() {
+    let toml = mini_edited("owner = \"team\"", "owner = \"us\"");
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"us\"", 0),
+        "not a task owner",
+    );
+}
+
+// ------------------------------------------------------------------------------- messages
+
+#[test]
+fn invalid_message_template_syntax_is_reported_at_its_line() {
+    let text = "+++\nsubject = \"Hi\"\n+++\n\nHello {{ person.name }},\n\n{% if csm %}Your CSM is {{ csm.name }}.\n";
+    let diagnostics = errors(&mini_with_file("messages/welcome.md", text));
+    let d = assert_reported(
+        &diagnostics,
+        "messages/welcome.md",
+        (7, 39),
+        "the body of message `welcome` is not a valid template",
+    );
+    assert!(d.message.contains("syntax error"), "{d}");
+    let text = "+++\nsubject = \"Hi\"\n+++\nHello {{ person.name }\n";
+    let diagnostics = errors(&mini_with_file("messages/welcome.md", text));
+    let d = &diagnostics[0];
+    assert_eq!((d.file.as_str(), d.line), ("messages/welcome.md", 4), "{d}");
+}
+
+#[test]
+fn invalid_subject_template_syntax_is_reported_at_the_subject() {
+    let text = "+++\nsubject = \"Hi {{ person.name \"\n+++\nBody\n";
+    let diagnostics = errors(&mini_with_file("messages/welcome.md", text));
+    assert_reported(
+        &diagnostics,
+        "messages/welcome.md",
+        (2, 11),
+        "the subject is not a valid template",
+    );
+}
+
+#[test]
+fn a_message_without_a_subject_is_reported() {
+    let diagnostics = errors(&mini_with_file("messages/welcome.md", "+++\n+++\nBody\n"));
+    assert_reported(
+        &diagnostics,
+        "messages/welcome.md",
+        (1, 1),
+        "has no `subject`",
+    );
+    let diagnostics = errors(&mini_with_file("messages/welcome.md", "Body only\n"));
+    assert_reported(
+        &diagnostics,
+        "messages/welcome.md",
+        (1, 1),
+        "no front matter",
+    );
+}
+
+#[test]
+fn a_front_matter_syntax_error_is_reported_in_its_file() {
+    let text = "+++\ntitle = \"Start\n+++\nBody\n";
+    let diagnostics = errors(&mini_with_file("academy/basics/01-start.md", text));
+    let d = assert_reported(
+        &diagnostics,
+        "academy/basics/01-start.md",
+        (2, 15),
+        "not valid TOML",
+    );
+    assert!(d.line >= 2);
+}
+
+#[test]
+fn yaml_front_matter_is_refused_with_a_hint() {
+    let diagnostics = errors(&mini_with_file(
+        "academy/basics/01-start.md",
+        "---\ntitle: Start\n---\nBody\n",
+    ));
+    let d = assert_reported(
+        &diagnostics,
+        "academy/basics/01-start.md",
+        (1, 1),
+        "not YAML",
+    );
+    assert!(hint(d).contains("+++"), "{d}");
+}
+
+#[test]
+fn an_unknown_front_matter_field_is_reported() {
+    let text = "+++\ntitle = \"Start\"\nduration = 5\n+++\nBody\n";
+    let diagnostics = errors(&mini_with_file("academy/basics/01-start.md", text));
+    let d = assert_reported(
+        &diagnostics,
+        "academy/basics/01-start.md",
+        (3, 1),
+        "unknown field `duration`",
+    );
+    assert!(hint(d).contains("minutes"), "{d}");
+}
+
+// -------------------------------------------------------------------------------- academy
+
+#[test]
+fn academy_files_for_an_undeclared_journey_are_reported() {
+    let source = mini_with_file("academy/basic/01-start.md", MODULE);
+    let diagnostics = errors(&source);
+    let d = assert_reported(
+        &diagnostics,
+        "academy/basic/01-start.md",
+        (1, 1),
+        "`academy/basic/` is not a declared journey",
+    );
+    assert!(hint(d).contains("did you mean `academy/basics/`?"), "{d}");
+}
+
+#[test]
+fn a_declared_journey_without_modules_is_reported() {
+    let mut source = mini_with(MINI);
+    source.files.retain(|f| !f.path.starts_with("academy/"));
+    let diagnostics = errors(&source);
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(MINI, "\"basics\"", 1),
+        "journey `basics` has no modules",
+    );
+}
+
+#[test]
+fn a_module_file_name_needs_a_number() {
+    let diagnostics = errors(&mini_with_file("academy/basics/intro.md", MODULE));
+    assert_reported(
+        &diagnostics,
+        "academy/basics/intro.md",
+        (1, 1),
+        "not named like an Academy module",
+    );
+}
+
+#[test]
+fn files_that_are_not_markdown_under_messages_or_academy_are_reported() {
+    for path in ["messages/welcome.txt", "academy/basics/diagram.png"] {
+        let diagnostics = errors(&mini_with_file(path, "x"));
+        let d = assert_reported(&diagnostics, path, (1, 1), "is not a Markdown file");
+        assert!(hint(d).contains(".md"), "{d}");
+    }
+    let diagnostics = errors(&mini_with_file("academy/01-start.md", MODULE));
+    assert_reported(
+        &diagnostics,
+        "academy/01-start.md",
+        (1, 1),
+        "not in a journey folder",
+    );
+    let diagnostics = errors(&mini_with_file("messages/old/welcome.md", MESSAGE));
+    assert_reported(
+        &diagnostics,
+        "messages/old/welcome.md",
+        (1, 1),
+        "not directly in messages/",
+    );
+}
+
+// ---------------------------------------------------------------------------- all at once
+
+#[test]
+fn every_problem_is_reported_not_only_the_first() {
+    let toml = mini_edited("on = \"deal.won\"", "on = \"Deal Won\"")
+        .replacen("assignee = \"admin\"", "assignee = \"boss\"", 1)
+        .replacen("deadline_days = 30", "deadline_days = 0", 1);
+    let mut source = mini_with(&toml);
+    source.files.push(SourceFile {
+        path: "messages/bad.md".to_owned(),
+        contents: "+++\nsubject = \"{{\"\n+++\n".to_owned(),
+    });
+    let diagnostics = errors(&source);
+    assert!(diagnostics.len() >= 4, "{diagnostics:?}");
+    let files: Vec<&str> = diagnostics.iter().map(|d| d.file.as_str()).collect();
+    assert!(files.contains(&"messages/bad.md"));
+    assert!(diagnostics
+        .windows(2)
+        .all(|w| (&w[0].file, w[0].line) <= (&w[1].file, w[1].line)));
+}
+
+// -------------------------------------------------------------------------------- version
+
+#[test]
+fn the_version_changes_when_any_file_changes_and_is_stable_otherwise() {
+    let base = load(&example()).expect("valid").version;
+    assert_eq!(load(&example()).expect("valid").version, base);
+
+    let mut reordered = example();
+    reordered.files.reverse();
+    assert_eq!(super::version(&reordered), base);
+
+    let n_files = example().files.len();
+    for i in 0..n_files {
+        let mut changed = example();
+        changed.files[i].contents.push(' ');
+        assert_ne!(super::version(&changed), base, "{}", changed.files[i].path);
+        let mut renamed = example();
+        renamed.files[i].path.push('x');
+        assert_ne!(super::version(&renamed), base);
+    }
+    let mut extra = example();
+    extra.files.push(SourceFile {
+        path: "README.md".to_owned(),
+        contents: String::new(),
+    });
+    assert_ne!(super::version(&extra), base);
+
+    // Moving bytes between a path and its contents gives another version.
+    let a = source(&[("ab", "c")]);
+    let b = source(&[("a", "bc")]);
+    assert_ne!(super::version(&a), super::version(&b));
+}
+
+// ------------------------------------------------------------------------------- robustness
+
+#[test]
+fn deeply_nested_input_is_refused_without_overflowing() {
+    let toml = format!("a = {}1{}\n", "[".repeat(5000), "]".repeat(5000));
+    let diagnostics = errors(&mini_with(&toml));
+    assert!(diagnostics[0].line >= 1);
+    let toml = format!("a = {}{}\n", "{ b = ".repeat(5000), "}".repeat(5000));
+    assert!(!errors(&mini_with(&toml)).is_empty());
+    let body = format!(
+        "+++\nsubject = 'x'\n+++\n{{{{ {}1{} }}}}",
+        "(".repeat(5000),
+        ")".repeat(5000)
+    );
+    assert!(!errors(&mini_with_file("messages/welcome.md", &body)).is_empty());
+    let body = format!("+++\nsubject = 'x'\n+++\n{}", "{% if x %}".repeat(3000));
+    assert!(!errors(&mini_with_file("messages/welcome.md", &body)).is_empty());
+}
+
+/// Every diagnostic is placed at line and column 1 or more, with a hint.
+fn well_formed(result: Result<crate::program::Program, Vec<Diagnostic>>) -> Result<(), String> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(diagnostics) if diagnostics.is_empty() => {
+            Err("refused without a diagnostic".to_owned())
+        }
+        Err(diagnostics) => match diagnostics
+            .iter()
+            .find(|d| d.line < 1 || d.column < 1 || d.hint.is_none())
+        {
+            Some(d) => Err(format!("badly placed: {d}")),
+            None => Ok(()),
+        },
+    }
+}
+
+fn toml_soup() -> impl Strategy<Value = String> {
+    let pieces = prop::sample::select(vec![
+        "[program]\n",
+        "name = \"x\"\n",
+        "sender = { name = \"a\", email = \"a@b.c\" }\n",
+        "[[personas]]\n",
+        "journey = \"basics\"\n",
+        "[[team]]\n",
+        "role = \"csm\"\n",
+        "email = \"a@b.c\"\n",
+        "[[journeys]]\n",
+        "title = \"T\"\n",
+        "[[templates]]\n",
+        "next = \"x\"\n",
+        "[[templates.tasks]]\n",
+        "key = \"k\"\n",
+        "owner = \"team\"\n",
+        "owner = \"customer\"\n",
+        "assignee = \"csm\"\n",
+        "depends_on = [\"k\"]\n",
+        "snooze_days = 3\n",
+        "due_days = -1\n",
+        "[[goals]]\n",
+        "metric = { task = \"k\" }\n",
+        "metric = \"seat_share_active\"\n",
+        "target = 1e400\n",
+        "deadline_days = 0\n",
+        "[[rules]]\n",
+        "on = \"deal.won\"\n",
+        "after = \"72h\"\n",
+        "since = \"x\"\n",
+        "unless = \"\"\n",
+        "reentry = { every = \"0h\" }\n",
+        "[[rules.actions]]\n",
+        "send = \"welcome\"\n",
+        "to = \"persona:\"\n",
+        "emit = \"a.b\"\n",
+        "x.y.z = 1\n",
+        "d = 1979-05-27\n",
+        "\"$__serde_spanned_private_start\" = 1\n",
+        "é = 'ü'\n",
+        "[",
+        "]",
+        "=",
+        "\"",
+        "\n",
+        " ",
+        "{",
+        "}",
+    ]);
+    prop::collection::vec(pieces, 0..40).prop_map(|pieces| pieces.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn random_program_toml_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        let text = String::from_utf8_lossy(&bytes);
+        prop_assert_eq!(well_formed(load(&mini_with(&text))), Ok(()));
+    }
+
+    #[test]
+    fn random_text_as_program_toml_never_panics(text in ".{0,300}") {
+        prop_assert_eq!(well_formed(load(&mini_with(&text))), Ok(()));
+    }
+
+    #[test]
+    fn toml_like_program_toml_never_panics(text in toml_soup()) {
+        prop_assert_eq!(well_formed(load(&mini_with(&text))), Ok(()));
+    }
+
+    #[test]
+    fn random_message_files_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400), prefix in prop::sample::select(vec!["", "+++\n", "+++\nsubject = \"{{ x }}\"\n+++\n", "+++\nsubject = 'a'\n+++\n{% if %}"])) {
+        let text = format!("{prefix}{}", String::from_utf8_lossy(&bytes));
+        prop_assert_eq!(well_formed(load(&mini_with_file("messages/welcome.md", &text))), Ok(()));
+        prop_assert_eq!(well_formed(load(&mini_with_file("academy/basics/01-start.md", &text))), Ok(()));
+    }
+
+    #[test]
+    fn the_example_with_a_line_removed_never_panics(line in 0usize..400) {
+        let mut source = example();
+        if let Some(file) = source.files.iter_mut().find(|f| f.path == "program.toml") {
+            let lines: Vec<&str> = file.contents.lines().collect();
+            let n = line % lines.len().max(1);
+            file.contents = lines.iter().enumerate().filter(|&(i, _)| i != n).map(|(_, l)| *l).collect::<Vec<_>>().join("\n");
+        }
+        prop_assert_eq!(well_formed(load(&source)), Ok(()));
+    }
+}

@@ -1,0 +1,548 @@
+//! The engine: one struct that owns the intake, runs the processor, scheduler and
+//! dispatcher rounds, and settles the system up to a time for the manual clock.
+
+use crate::clock::Clock;
+use crate::intake::Intake;
+use crate::mail::Mailer;
+use crate::programs::{program_to_json, Programs};
+use crate::{EngineError, Result};
+use onboard_core::decide::{decide, Settings};
+use onboard_core::event::types;
+use onboard_core::program::{Program, ProgramSource};
+use onboard_core::state::{AccountState, Decisions};
+use onboard_core::{Duration, Event, EventType, NewEvent, Timestamp};
+use onboard_store::{
+    Appended, ClaimedMessage, DeliveryOutcome, Lease, Now, ProcessedBatch, Store, StoreError,
+};
+use rand::Rng;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::{Mutex, Notify};
+
+/// How the engine runs.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// This node's name in leases and claims (unique per process).
+    pub node: String,
+    /// Base of every link sent.
+    pub public_url: String,
+    /// Events processed per transaction.
+    pub process_batch: i64,
+    /// Timers fired per transaction.
+    pub timer_batch: i64,
+    /// Messages claimed per dispatch round.
+    pub dispatch_batch: i64,
+    /// Delivery attempts before a message is dead.
+    pub max_attempts: i64,
+    /// First retry delay; doubles each attempt, capped at `max_backoff`.
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Length of claims on timers, messages and the processor.
+    pub lease: Duration,
+    /// Longest pause of the background loop when nothing wakes it (system clock).
+    pub idle_poll: std::time::Duration,
+}
+
+impl EngineConfig {
+    pub fn new(node: &str, public_url: &str) -> Self {
+        Self {
+            node: node.to_owned(),
+            public_url: public_url.to_owned(),
+            process_batch: 1_000,
+            timer_batch: 2_000,
+            dispatch_batch: 50,
+            max_attempts: 15,
+            base_backoff: Duration(30_000),
+            max_backoff: Duration(4 * 3_600_000),
+            lease: Duration(30_000),
+            idle_poll: std::time::Duration::from_millis(250),
+        }
+    }
+}
+
+/// What one round or one settle did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Progress {
+    pub timers_fired: usize,
+    pub events_processed: usize,
+    pub messages_attempted: usize,
+}
+
+impl Progress {
+    fn add(&mut self, other: Progress) {
+        self.timers_fired += other.timers_fired;
+        self.events_processed += other.events_processed;
+        self.messages_attempted += other.messages_attempted;
+    }
+    fn is_idle(&self) -> bool {
+        *self == Progress::default()
+    }
+}
+
+/// The running engine. Cheap to share as `Arc<Engine>`.
+pub struct Engine {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    mailer: Arc<dyn Mailer>,
+    programs: Programs,
+    config: EngineConfig,
+    settings: Settings,
+    intake: Intake,
+    appended: Arc<Notify>,
+    /// One round of work at a time in this process (background loop or clock advance).
+    work: Mutex<()>,
+    processor_lease: Mutex<Option<Lease>>,
+    stopping: AtomicBool,
+    intake_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+const PROCESSOR_LEASE: &str = "processor";
+const PROCESSOR_LEASE_RENEW_MS: i64 = 5_000;
+
+impl Engine {
+    /// Records the program version and starts the intake writer.
+    pub async fn start(
+        config: EngineConfig,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        mailer: Arc<dyn Mailer>,
+        program: Program,
+        source: &ProgramSource,
+    ) -> Result<Arc<Self>> {
+        store
+            .save_program_version(&program.version.0, &program_to_json(source), clock.now())
+            .await?;
+        let appended = Arc::new(Notify::new());
+        let (intake, intake_task) = Intake::start(store.clone(), clock.clone(), appended.clone());
+        let settings = Settings {
+            public_url: config.public_url.clone(),
+        };
+        Ok(Arc::new(Self {
+            store,
+            clock,
+            mailer,
+            programs: Programs::new(program),
+            config,
+            settings,
+            intake,
+            appended,
+            work: Mutex::new(()),
+            processor_lease: Mutex::new(None),
+            stopping: AtomicBool::new(false),
+            intake_task: std::sync::Mutex::new(Some(intake_task)),
+        }))
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn program(&self) -> &Arc<Program> {
+        self.programs.current()
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The current time.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// The time the store compares due times with (the database clock on PostgreSQL).
+    fn store_now(&self) -> Now {
+        let now = self.clock.now();
+        if self.clock.manual().is_some() {
+            Now::Manual(now)
+        } else {
+            Now::System(now)
+        }
+    }
+
+    /// Appends events durably (group commit) and returns once committed.
+    pub async fn ingest(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>> {
+        if self.stopping.load(Ordering::SeqCst) {
+            return Err(EngineError::ShuttingDown);
+        }
+        self.intake.append(events).await
+    }
+
+    /// Runs rounds of work until nothing is left to do at the current time.
+    pub async fn settle(&self) -> Result<Progress> {
+        let _guard = self.work.lock().await;
+        self.settle_locked().await
+    }
+
+    async fn settle_locked(&self) -> Result<Progress> {
+        let mut total = Progress::default();
+        loop {
+            let round = self.round().await?;
+            total.add(round);
+            if round.is_idle() {
+                let backlog = self.store.processing_backlog().await?;
+                if backlog.n_events == 0 || self.stopping.load(Ordering::SeqCst) {
+                    return Ok(total);
+                }
+                // Another node holds the processor lease: wait for it to catch up.
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+
+    /// One round: fire due timers, process waiting events, attempt due messages.
+    async fn round(&self) -> Result<Progress> {
+        let timers_fired = self.fire_due_timers().await?;
+        let events_processed = self.process_waiting().await?;
+        let messages_attempted = self.dispatch_due().await?;
+        Ok(Progress {
+            timers_fired,
+            events_processed,
+            messages_attempted,
+        })
+    }
+
+    /// Moves the manual clock to `to`, stopping at every due timer on the way so each fires
+    /// at its own time, and returns once everything due up to `to` is settled.
+    pub async fn advance_to(&self, to: Timestamp) -> Result<Progress> {
+        let manual = self.clock.manual().ok_or(EngineError::NotManual)?;
+        let now = self.clock.now();
+        if to < now {
+            return Err(EngineError::ClockBackwards { to, now });
+        }
+        let _guard = self.work.lock().await;
+        let mut total = self.settle_locked().await?;
+        loop {
+            let now = self.clock.now();
+            let next = self.store.next_timer_due().await?;
+            match next {
+                Some(due) if due > now && due <= to => {
+                    manual.set(due);
+                }
+                _ => break,
+            }
+            total.add(self.settle_locked().await?);
+        }
+        manual.set(to);
+        total.add(self.settle_locked().await?);
+        Ok(total)
+    }
+
+    /// The background loop: rounds of work whenever events arrive or time passes, until
+    /// `stop` is notified; then finishes the round in flight and returns.
+    pub async fn run(self: Arc<Self>, stop: Arc<Notify>) {
+        let mut backoff = std::time::Duration::from_millis(100);
+        loop {
+            let pause = match self.settle().await {
+                Ok(_) => {
+                    backoff = std::time::Duration::from_millis(100);
+                    self.idle_pause().await
+                }
+                Err(error) => {
+                    tracing::error!(error = %error, "engine round failed; retrying");
+                    backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
+                    backoff
+                }
+            };
+            tokio::select! {
+                _ = stop.notified() => break,
+                _ = self.appended.notified() => {}
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+        self.release_processor_lease().await;
+    }
+
+    /// How long to wait for new work: until the next timer or message is due (on the system
+    /// clock), at most `idle_poll`.
+    async fn idle_pause(&self) -> std::time::Duration {
+        let poll = self.config.idle_poll;
+        if self.clock.manual().is_some() {
+            return poll;
+        }
+        let now = self.clock.now().millis();
+        let mut next = now + i64::try_from(poll.as_millis()).unwrap_or(i64::MAX);
+        if let Ok(Some(due)) = self.store.next_timer_due().await {
+            next = next.min(due.millis());
+        }
+        if let Ok(Some(due)) = self.store.next_message_due().await {
+            next = next.min(due.millis());
+        }
+        std::time::Duration::from_millis(u64::try_from((next - now).max(5)).unwrap_or(5))
+    }
+
+    /// Stops taking events, lets the intake writer finish what it holds.
+    pub async fn stop_intake(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let task = self.intake_task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            // The writer ends once every sender (held by this engine) is gone or idle; give
+            // in-flight requests a moment to be answered.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+                while !task.is_finished() {
+                    if self.intake.is_idle() {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+            })
+            .await;
+        }
+    }
+
+    // ---- scheduler ----
+
+    /// Claims due timers and turns each into a `timer.fired` event.
+    async fn fire_due_timers(&self) -> Result<usize> {
+        let mut fired = 0;
+        loop {
+            let claims = self
+                .store
+                .claim_due_timers(
+                    &self.config.node,
+                    self.store_now(),
+                    self.config.lease,
+                    self.config.timer_batch,
+                )
+                .await?;
+            if claims.is_empty() {
+                return Ok(fired);
+            }
+            let n_claimed = claims.len();
+            let batch: Vec<_> = claims
+                .into_iter()
+                .filter_map(|claim| {
+                    let kind = EventType::parse(types::TIMER_FIRED).ok()?;
+                    let event = NewEvent {
+                        key: format!("timer.fired:{}", claim.id),
+                        kind,
+                        account: claim.account.clone(),
+                        at: claim.due_at,
+                        data: serde_json::json!({
+                            "timer": claim.id,
+                            "rule": claim.rule,
+                            "since_at": claim.since_at.millis(),
+                            "program_version": claim.program_version,
+                        }),
+                    };
+                    Some((claim, event))
+                })
+                .collect();
+            let n = self
+                .store
+                .fire_timers(&self.config.node, &batch, self.clock.now())
+                .await?;
+            metrics::counter!("onboard_timers_fired_total").increment(n as u64);
+            fired += n;
+            if (n_claimed as i64) < self.config.timer_batch {
+                return Ok(fired);
+            }
+        }
+    }
+
+    // ---- processor ----
+
+    async fn processor_lease(&self) -> Result<Option<Lease>> {
+        let mut held = self.processor_lease.lock().await;
+        let ttl = self.config.lease;
+        let lease = self
+            .store
+            .acquire_lease(PROCESSOR_LEASE, &self.config.node, self.store_now(), ttl)
+            .await?;
+        *held = lease.clone();
+        Ok(lease)
+    }
+
+    async fn release_processor_lease(&self) {
+        let lease = self.processor_lease.lock().await.take();
+        if let Some(lease) = lease {
+            if let Err(error) = self.store.release_lease(&lease).await {
+                tracing::warn!(error = %error, "releasing the processor lease failed");
+            }
+        }
+    }
+
+    /// Processes waiting events in batches while this node holds the processor lease.
+    async fn process_waiting(&self) -> Result<usize> {
+        let Some(mut lease) = self.processor_lease().await? else {
+            return Ok(0);
+        };
+        let mut processed = 0;
+        let mut renewed_at = self.clock.now();
+        loop {
+            let events = self
+                .store
+                .unprocessed_events(self.config.process_batch)
+                .await?;
+            if events.is_empty() {
+                return Ok(processed);
+            }
+            let n = events.len();
+            match self.process_batch(&lease, events).await {
+                Ok(()) => processed += n,
+                Err(EngineError::Store(StoreError::LeaseLost(_))) => {
+                    tracing::warn!(node = %self.config.node, "processor lease lost; batch dropped");
+                    return Ok(processed);
+                }
+                Err(error) => return Err(error),
+            }
+            metrics::counter!("onboard_events_processed_total").increment(n as u64);
+            if self.clock.now().millis() - renewed_at.millis() > PROCESSOR_LEASE_RENEW_MS
+                || self.clock.manual().is_some()
+            {
+                match self.processor_lease().await? {
+                    Some(renewed) => lease = renewed,
+                    None => return Ok(processed),
+                }
+                renewed_at = self.clock.now();
+            }
+        }
+    }
+
+    /// Decides a batch of events and commits everything in one transaction.
+    async fn process_batch(&self, lease: &Lease, events: Vec<Event>) -> Result<()> {
+        let mut ids: Vec<String> = events.iter().map(|e| e.account.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        let mut accounts: HashMap<String, AccountState> = self
+            .store
+            .load_accounts(&ids)
+            .await?
+            .into_iter()
+            .map(|a| (a.id.clone(), a))
+            .collect();
+        let current = self.programs.current().clone();
+        let mut decisions = Decisions::default();
+        let mut processed = Vec::with_capacity(events.len());
+        for event in &events {
+            let state = accounts
+                .entry(event.account.clone())
+                .or_insert_with(|| AccountState::new(&event.account, &current.version.0, event.at));
+            let program = if state.program_version == current.version.0 {
+                current.clone()
+            } else {
+                self.programs
+                    .version(self.store.as_ref(), &state.program_version)
+                    .await?
+            };
+            let decided = decide(&program, &self.settings, state, event);
+            // A cancel only reaches timers set before this batch; drop the batch's own.
+            for cancel in &decided.cancels {
+                decisions.timers.retain(|t| {
+                    t.account != cancel.account
+                        || cancel.rule.as_ref().is_some_and(|r| r != &t.rule)
+                });
+            }
+            decisions.extend(decided);
+            processed.push(event.seq);
+        }
+        let lag = events
+            .iter()
+            .map(|e| self.clock.now().millis() - e.received_at.millis())
+            .max()
+            .unwrap_or(0);
+        metrics::gauge!("onboard_processing_lag_seconds").set(lag as f64 / 1000.0);
+        let batch = ProcessedBatch {
+            processed,
+            processed_at: self.clock.now(),
+            accounts: accounts.into_values().collect(),
+            decisions,
+        };
+        self.store.commit_batch(lease, &batch).await?;
+        Ok(())
+    }
+
+    // ---- dispatcher ----
+
+    /// Attempts every message due now, once each.
+    async fn dispatch_due(&self) -> Result<usize> {
+        let mut attempted = 0;
+        loop {
+            let claims = self
+                .store
+                .claim_due_messages(
+                    &self.config.node,
+                    self.store_now(),
+                    self.config.lease,
+                    self.config.dispatch_batch,
+                )
+                .await?;
+            if claims.is_empty() {
+                return Ok(attempted);
+            }
+            let n_claimed = claims.len();
+            let sends = claims.into_iter().map(|claim| async move {
+                let result = self.mailer.send(&claim).await;
+                (claim, result)
+            });
+            for (claim, result) in futures::future::join_all(sends).await {
+                self.record_delivery(&claim, result).await?;
+                attempted += 1;
+            }
+            if (n_claimed as i64) < self.config.dispatch_batch {
+                return Ok(attempted);
+            }
+        }
+    }
+
+    async fn record_delivery(
+        &self,
+        claim: &ClaimedMessage,
+        result: Result<(), crate::mail::SendError>,
+    ) -> Result<()> {
+        let now = self.clock.now();
+        let outcome = match result {
+            Ok(()) => {
+                metrics::counter!("onboard_deliveries_total", "outcome" => "delivered")
+                    .increment(1);
+                tracing::info!(message.id = %claim.id, account.id = %claim.account, attempt = claim.attempts, "message delivered");
+                DeliveryOutcome::Delivered
+            }
+            Err(error) if error.permanent || claim.attempts >= self.config.max_attempts => {
+                metrics::counter!("onboard_deliveries_total", "outcome" => "dead").increment(1);
+                tracing::warn!(message.id = %claim.id, account.id = %claim.account, attempt = claim.attempts, error = %error, "message dead");
+                DeliveryOutcome::Dead {
+                    error: error.message,
+                }
+            }
+            Err(error) => {
+                metrics::counter!("onboard_deliveries_total", "outcome" => "failed").increment(1);
+                let at = now.plus(self.backoff(claim.attempts));
+                tracing::warn!(message.id = %claim.id, account.id = %claim.account, attempt = claim.attempts, retry_at = %at, error = %error, "delivery failed; will retry");
+                DeliveryOutcome::Retry {
+                    at,
+                    error: error.message,
+                }
+            }
+        };
+        if !self.store.complete_message(claim, &outcome, now).await? {
+            tracing::warn!(message.id = %claim.id, "delivery result dropped: the claim was taken over");
+        }
+        Ok(())
+    }
+
+    /// The pause before retry number `attempts`: exponential, capped, with ±20 % jitter.
+    fn backoff(&self, attempts: i64) -> Duration {
+        let exponent = u32::try_from((attempts - 1).clamp(0, 30)).unwrap_or(30);
+        let base = self
+            .config
+            .base_backoff
+            .millis()
+            .saturating_mul(1_i64 << exponent)
+            .min(self.config.max_backoff.millis());
+        let jitter = rand::rng().random_range(0.8..1.2);
+        Duration((base as f64 * jitter) as i64)
+    }
+
+    /// Puts a dead message back in the queue, due now.
+    pub async fn retry_message(&self, id: &str) -> Result<()> {
+        self.store.retry_message(id, self.clock.now()).await?;
+        self.appended.notify_one();
+        Ok(())
+    }
+}

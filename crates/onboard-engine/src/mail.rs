@@ -1,0 +1,143 @@
+//! Email delivery: SMTP through lettre, or the development mailbox that keeps each email as
+//! an `.eml` file in the data directory when no SMTP server is configured.
+
+use async_trait::async_trait;
+use lettre::message::{header::ContentType, Mailbox};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use onboard_store::ClaimedMessage;
+use std::path::{Path, PathBuf};
+
+/// Why a delivery failed: `permanent` failures are not retried.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SendError {
+    pub permanent: bool,
+    pub message: String,
+}
+
+impl SendError {
+    fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            permanent: true,
+            message: message.into(),
+        }
+    }
+    fn transient(message: impl Into<String>) -> Self {
+        Self {
+            permanent: false,
+            message: message.into(),
+        }
+    }
+}
+
+/// Something that delivers emails.
+#[async_trait]
+pub trait Mailer: Send + Sync + 'static {
+    async fn send(&self, message: &ClaimedMessage) -> Result<(), SendError>;
+}
+
+/// Builds the RFC 5322 email of an outbox message, with its stable Message-ID.
+pub fn build_email(message: &ClaimedMessage) -> Result<Message, SendError> {
+    let from = mailbox(&message.from_name, &message.from_email)?;
+    let to = mailbox(&message.to_name, &message.to_email)?;
+    Message::builder()
+        .message_id(Some(message.message_id.clone()))
+        .from(from)
+        .to(to)
+        .subject(message.subject.clone())
+        .header(ContentType::TEXT_PLAIN)
+        .body(message.body.clone())
+        .map_err(|e| SendError::permanent(format!("cannot build the email: {e}")))
+}
+
+fn mailbox(name: &str, email: &str) -> Result<Mailbox, SendError> {
+    let address = email
+        .parse()
+        .map_err(|e| SendError::permanent(format!("bad address `{email}`: {e}")))?;
+    Ok(Mailbox::new(Some(name.to_owned()), address))
+}
+
+/// SMTP delivery (plain, no TLS: `smtp://host:port`, e.g. a local relay).
+pub struct SmtpMailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    timeout: std::time::Duration,
+}
+
+impl SmtpMailer {
+    /// From a URL `smtp://host[:port]` (port 25 when absent).
+    pub fn from_url(url: &str) -> Result<Self, String> {
+        let rest = url
+            .strip_prefix("smtp://")
+            .ok_or_else(|| format!("`{url}` is not an smtp:// URL"))?;
+        let rest = rest.trim_end_matches('/');
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((host, port)) => (
+                host,
+                port.parse::<u16>()
+                    .map_err(|_| format!("`{port}` is not a port number in `{url}`"))?,
+            ),
+            None => (rest, 25),
+        };
+        if host.is_empty() {
+            return Err(format!("`{url}` names no host"));
+        }
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+            .port(port)
+            .timeout(Some(std::time::Duration::from_secs(10)))
+            .build();
+        Ok(Self {
+            transport,
+            timeout: std::time::Duration::from_secs(30),
+        })
+    }
+}
+
+#[async_trait]
+impl Mailer for SmtpMailer {
+    async fn send(&self, message: &ClaimedMessage) -> Result<(), SendError> {
+        let email = build_email(message)?;
+        match tokio::time::timeout(self.timeout, self.transport.send(email)).await {
+            Err(_) => Err(SendError::transient(
+                "the SMTP server did not answer in time",
+            )),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) if e.is_permanent() => Err(SendError::permanent(e.to_string())),
+            Ok(Err(e)) => Err(SendError::transient(e.to_string())),
+        }
+    }
+}
+
+/// The development mailbox: each email becomes `<dir>/<message id>.eml`.
+pub struct DevMailbox {
+    dir: PathBuf,
+}
+
+impl DevMailbox {
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+#[async_trait]
+impl Mailer for DevMailbox {
+    async fn send(&self, message: &ClaimedMessage) -> Result<(), SendError> {
+        let email = build_email(message)?;
+        tokio::fs::create_dir_all(&self.dir)
+            .await
+            .map_err(|e| SendError::transient(format!("cannot create the mailbox: {e}")))?;
+        let path = self.dir.join(format!("{}.eml", message.id));
+        let temp = self.dir.join(format!(".{}.eml.tmp", message.id));
+        tokio::fs::write(&temp, email.formatted())
+            .await
+            .map_err(|e| SendError::transient(format!("cannot write {}: {e}", temp.display())))?;
+        tokio::fs::rename(&temp, &path)
+            .await
+            .map_err(|e| SendError::transient(format!("cannot write {}: {e}", path.display())))
+    }
+}

@@ -1,0 +1,237 @@
+//! Onboard's persistence: the [`Store`] trait and its two implementations, SQLite
+//! ([`sqlite::SqliteStore`], the default, WAL mode) and PostgreSQL ([`postgres::PgStore`]).
+//! Migrations live in `migrations/<backend>/`, one commented `.sql` file per step.
+//!
+//! Invariant: this is the only crate that knows SQL. Every table that grows with customers
+//! carries the account id. Work that several nodes may race for (timers, outbox messages,
+//! the processor) is claimed with a lease whose attempt number or epoch fences completion.
+
+mod rows;
+mod types;
+
+pub mod postgres;
+pub mod sqlite;
+
+pub use types::*;
+
+use async_trait::async_trait;
+use onboard_core::event::NewEvent;
+use onboard_core::state::{AccountState, Decisions};
+use onboard_core::{Duration, Event, Timestamp};
+use std::sync::Arc;
+
+/// Store errors. `Conflict` carries the name of the unique constraint that refused a write.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict on {0}")]
+    Conflict(String),
+    #[error("the lease `{0}` is no longer held by this node")]
+    LeaseLost(String),
+    #[error("unsupported database url `{0}`: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("database error: {0}")]
+    Other(#[source] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Sorts database errors: a unique violation becomes `Conflict` with the constraint's name
+/// (PostgreSQL names it; SQLite only names the columns, e.g. `events.event_key`), a value
+/// that does not decode becomes `Corrupt`, anything else is `Other`.
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                let message = db.message();
+                let name = db.constraint().unwrap_or_else(|| {
+                    message
+                        .rsplit_once("failed: ")
+                        .map_or(message, |(_, columns)| columns)
+                });
+                StoreError::Conflict(name.to_owned())
+            }
+            sqlx::Error::ColumnDecode { .. }
+            | sqlx::Error::Decode(_)
+            | sqlx::Error::ColumnNotFound(_)
+            | sqlx::Error::ColumnIndexOutOfBounds { .. } => StoreError::Corrupt(error.to_string()),
+            _ => StoreError::Other(error),
+        }
+    }
+}
+
+/// Opens the store a URL names: `sqlite://PATH` (created if missing) or `postgres://…`.
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(postgres::PgStore::connect(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_owned()))
+    }
+}
+
+/// Persistence for the engine. All methods are safe to call from several nodes at once.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Applies pending migrations.
+    async fn migrate(&self) -> Result<()>;
+
+    /// Checks the database answers.
+    async fn ping(&self) -> Result<()>;
+
+    // ---- programs ----
+
+    /// Records a program version with its source (JSON), once; later calls change nothing.
+    async fn save_program_version(&self, version: &str, source: &str, at: Timestamp) -> Result<()>;
+
+    /// The source of a recorded program version.
+    async fn program_source(&self, version: &str) -> Result<Option<String>>;
+
+    // ---- event log ----
+
+    /// Appends events in one transaction. An event whose key is already in the log changes
+    /// nothing and is reported as a duplicate with the stored event's sequence number.
+    async fn append_events(&self, events: &[NewEvent], received_at: Timestamp)
+        -> Result<Vec<Appended>>;
+
+    /// Events matching the filter, in sequence order.
+    async fn list_events(&self, filter: &EventFilter) -> Result<Vec<Event>>;
+
+    /// The oldest unprocessed events, in sequence order.
+    async fn unprocessed_events(&self, limit: i64) -> Result<Vec<Event>>;
+
+    /// How many events await processing, and when the oldest of them was received.
+    async fn processing_backlog(&self) -> Result<Backlog>;
+
+    // ---- processor ----
+
+    /// Takes or renews a named lease for `holder`. Returns the lease when held (the epoch
+    /// grows each time the lease changes hands), `None` while another holder's is live.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Now,
+        ttl: Duration,
+    ) -> Result<Option<Lease>>;
+
+    /// Gives a lease up.
+    async fn release_lease(&self, lease: &Lease) -> Result<()>;
+
+    /// The stored state of these accounts (those that exist).
+    async fn load_accounts(&self, ids: &[String]) -> Result<Vec<AccountState>>;
+
+    /// One account's state.
+    async fn account(&self, id: &str) -> Result<Option<AccountState>>;
+
+    /// Writes a processed batch in one transaction: marks its events processed, upserts the
+    /// accounts, inserts timers, cancels timers, inserts outbox messages (first attempt due
+    /// at `batch.processed_at`), appends derived events and writes traces. Fenced: fails with
+    /// `LeaseLost` and writes nothing unless `lease` is still held.
+    ///
+    /// `batch.decisions` is taken as net: cancels are applied before the new timers are
+    /// inserted, so a cancel only reaches timers set by earlier batches. The engine removes
+    /// timers that a later event of the same batch cancels before it commits.
+    async fn commit_batch(&self, lease: &Lease, batch: &ProcessedBatch) -> Result<()>;
+
+    /// Traces of one account, newest first.
+    async fn traces(&self, account: &str, limit: i64) -> Result<Vec<TraceRecord>>;
+
+    // ---- timers ----
+
+    /// Claims up to `limit` pending timers due at `now`, earliest first, with a lease of
+    /// `lease`; claims whose lease expired may be taken over. Uses the index on due time.
+    async fn claim_due_timers(
+        &self,
+        holder: &str,
+        now: Now,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<ClaimedTimer>>;
+
+    /// Fires claimed timers: for each one still held by `holder` at the claimed attempt, marks
+    /// it fired and appends its event, all in one transaction. Returns how many fired.
+    async fn fire_timers(
+        &self,
+        holder: &str,
+        fired: &[(ClaimedTimer, NewEvent)],
+        received_at: Timestamp,
+    ) -> Result<usize>;
+
+    /// The due time of the earliest pending timer.
+    async fn next_timer_due(&self) -> Result<Option<Timestamp>>;
+
+    /// Pending timers, and those of them due at `now`.
+    async fn timer_counts(&self, now: Now) -> Result<TimerCounts>;
+
+    /// One timer.
+    async fn timer(&self, id: &str) -> Result<Option<TimerRecord>>;
+
+    // ---- outbox ----
+
+    /// Claims up to `limit` queued messages whose next attempt is due, with a lease; the
+    /// attempt counter grows with each claim and fences completion.
+    async fn claim_due_messages(
+        &self,
+        holder: &str,
+        now: Now,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<ClaimedMessage>>;
+
+    /// Records the outcome of one attempt, only if `claim` still holds the message. Returns
+    /// whether it did.
+    async fn complete_message(
+        &self,
+        claim: &ClaimedMessage,
+        outcome: &DeliveryOutcome,
+        at: Timestamp,
+    ) -> Result<bool>;
+
+    /// The earliest time a queued message is next due.
+    async fn next_message_due(&self) -> Result<Option<Timestamp>>;
+
+    /// Messages matching the filter, newest first, each with its attempts.
+    async fn list_messages(&self, filter: &MessageFilter) -> Result<Vec<MessageRecord>>;
+
+    /// One message with its attempts.
+    async fn message(&self, id: &str) -> Result<Option<MessageRecord>>;
+
+    /// Puts a dead message back in the queue, due at `at` (NotFound if no such dead message).
+    async fn retry_message(&self, id: &str, at: Timestamp) -> Result<()>;
+
+    /// How many messages are queued, and how many are dead.
+    async fn outbox_counts(&self) -> Result<OutboxCounts>;
+}
+
+/// What `commit_batch` writes.
+#[derive(Debug, Clone)]
+pub struct ProcessedBatch {
+    /// Sequence numbers of the events handled.
+    pub processed: Vec<i64>,
+    pub processed_at: Timestamp,
+    /// Accounts created or changed.
+    pub accounts: Vec<AccountState>,
+    pub decisions: Decisions,
+}
+
+impl Default for ProcessedBatch {
+    /// An empty batch processed at the epoch.
+    fn default() -> Self {
+        Self {
+            processed: Vec::new(),
+            processed_at: Timestamp(0),
+            accounts: Vec::new(),
+            decisions: Decisions::default(),
+        }
+    }
+}

@@ -1,0 +1,830 @@
+//! PostgreSQL: the backend for scale, shared by several `onboard serve` nodes.
+//!
+//! Work that nodes race for is claimed with `FOR UPDATE SKIP LOCKED` and fenced by the
+//! claim's attempt number (timers, messages) or the lease's epoch (the processor). Due
+//! times and leases are compared with the database's clock (`clock_timestamp()` in epoch
+//! milliseconds), evaluated once per statement, unless the engine runs on a manual clock,
+//! whose time is used instead: every statement that needs "now" takes it as
+//! `coalesce($manual, database clock)`. Batches are written with one statement per table,
+//! binding arrays and reading them back with `UNNEST`.
+//!
+//! Here lives only PostgreSQL's SQL; the row model shared with SQLite is in `rows.rs`.
+
+use crate::rows::{self, page_limit};
+use crate::{
+    Appended, Backlog, ClaimedMessage, ClaimedTimer, DeliveryOutcome, EventFilter, Lease,
+    MessageFilter, MessageRecord, Now, OutboxCounts, ProcessedBatch, Result, Store, StoreError,
+    TimerCounts, TimerRecord, TraceRecord,
+};
+use async_trait::async_trait;
+use onboard_core::event::NewEvent;
+use onboard_core::state::AccountState;
+use onboard_core::{Duration, Event, Timestamp};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Postgres, QueryBuilder};
+use std::collections::{HashMap, HashSet};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Connections per node.
+const CONNECTIONS: u32 = 10;
+
+/// `expires_at` of a released lease: before any time, so anyone may take it.
+const RELEASED: i64 = i64::MIN;
+
+/// The columns `rows::EventRow` reads.
+const EVENT_COLUMNS: &str =
+    "seq, event_key, kind, account_id, at, data, received_at, processed_at";
+
+/// The columns `rows::MessageRow` reads.
+const MESSAGE_COLUMNS: &str = "id, account_id, channel, to_email, to_name, from_email, \
+     from_name, subject, body, message_id, rule, cause, status, attempts, next_attempt_at, \
+     last_error, created_at, delivered_at";
+
+/// Claims due pending timers (`$1` holder, `$2` manual time or NULL, `$3` lease, `$4`
+/// limit). "Now" is computed once (a CTE read through scalar subqueries, which the planner
+/// evaluates before the scan), so it can bound the scan of `timers_pending_due`.
+const CLAIM_TIMERS: &str = "\
+WITH now AS (SELECT coalesce($2::bigint, (extract(epoch FROM clock_timestamp()) * 1000)::bigint) AS ms)
+UPDATE timers SET locked_by = $1, locked_until = (SELECT ms FROM now) + $3, attempts = attempts + 1
+WHERE id IN (
+    SELECT id FROM timers
+    WHERE state = 'pending' AND due_at <= (SELECT ms FROM now)
+      AND (locked_until IS NULL OR locked_until < (SELECT ms FROM now))
+    ORDER BY due_at
+    LIMIT $4
+    FOR UPDATE SKIP LOCKED)
+RETURNING id, account_id, rule, due_at, since_at, program_version, attempts";
+
+/// Claims due queued messages, like [`CLAIM_TIMERS`].
+const CLAIM_MESSAGES: &str = "\
+WITH now AS (SELECT coalesce($2::bigint, (extract(epoch FROM clock_timestamp()) * 1000)::bigint) AS ms)
+UPDATE messages SET locked_by = $1, locked_until = (SELECT ms FROM now) + $3, attempts = attempts + 1
+WHERE id IN (
+    SELECT id FROM messages
+    WHERE status = 'queued' AND next_attempt_at <= (SELECT ms FROM now)
+      AND (locked_until IS NULL OR locked_until < (SELECT ms FROM now))
+    ORDER BY next_attempt_at
+    LIMIT $4
+    FOR UPDATE SKIP LOCKED)
+RETURNING id, account_id, channel, to_email, to_name, from_email, from_name, subject, body,
+          message_id, next_attempt_at, attempts";
+
+/// The manual time to bind as "now", or NULL for the database's clock.
+fn manual(now: Now) -> Option<i64> {
+    match now {
+        Now::System(_) => None,
+        Now::Manual(t) => Some(t.0),
+    }
+}
+
+/// The PostgreSQL store. Cloning it shares its pool.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to the database a `postgres://` URL names.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(CONNECTIONS)
+            .connect(url)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// PostgreSQL's plan for the timer claim: shows that due timers can come from the
+    /// `timers_pending_due` index. Sequential scans are disabled while planning, because on
+    /// a small table the planner rightly prefers one; what matters at scale is that the
+    /// index can serve the claim.
+    pub async fn explain_claim_due_timers(&self) -> Result<String> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET LOCAL enable_seqscan = off")
+            .execute(&mut *tx)
+            .await?;
+        let lines: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {CLAIM_TIMERS}"))
+            .bind("explain")
+            .bind(Some(0_i64))
+            .bind(0_i64)
+            .bind(1_i64)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.rollback().await?;
+        Ok(lines.join("\n"))
+    }
+}
+
+/// Inserts events, skipping keys already in the log; returns the sequence numbers of
+/// those inserted, by key. Sequence numbers follow the order of `events`.
+async fn insert_events(
+    conn: &mut PgConnection,
+    events: &[&NewEvent],
+    received_at: Timestamp,
+) -> Result<HashMap<String, i64>> {
+    let data = events
+        .iter()
+        .map(|e| rows::event_data(e))
+        .collect::<Result<Vec<_>>>()?;
+    let keys: Vec<&str> = events.iter().map(|e| e.key.as_str()).collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    let accounts: Vec<&str> = events.iter().map(|e| e.account.as_str()).collect();
+    let ats: Vec<i64> = events.iter().map(|e| e.at.0).collect();
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "INSERT INTO events (event_key, kind, account_id, at, data, received_at) \
+         SELECT key, kind, account, at, data, $6 \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[]) \
+              WITH ORDINALITY AS e(key, kind, account, at, data, ord) \
+         ORDER BY ord \
+         ON CONFLICT (event_key) DO NOTHING \
+         RETURNING event_key, seq",
+    )
+    .bind(&keys)
+    .bind(&kinds)
+    .bind(&accounts)
+    .bind(&ats)
+    .bind(&data)
+    .bind(received_at.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// The attempts of these messages, in any order.
+async fn message_attempts(pool: &PgPool, ids: &[&str]) -> Result<Vec<rows::AttemptRow>> {
+    Ok(sqlx::query_as(
+        "SELECT message_id, n, at, outcome, error FROM message_attempts \
+         WHERE message_id = ANY($1)",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Inserts or replaces accounts, columns and JSON state.
+async fn upsert_accounts(conn: &mut PgConnection, accounts: &[AccountState]) -> Result<()> {
+    let latest = rows::latest_accounts(accounts);
+    if latest.is_empty() {
+        return Ok(());
+    }
+    let states = latest
+        .iter()
+        .map(|a| rows::account_document(a))
+        .collect::<Result<Vec<_>>>()?;
+    let ids: Vec<&str> = latest.iter().map(|a| a.id.as_str()).collect();
+    let names: Vec<&str> = latest.iter().map(|a| a.name.as_str()).collect();
+    let statuses: Vec<&str> = latest.iter().map(|a| a.status.as_str()).collect();
+    let versions: Vec<&str> = latest.iter().map(|a| a.program_version.as_str()).collect();
+    let csms: Vec<Option<&str>> = latest.iter().map(|a| a.csm.as_deref()).collect();
+    let created: Vec<i64> = latest.iter().map(|a| a.created_at.0).collect();
+    let updated: Vec<i64> = latest.iter().map(|a| a.updated_at.0).collect();
+    sqlx::query(
+        "INSERT INTO accounts \
+             (id, name, status, program_version, csm, created_at, updated_at, state) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                              $6::bigint[], $7::bigint[], $8::text[]) \
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, status = excluded.status, \
+             program_version = excluded.program_version, csm = excluded.csm, \
+             created_at = excluded.created_at, updated_at = excluded.updated_at, \
+             state = excluded.state",
+    )
+    .bind(&ids)
+    .bind(&names)
+    .bind(&statuses)
+    .bind(&versions)
+    .bind(&csms)
+    .bind(&created)
+    .bind(&updated)
+    .bind(&states)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Inserts new pending timers, skipping ids already present.
+async fn insert_timers(
+    conn: &mut PgConnection,
+    timers: &[onboard_core::state::NewTimer],
+    at: Timestamp,
+) -> Result<()> {
+    if timers.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = timers.iter().map(|t| t.id.as_str()).collect();
+    let accounts: Vec<&str> = timers.iter().map(|t| t.account.as_str()).collect();
+    let rules: Vec<&str> = timers.iter().map(|t| t.rule.as_str()).collect();
+    let due: Vec<i64> = timers.iter().map(|t| t.due_at.0).collect();
+    let since: Vec<i64> = timers.iter().map(|t| t.since_at.0).collect();
+    let versions: Vec<&str> = timers.iter().map(|t| t.program_version.as_str()).collect();
+    sqlx::query(
+        "INSERT INTO timers (id, account_id, rule, due_at, since_at, program_version, \
+                             state, attempts, created_at) \
+         SELECT id, account, rule, due, since, version, 'pending', 0, $7 \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], \
+                     $6::text[]) AS t(id, account, rule, due, since, version) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&ids)
+    .bind(&accounts)
+    .bind(&rules)
+    .bind(&due)
+    .bind(&since)
+    .bind(&versions)
+    .bind(at.0)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Inserts new queued messages, first attempt due at `at`, skipping ids already present.
+async fn insert_messages(
+    conn: &mut PgConnection,
+    messages: &[onboard_core::state::NewMessage],
+    at: Timestamp,
+) -> Result<()> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let column = |f: fn(&onboard_core::state::NewMessage) -> &str| -> Vec<&str> {
+        messages.iter().map(f).collect()
+    };
+    sqlx::query(
+        "INSERT INTO messages (id, account_id, channel, to_email, to_name, from_email, \
+             from_name, subject, body, message_id, rule, cause, status, attempts, \
+             next_attempt_at, created_at) \
+         SELECT id, account, channel, to_email, to_name, from_email, from_name, subject, \
+                body, message_id, rule, cause, 'queued', 0, $13, $13 \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                     $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
+                     $11::text[], $12::text[]) \
+              AS m(id, account, channel, to_email, to_name, from_email, from_name, \
+                   subject, body, message_id, rule, cause) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(column(|m| &m.id))
+    .bind(column(|m| &m.account))
+    .bind(column(|m| &m.channel))
+    .bind(column(|m| &m.to_email))
+    .bind(column(|m| &m.to_name))
+    .bind(column(|m| &m.from_email))
+    .bind(column(|m| &m.from_name))
+    .bind(column(|m| &m.subject))
+    .bind(column(|m| &m.body))
+    .bind(column(|m| &m.message_id))
+    .bind(column(|m| &m.rule))
+    .bind(column(|m| &m.cause))
+    .bind(at.0)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Appends traces.
+async fn insert_traces(
+    conn: &mut PgConnection,
+    traces: &[onboard_core::state::Trace],
+) -> Result<()> {
+    if traces.is_empty() {
+        return Ok(());
+    }
+    let accounts: Vec<&str> = traces.iter().map(|t| t.account.as_str()).collect();
+    let rules: Vec<&str> = traces.iter().map(|t| t.rule.as_str()).collect();
+    let events: Vec<&str> = traces.iter().map(|t| t.event.as_str()).collect();
+    let ats: Vec<i64> = traces.iter().map(|t| t.at.0).collect();
+    let outcomes: Vec<&str> = traces.iter().map(|t| t.outcome.as_str()).collect();
+    let reasons: Vec<&str> = traces.iter().map(|t| t.reason.as_str()).collect();
+    sqlx::query(
+        "INSERT INTO traces (account_id, rule, event_key, at, outcome, reason) \
+         SELECT account, rule, event, at, outcome, reason \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], \
+                     $6::text[]) WITH ORDINALITY \
+              AS t(account, rule, event, at, outcome, reason, ord) \
+         ORDER BY ord",
+    )
+    .bind(&accounts)
+    .bind(&rules)
+    .bind(&events)
+    .bind(&ats)
+    .bind(&outcomes)
+    .bind(&reasons)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn save_program_version(&self, version: &str, source: &str, at: Timestamp) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO program_versions (version, source, loaded_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (version) DO NOTHING",
+        )
+        .bind(version)
+        .bind(source)
+        .bind(at.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn program_source(&self, version: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT source FROM program_versions WHERE version = $1")
+                .bind(version)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn append_events(
+        &self,
+        events: &[NewEvent],
+        received_at: Timestamp,
+    ) -> Result<Vec<Appended>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await?;
+        let refs: Vec<&NewEvent> = events.iter().collect();
+        let inserted = insert_events(&mut tx, &refs, received_at).await?;
+        let missing = rows::missing_keys(events, &inserted);
+        let existing: HashMap<String, i64> = if missing.is_empty() {
+            HashMap::new()
+        } else {
+            // A key another transaction is inserting made ours wait for it, so by now it
+            // is committed (and visible to this new statement) or rolled back (and ours
+            // inserted it).
+            let rows: Vec<(String, i64)> =
+                sqlx::query_as("SELECT event_key, seq FROM events WHERE event_key = ANY($1)")
+                    .bind(&missing)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            rows.into_iter().collect()
+        };
+        let appended = rows::appended(events, &inserted, &existing)?;
+        tx.commit().await?;
+        Ok(appended)
+    }
+
+    async fn list_events(&self, filter: &EventFilter) -> Result<Vec<Event>> {
+        let mut select = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE true"
+        ));
+        if let Some(account) = &filter.account {
+            select.push(" AND account_id = ").push_bind(account);
+        }
+        if let Some(kind) = &filter.kind {
+            select.push(" AND kind = ").push_bind(kind);
+        }
+        if let Some(from) = filter.from {
+            select.push(" AND at >= ").push_bind(from.0);
+        }
+        if let Some(until) = filter.until {
+            select.push(" AND at < ").push_bind(until.0);
+        }
+        if let Some(after) = filter.after_seq {
+            select.push(" AND seq > ").push_bind(after);
+        }
+        select
+            .push(" ORDER BY seq LIMIT ")
+            .push_bind(page_limit(filter.limit));
+        rows::events(select.build_query_as().fetch_all(&self.pool).await?)
+    }
+
+    async fn unprocessed_events(&self, limit: i64) -> Result<Vec<Event>> {
+        let rows = sqlx::query_as(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE processed_at IS NULL ORDER BY seq LIMIT $1"
+        ))
+        .bind(limit.max(0))
+        .fetch_all(&self.pool)
+        .await?;
+        rows::events(rows)
+    }
+
+    async fn processing_backlog(&self) -> Result<Backlog> {
+        // Both read only `events_unprocessed` (and one row for the oldest): the log's
+        // length does not matter. Sequence order is arrival order.
+        let (n_events, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM events WHERE processed_at IS NULL), \
+                    (SELECT received_at FROM events WHERE processed_at IS NULL \
+                     ORDER BY seq LIMIT 1)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Backlog {
+            n_events,
+            oldest_received_at: oldest.map(Timestamp),
+        })
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Now,
+        ttl: Duration,
+    ) -> Result<Option<Lease>> {
+        // The holder renews its own lease (same epoch); anyone else takes it only once it
+        // has expired, with the next epoch. "Now" is the new expiry minus the ttl.
+        let epoch: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO leases (name, holder, epoch, expires_at) \
+             SELECT $1, $2, 1, \
+                    coalesce($3::bigint, (extract(epoch FROM clock_timestamp()) * 1000)::bigint) \
+                    + $4 \
+             ON CONFLICT (name) DO UPDATE SET \
+                 epoch = CASE WHEN leases.holder = excluded.holder \
+                              THEN leases.epoch ELSE leases.epoch + 1 END, \
+                 holder = excluded.holder, \
+                 expires_at = excluded.expires_at \
+             WHERE leases.holder = excluded.holder \
+                OR leases.expires_at < excluded.expires_at - $4 \
+             RETURNING epoch",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(manual(now))
+        .bind(ttl.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(epoch.map(|epoch| Lease {
+            name: name.to_owned(),
+            holder: holder.to_owned(),
+            epoch,
+        }))
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<()> {
+        // The row stays, so the next holder's epoch keeps growing.
+        sqlx::query(
+            "UPDATE leases SET expires_at = $4 WHERE name = $1 AND holder = $2 AND epoch = $3",
+        )
+        .bind(&lease.name)
+        .bind(&lease.holder)
+        .bind(lease.epoch)
+        .bind(RELEASED)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn load_accounts(&self, ids: &[String]) -> Result<Vec<AccountState>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<rows::AccountRow> =
+            sqlx::query_as("SELECT id, state FROM accounts WHERE id = ANY($1)")
+                .bind(ids)
+                .fetch_all(&self.pool)
+                .await?;
+        let mut accounts = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let account = AccountState::try_from(row)?;
+            accounts.insert(account.id.clone(), account);
+        }
+        // In the order asked for.
+        Ok(ids.iter().filter_map(|id| accounts.remove(id)).collect())
+    }
+
+    async fn account(&self, id: &str) -> Result<Option<AccountState>> {
+        let row: Option<rows::AccountRow> =
+            sqlx::query_as("SELECT id, state FROM accounts WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(AccountState::try_from).transpose()
+    }
+
+    async fn commit_batch(&self, lease: &Lease, batch: &ProcessedBatch) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        // The fence: nothing is written unless this node still holds the lease. The row
+        // lock it takes also keeps another node from taking the lease over until commit.
+        let held = sqlx::query(
+            "UPDATE leases SET expires_at = expires_at \
+             WHERE name = $1 AND holder = $2 AND epoch = $3",
+        )
+        .bind(&lease.name)
+        .bind(&lease.holder)
+        .bind(lease.epoch)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if held != 1 {
+            tx.rollback().await?;
+            return Err(StoreError::LeaseLost(lease.name.clone()));
+        }
+        let at = batch.processed_at;
+        let decisions = &batch.decisions;
+        if !batch.processed.is_empty() {
+            sqlx::query(
+                "UPDATE events SET processed_at = $1 \
+                 WHERE processed_at IS NULL AND seq = ANY($2)",
+            )
+            .bind(at.0)
+            .bind(&batch.processed)
+            .execute(&mut *tx)
+            .await?;
+        }
+        upsert_accounts(&mut tx, &batch.accounts).await?;
+        // Cancels before inserts: decisions are net (see the trait).
+        for cancel in &decisions.cancels {
+            sqlx::query(
+                "UPDATE timers SET state = 'cancelled' \
+                 WHERE account_id = $1 AND state = 'pending' \
+                   AND ($2::text IS NULL OR rule = $2)",
+            )
+            .bind(&cancel.account)
+            .bind(cancel.rule.as_deref())
+            .execute(&mut *tx)
+            .await?;
+        }
+        insert_timers(&mut tx, &decisions.timers, at).await?;
+        insert_messages(&mut tx, &decisions.messages, at).await?;
+        if !decisions.events.is_empty() {
+            let derived: Vec<&NewEvent> = decisions.events.iter().collect();
+            insert_events(&mut tx, &derived, at).await?;
+        }
+        insert_traces(&mut tx, &decisions.traces).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn traces(&self, account: &str, limit: i64) -> Result<Vec<TraceRecord>> {
+        let rows: Vec<rows::TraceRow> = sqlx::query_as(
+            "SELECT account_id, rule, event_key, at, outcome, reason FROM traces \
+             WHERE account_id = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(account)
+        .bind(limit.max(0))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(TraceRecord::try_from).collect()
+    }
+
+    async fn claim_due_timers(
+        &self,
+        holder: &str,
+        now: Now,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<ClaimedTimer>> {
+        let rows = sqlx::query_as(CLAIM_TIMERS)
+            .bind(holder)
+            .bind(manual(now))
+            .bind(lease.0)
+            .bind(limit.max(0))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows::claimed_timers(rows))
+    }
+
+    async fn fire_timers(
+        &self,
+        holder: &str,
+        fired: &[(ClaimedTimer, NewEvent)],
+        received_at: Timestamp,
+    ) -> Result<usize> {
+        let mut seen = HashSet::with_capacity(fired.len());
+        let fired: Vec<&(ClaimedTimer, NewEvent)> = fired
+            .iter()
+            .filter(|(claim, _)| seen.insert(claim.id.as_str()))
+            .collect();
+        if fired.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<&str> = fired.iter().map(|(claim, _)| claim.id.as_str()).collect();
+        let attempts: Vec<i64> = fired.iter().map(|(claim, _)| claim.attempts).collect();
+        let mut tx = self.pool.begin().await?;
+        // Only timers still pending and held by this claim (holder and attempt) fire.
+        let marked: Vec<String> = sqlx::query_scalar(
+            "UPDATE timers SET state = 'fired', fired_at = $3 \
+             FROM UNNEST($1::text[], $2::bigint[]) AS claim(id, attempts) \
+             WHERE timers.id = claim.id AND timers.attempts = claim.attempts \
+               AND timers.state = 'pending' AND timers.locked_by = $4 \
+             RETURNING timers.id",
+        )
+        .bind(&ids)
+        .bind(&attempts)
+        .bind(received_at.0)
+        .bind(holder)
+        .fetch_all(&mut *tx)
+        .await?;
+        let marked: HashSet<String> = marked.into_iter().collect();
+        let events: Vec<&NewEvent> = fired
+            .iter()
+            .filter(|(claim, _)| marked.contains(&claim.id))
+            .map(|(_, event)| event)
+            .collect();
+        if !events.is_empty() {
+            insert_events(&mut tx, &events, received_at).await?;
+        }
+        tx.commit().await?;
+        Ok(marked.len())
+    }
+
+    async fn next_timer_due(&self) -> Result<Option<Timestamp>> {
+        let due: Option<i64> = sqlx::query_scalar(
+            "SELECT due_at FROM timers WHERE state = 'pending' ORDER BY due_at LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(due.map(Timestamp))
+    }
+
+    async fn timer_counts(&self, now: Now) -> Result<TimerCounts> {
+        let (pending, due): (i64, i64) = sqlx::query_as(
+            "WITH now AS (SELECT coalesce($1::bigint, \
+                 (extract(epoch FROM clock_timestamp()) * 1000)::bigint) AS ms) \
+             SELECT count(*), count(*) FILTER (WHERE due_at <= (SELECT ms FROM now)) \
+             FROM timers WHERE state = 'pending'",
+        )
+        .bind(manual(now))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(TimerCounts { pending, due })
+    }
+
+    async fn timer(&self, id: &str) -> Result<Option<TimerRecord>> {
+        let row: Option<rows::TimerRow> = sqlx::query_as(
+            "SELECT id, account_id, rule, due_at, since_at, state, attempts, fired_at \
+             FROM timers WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(TimerRecord::from))
+    }
+
+    async fn claim_due_messages(
+        &self,
+        holder: &str,
+        now: Now,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<ClaimedMessage>> {
+        let rows = sqlx::query_as(CLAIM_MESSAGES)
+            .bind(holder)
+            .bind(manual(now))
+            .bind(lease.0)
+            .bind(limit.max(0))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows::claimed_messages(rows, holder))
+    }
+
+    async fn complete_message(
+        &self,
+        claim: &ClaimedMessage,
+        outcome: &DeliveryOutcome,
+        at: Timestamp,
+    ) -> Result<bool> {
+        // Every statement is fenced by $1 id, $2 holder, $3 attempt.
+        let update = match outcome {
+            DeliveryOutcome::Delivered => sqlx::query(
+                "UPDATE messages SET status = 'delivered', delivered_at = $4, \
+                 next_attempt_at = NULL, locked_by = NULL, locked_until = NULL \
+                 WHERE id = $1 AND locked_by = $2 AND attempts = $3 AND status = 'queued'",
+            )
+            .bind(&claim.id)
+            .bind(&claim.holder)
+            .bind(claim.attempts)
+            .bind(at.0),
+            DeliveryOutcome::Retry { at: next, error } => sqlx::query(
+                "UPDATE messages SET next_attempt_at = $4, last_error = $5, \
+                 locked_by = NULL, locked_until = NULL \
+                 WHERE id = $1 AND locked_by = $2 AND attempts = $3 AND status = 'queued'",
+            )
+            .bind(&claim.id)
+            .bind(&claim.holder)
+            .bind(claim.attempts)
+            .bind(next.0)
+            .bind(error),
+            DeliveryOutcome::Dead { error } => sqlx::query(
+                "UPDATE messages SET status = 'dead', dead_at = $4, last_error = $5, \
+                 next_attempt_at = NULL, locked_by = NULL, locked_until = NULL \
+                 WHERE id = $1 AND locked_by = $2 AND attempts = $3 AND status = 'queued'",
+            )
+            .bind(&claim.id)
+            .bind(&claim.holder)
+            .bind(claim.attempts)
+            .bind(at.0)
+            .bind(error),
+        };
+        let mut tx = self.pool.begin().await?;
+        if update.execute(&mut *tx).await?.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let (word, error) = rows::attempt_outcome(outcome);
+        sqlx::query(
+            "INSERT INTO message_attempts (message_id, account_id, n, at, outcome, error) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&claim.id)
+        .bind(&claim.account)
+        .bind(claim.attempts)
+        .bind(at.0)
+        .bind(word)
+        .bind(error)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn next_message_due(&self) -> Result<Option<Timestamp>> {
+        let due: Option<i64> = sqlx::query_scalar(
+            "SELECT next_attempt_at FROM messages WHERE status = 'queued' \
+             ORDER BY next_attempt_at LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(due.map(Timestamp))
+    }
+
+    async fn list_messages(&self, filter: &MessageFilter) -> Result<Vec<MessageRecord>> {
+        let mut select = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE true"
+        ));
+        if let Some(account) = &filter.account {
+            select.push(" AND account_id = ").push_bind(account);
+        }
+        if let Some(status) = &filter.status {
+            select.push(" AND status = ").push_bind(status);
+        }
+        if let Some((created_at, id)) = &filter.before {
+            select
+                .push(" AND (created_at, id) < (")
+                .push_bind(created_at.0)
+                .push(", ")
+                .push_bind(id)
+                .push(")");
+        }
+        select
+            .push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(page_limit(filter.limit));
+        let rows: Vec<rows::MessageRow> = select.build_query_as().fetch_all(&self.pool).await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = rows.iter().map(rows::MessageRow::id).collect();
+        let attempts = message_attempts(&self.pool, &ids).await?;
+        Ok(rows::messages(rows, attempts))
+    }
+
+    async fn message(&self, id: &str) -> Result<Option<MessageRecord>> {
+        let row: Option<rows::MessageRow> =
+            sqlx::query_as(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let attempts = message_attempts(&self.pool, &[id]).await?;
+        Ok(rows::messages(vec![row], attempts).pop())
+    }
+
+    async fn retry_message(&self, id: &str, at: Timestamp) -> Result<()> {
+        // The attempt counter keeps growing, so attempt numbers stay unique.
+        let updated = sqlx::query(
+            "UPDATE messages SET status = 'queued', next_attempt_at = $2, dead_at = NULL, \
+             locked_by = NULL, locked_until = NULL \
+             WHERE id = $1 AND status = 'dead'",
+        )
+        .bind(id)
+        .bind(at.0)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if updated == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+
+    async fn outbox_counts(&self) -> Result<OutboxCounts> {
+        let (queued, dead): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM messages WHERE status = 'queued'), \
+                    (SELECT count(*) FROM messages WHERE status = 'dead')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(OutboxCounts { queued, dead })
+    }
+}

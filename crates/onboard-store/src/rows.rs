@@ -1,0 +1,405 @@
+//! Rows as both backends return them, and their conversion into domain types and store
+//! records; also the small helpers both backends share (page limits, batch chunking,
+//! duplicate bookkeeping). No SQL lives here: the queries are in `sqlite.rs` and
+//! `postgres.rs`, which select columns under the names these structs expect.
+
+use crate::{
+    Appended, AttemptRecord, ClaimedMessage, ClaimedTimer, MessageRecord, Result, StoreError,
+    TimerRecord, TraceRecord,
+};
+use onboard_core::state::{AccountState, TraceOutcome};
+use onboard_core::{Event, EventType, NewEvent, Timestamp};
+use std::collections::HashMap;
+
+/// The most rows one page of a list returns.
+pub(crate) const MAX_PAGE: i64 = 1000;
+
+/// The page size to use for a filter's `limit`: at most [`MAX_PAGE`]; zero or negative
+/// (an unset limit) means a full page.
+pub(crate) fn page_limit(limit: i64) -> i64 {
+    if limit <= 0 {
+        MAX_PAGE
+    } else {
+        limit.min(MAX_PAGE)
+    }
+}
+
+/// Row counts for the multi-row statements of SQLite. A batch is cut into pieces of these
+/// sizes (largest first), so each statement has one of a few shapes and stays in the
+/// prepared-statement cache, while a batch of n rows costs O(log n) round trips.
+const CHUNK_SIZES: [usize; 5] = [256, 64, 16, 4, 1];
+
+/// Cuts `items` into consecutive pieces whose lengths are [`CHUNK_SIZES`].
+pub(crate) fn chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        let size = CHUNK_SIZES
+            .iter()
+            .copied()
+            .find(|&size| size <= rest.len())?;
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
+/// Builds the answer of `append_events` from the sequence numbers the inserts returned
+/// (`inserted`, by key) and those of keys that were already in the log (`existing`): the
+/// first occurrence of a newly inserted key is `New`, every other occurrence `Duplicate`.
+pub(crate) fn appended(
+    events: &[NewEvent],
+    inserted: &HashMap<String, i64>,
+    existing: &HashMap<String, i64>,
+) -> Result<Vec<Appended>> {
+    let mut reported: HashMap<&str, i64> = HashMap::with_capacity(events.len());
+    events
+        .iter()
+        .map(|event| {
+            let key = event.key.as_str();
+            if let Some(&seq) = reported.get(key) {
+                return Ok(Appended::Duplicate(seq));
+            }
+            if let Some(&seq) = inserted.get(key) {
+                reported.insert(key, seq);
+                return Ok(Appended::New(seq));
+            }
+            match existing.get(key) {
+                Some(&seq) => Ok(Appended::Duplicate(seq)),
+                None => Err(StoreError::Corrupt(format!(
+                    "event `{key}` was neither inserted nor found in the log"
+                ))),
+            }
+        })
+        .collect()
+}
+
+/// The keys of `events` that `inserted` lacks, each once: those already in the log.
+pub(crate) fn missing_keys(events: &[NewEvent], inserted: &HashMap<String, i64>) -> Vec<String> {
+    let mut missing: Vec<String> = events
+        .iter()
+        .filter(|e| !inserted.contains_key(&e.key))
+        .map(|e| e.key.clone())
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    missing
+}
+
+/// The last state of each account in `accounts`, in first-seen order: an upsert must not
+/// touch one row twice (PostgreSQL refuses it), and the last state is the newest.
+pub(crate) fn latest_accounts(accounts: &[AccountState]) -> Vec<&AccountState> {
+    let mut position: HashMap<&str, usize> = HashMap::with_capacity(accounts.len());
+    let mut latest: Vec<&AccountState> = Vec::with_capacity(accounts.len());
+    for account in accounts {
+        match position.get(account.id.as_str()) {
+            Some(&i) => latest[i] = account,
+            None => {
+                position.insert(&account.id, latest.len());
+                latest.push(account);
+            }
+        }
+    }
+    latest
+}
+
+/// An event's data as stored.
+pub(crate) fn event_data(event: &NewEvent) -> Result<String> {
+    serde_json::to_string(&event.data)
+        .map_err(|e| StoreError::Corrupt(format!("event `{}` data: {e}", event.key)))
+}
+
+/// An account's state as stored.
+pub(crate) fn account_document(account: &AccountState) -> Result<String> {
+    serde_json::to_string(account)
+        .map_err(|e| StoreError::Corrupt(format!("account `{}` state: {e}", account.id)))
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct EventRow {
+    seq: i64,
+    event_key: String,
+    kind: String,
+    account_id: String,
+    at: i64,
+    data: String,
+    received_at: i64,
+    processed_at: Option<i64>,
+}
+
+impl TryFrom<EventRow> for Event {
+    type Error = StoreError;
+
+    fn try_from(row: EventRow) -> Result<Self> {
+        let kind = EventType::parse(&row.kind)
+            .map_err(|e| StoreError::Corrupt(format!("event {}: {e}", row.seq)))?;
+        let data = serde_json::from_str(&row.data)
+            .map_err(|e| StoreError::Corrupt(format!("event {} data: {e}", row.seq)))?;
+        Ok(Event {
+            seq: row.seq,
+            key: row.event_key,
+            kind,
+            account: row.account_id,
+            at: Timestamp(row.at),
+            data,
+            received_at: Timestamp(row.received_at),
+            processed_at: row.processed_at.map(Timestamp),
+        })
+    }
+}
+
+/// Converts event rows, in their order.
+pub(crate) fn events(rows: Vec<EventRow>) -> Result<Vec<Event>> {
+    rows.into_iter().map(Event::try_from).collect()
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AccountRow {
+    id: String,
+    state: String,
+}
+
+impl TryFrom<AccountRow> for AccountState {
+    type Error = StoreError;
+
+    fn try_from(row: AccountRow) -> Result<Self> {
+        serde_json::from_str(&row.state)
+            .map_err(|e| StoreError::Corrupt(format!("account `{}` state: {e}", row.id)))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ClaimedTimerRow {
+    id: String,
+    account_id: String,
+    rule: String,
+    due_at: i64,
+    since_at: i64,
+    program_version: String,
+    attempts: i64,
+}
+
+/// Converts claimed timers, earliest due first (`RETURNING` promises no order).
+pub(crate) fn claimed_timers(rows: Vec<ClaimedTimerRow>) -> Vec<ClaimedTimer> {
+    let mut timers: Vec<ClaimedTimer> = rows
+        .into_iter()
+        .map(|row| ClaimedTimer {
+            id: row.id,
+            account: row.account_id,
+            rule: row.rule,
+            due_at: Timestamp(row.due_at),
+            since_at: Timestamp(row.since_at),
+            program_version: row.program_version,
+            attempts: row.attempts,
+        })
+        .collect();
+    timers.sort_by(|a, b| a.due_at.cmp(&b.due_at).then_with(|| a.id.cmp(&b.id)));
+    timers
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TimerRow {
+    id: String,
+    account_id: String,
+    rule: String,
+    due_at: i64,
+    since_at: i64,
+    state: String,
+    attempts: i64,
+    fired_at: Option<i64>,
+}
+
+impl From<TimerRow> for TimerRecord {
+    fn from(row: TimerRow) -> Self {
+        TimerRecord {
+            id: row.id,
+            account: row.account_id,
+            rule: row.rule,
+            due_at: Timestamp(row.due_at),
+            since_at: Timestamp(row.since_at),
+            state: row.state,
+            attempts: row.attempts,
+            fired_at: row.fired_at.map(Timestamp),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ClaimedMessageRow {
+    id: String,
+    account_id: String,
+    channel: String,
+    to_email: String,
+    to_name: String,
+    from_email: String,
+    from_name: String,
+    subject: String,
+    body: String,
+    message_id: String,
+    next_attempt_at: Option<i64>,
+    attempts: i64,
+}
+
+/// Converts claimed messages, earliest due first, each marked with its `holder`.
+pub(crate) fn claimed_messages(rows: Vec<ClaimedMessageRow>, holder: &str) -> Vec<ClaimedMessage> {
+    let mut rows = rows;
+    rows.sort_by(|a, b| {
+        a.next_attempt_at
+            .cmp(&b.next_attempt_at)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    rows.into_iter()
+        .map(|row| ClaimedMessage {
+            id: row.id,
+            account: row.account_id,
+            channel: row.channel,
+            to_email: row.to_email,
+            to_name: row.to_name,
+            from_email: row.from_email,
+            from_name: row.from_name,
+            subject: row.subject,
+            body: row.body,
+            message_id: row.message_id,
+            holder: holder.to_owned(),
+            attempts: row.attempts,
+        })
+        .collect()
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MessageRow {
+    id: String,
+    account_id: String,
+    channel: String,
+    to_email: String,
+    to_name: String,
+    from_email: String,
+    from_name: String,
+    subject: String,
+    body: String,
+    message_id: String,
+    rule: String,
+    cause: String,
+    status: String,
+    attempts: i64,
+    next_attempt_at: Option<i64>,
+    last_error: Option<String>,
+    created_at: i64,
+    delivered_at: Option<i64>,
+}
+
+impl MessageRow {
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AttemptRow {
+    message_id: String,
+    n: i64,
+    at: i64,
+    outcome: String,
+    error: Option<String>,
+}
+
+/// Joins messages (in their order) with their attempts (in any order).
+pub(crate) fn messages(rows: Vec<MessageRow>, attempts: Vec<AttemptRow>) -> Vec<MessageRecord> {
+    let mut logs: HashMap<String, Vec<AttemptRecord>> = HashMap::new();
+    for attempt in attempts {
+        logs.entry(attempt.message_id).or_default().push(AttemptRecord {
+            n: attempt.n,
+            at: Timestamp(attempt.at),
+            outcome: attempt.outcome,
+            error: attempt.error,
+        });
+    }
+    rows.into_iter()
+        .map(|row| {
+            let mut attempt_log = logs.remove(&row.id).unwrap_or_default();
+            attempt_log.sort_by_key(|a| a.n);
+            MessageRecord {
+                id: row.id,
+                account: row.account_id,
+                channel: row.channel,
+                to_email: row.to_email,
+                to_name: row.to_name,
+                from_email: row.from_email,
+                from_name: row.from_name,
+                subject: row.subject,
+                body: row.body,
+                message_id: row.message_id,
+                rule: row.rule,
+                cause: row.cause,
+                status: row.status,
+                attempts: row.attempts,
+                next_attempt_at: row.next_attempt_at.map(Timestamp),
+                last_error: row.last_error,
+                created_at: Timestamp(row.created_at),
+                delivered_at: row.delivered_at.map(Timestamp),
+                attempt_log,
+            }
+        })
+        .collect()
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TraceRow {
+    account_id: String,
+    rule: String,
+    event_key: String,
+    at: i64,
+    outcome: String,
+    reason: String,
+}
+
+impl TryFrom<TraceRow> for TraceRecord {
+    type Error = StoreError;
+
+    fn try_from(row: TraceRow) -> Result<Self> {
+        let outcome: TraceOutcome =
+            serde_json::from_value(serde_json::Value::String(row.outcome.clone())).map_err(
+                |_| StoreError::Corrupt(format!("trace outcome `{}` is unknown", row.outcome)),
+            )?;
+        Ok(TraceRecord {
+            account: row.account_id,
+            rule: row.rule,
+            event: row.event_key,
+            at: Timestamp(row.at),
+            outcome,
+            reason: row.reason,
+        })
+    }
+}
+
+/// The word stored for a delivery outcome in `message_attempts.outcome`.
+pub(crate) fn attempt_outcome(outcome: &crate::DeliveryOutcome) -> (&'static str, Option<&str>) {
+    match outcome {
+        crate::DeliveryOutcome::Delivered => ("delivered", None),
+        crate::DeliveryOutcome::Retry { error, .. } => ("failed", Some(error)),
+        crate::DeliveryOutcome::Dead { error } => ("dead", Some(error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_cover_every_item_once_in_few_shapes() {
+        for n in [0_usize, 1, 3, 4, 5, 255, 256, 257, 1000, 1337] {
+            let items: Vec<usize> = (0..n).collect();
+            let pieces: Vec<&[usize]> = chunks(&items).collect();
+            let joined: Vec<usize> = pieces.iter().flat_map(|p| p.iter().copied()).collect();
+            assert_eq!(joined, items);
+            assert!(pieces.iter().all(|p| CHUNK_SIZES.contains(&p.len())));
+        }
+    }
+
+    #[test]
+    fn page_limits_are_capped_and_default_to_a_full_page() {
+        assert_eq!(page_limit(0), MAX_PAGE);
+        assert_eq!(page_limit(-5), MAX_PAGE);
+        assert_eq!(page_limit(10), 10);
+        assert_eq!(page_limit(5000), MAX_PAGE);
+    }
+}

@@ -1,0 +1,803 @@
+//! SQLite: the default backend, one database file in WAL mode.
+//!
+//! Writes go through a pool of exactly one connection and every write transaction starts
+//! with `BEGIN IMMEDIATE`: writers queue inside the process instead of racing for the file
+//! lock, and a transaction never fails half-way when it upgrades from reading to writing.
+//! Reads use a separate pool of read-only connections, which WAL lets run beside the
+//! writer. `synchronous=FULL` makes every commit durable (an acknowledged event survives a
+//! power cut), and batches keep the cost of that fsync per commit, not per row.
+//!
+//! Here lives only SQLite's SQL; the row model shared with PostgreSQL is in `rows.rs`.
+
+use crate::rows::{self, chunks, page_limit};
+use crate::{
+    Appended, Backlog, ClaimedMessage, ClaimedTimer, DeliveryOutcome, EventFilter, Lease,
+    MessageFilter, MessageRecord, Now, OutboxCounts, ProcessedBatch, Result, Store, StoreError,
+    TimerCounts, TimerRecord, TraceRecord,
+};
+use async_trait::async_trait;
+use onboard_core::event::NewEvent;
+use onboard_core::state::AccountState;
+use onboard_core::{Duration, Event, Timestamp};
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How long a statement waits for another process's write lock before it fails.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Connections of the read pool.
+const READERS: u32 = 4;
+
+/// `expires_at` of a released lease: before any time, so anyone may take it.
+const RELEASED: i64 = i64::MIN;
+
+/// The columns `rows::EventRow` reads.
+const EVENT_COLUMNS: &str =
+    "seq, event_key, kind, account_id, at, data, received_at, processed_at";
+
+/// The columns `rows::MessageRow` reads.
+const MESSAGE_COLUMNS: &str = "id, account_id, channel, to_email, to_name, from_email, \
+     from_name, subject, body, message_id, rule, cause, status, attempts, next_attempt_at, \
+     last_error, created_at, delivered_at";
+
+/// Claims due pending timers (`?1` holder, `?2` now, `?3` lease, `?4` limit). The inner
+/// select walks `timers_pending_due` from the earliest due time and stops at the limit.
+const CLAIM_TIMERS: &str = "\
+UPDATE timers SET locked_by = ?1, locked_until = ?2 + ?3, attempts = attempts + 1
+WHERE id IN (
+    SELECT id FROM timers
+    WHERE state = 'pending' AND due_at <= ?2
+      AND (locked_until IS NULL OR locked_until < ?2)
+    ORDER BY due_at
+    LIMIT ?4)
+RETURNING id, account_id, rule, due_at, since_at, program_version, attempts";
+
+/// Claims due queued messages, like [`CLAIM_TIMERS`].
+const CLAIM_MESSAGES: &str = "\
+UPDATE messages SET locked_by = ?1, locked_until = ?2 + ?3, attempts = attempts + 1
+WHERE id IN (
+    SELECT id FROM messages
+    WHERE status = 'queued' AND next_attempt_at <= ?2
+      AND (locked_until IS NULL OR locked_until < ?2)
+    ORDER BY next_attempt_at
+    LIMIT ?4)
+RETURNING id, account_id, channel, to_email, to_name, from_email, from_name, subject, body,
+          message_id, next_attempt_at, attempts";
+
+/// The SQLite store. Cloning it shares its pools.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    /// One connection: every write.
+    writer: SqlitePool,
+    /// Read-only connections: every read outside a write transaction.
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating it if missing) the database a URL names: `sqlite:///abs/path.db`,
+    /// `sqlite://relative.db`, or `sqlite::memory:` for a private in-memory database.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // WAL + FULL: a committed transaction survives a power cut. NORMAL would only
+            // survive a crash of the process, and the event log promises more.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true)
+            .pragma("temp_store", "memory");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone().pragma("cache_size", "-65536"))
+            .await?;
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let reader = if in_memory {
+            // Each connection would see its own empty database.
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(READERS)
+                .connect_with(
+                    options
+                        .create_if_missing(false)
+                        .pragma("cache_size", "-16384")
+                        .pragma("query_only", "ON"),
+                )
+                .await?
+        };
+        Ok(Self { writer, reader })
+    }
+
+    /// SQLite's plan for the timer claim, one step a line: shows that due timers come from
+    /// the `timers_pending_due` index and not from a scan of the table.
+    pub async fn explain_claim_due_timers(&self) -> Result<String> {
+        let steps = sqlx::query(&format!("EXPLAIN QUERY PLAN {CLAIM_TIMERS}"))
+            .bind("explain")
+            .bind(0_i64)
+            .bind(0_i64)
+            .bind(1_i64)
+            .fetch_all(&self.writer)
+            .await?;
+        let lines = steps
+            .iter()
+            .map(|step| step.try_get::<String, _>("detail"))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(lines.join("\n"))
+    }
+
+    /// A write transaction that holds the write lock from its first statement.
+    async fn write(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+/// Inserts events, skipping keys already in the log; returns the sequence numbers of
+/// those inserted, by key.
+async fn insert_events(
+    conn: &mut SqliteConnection,
+    events: &[&NewEvent],
+    received_at: Timestamp,
+) -> Result<HashMap<String, i64>> {
+    let mut inserted = HashMap::with_capacity(events.len());
+    for chunk in chunks(events) {
+        let data = chunk
+            .iter()
+            .map(|e| rows::event_data(e))
+            .collect::<Result<Vec<_>>>()?;
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO events (event_key, kind, account_id, at, data, received_at) ",
+        );
+        insert.push_values(chunk.iter().zip(&data), |mut row, (event, data)| {
+            row.push_bind(&event.key)
+                .push_bind(event.kind.as_str())
+                .push_bind(&event.account)
+                .push_bind(event.at.0)
+                .push_bind(data)
+                .push_bind(received_at.0);
+        });
+        insert.push(" ON CONFLICT (event_key) DO NOTHING RETURNING event_key, seq");
+        let rows: Vec<(String, i64)> = insert.build_query_as().fetch_all(&mut *conn).await?;
+        inserted.extend(rows);
+    }
+    Ok(inserted)
+}
+
+/// The sequence numbers of these keys, by key (those in the log).
+async fn event_seqs(conn: &mut SqliteConnection, keys: &[String]) -> Result<HashMap<String, i64>> {
+    let mut found = HashMap::with_capacity(keys.len());
+    for chunk in chunks(keys) {
+        let mut select = QueryBuilder::<Sqlite>::new(
+            "SELECT event_key, seq FROM events WHERE event_key IN (",
+        );
+        let mut list = select.separated(", ");
+        for key in chunk {
+            list.push_bind(key);
+        }
+        select.push(")");
+        let rows: Vec<(String, i64)> = select.build_query_as().fetch_all(&mut *conn).await?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// The attempts of these messages, in any order.
+async fn message_attempts(pool: &SqlitePool, ids: &[&str]) -> Result<Vec<rows::AttemptRow>> {
+    let mut attempts = Vec::new();
+    for chunk in chunks(ids) {
+        let mut select = QueryBuilder::<Sqlite>::new(
+            "SELECT message_id, n, at, outcome, error FROM message_attempts WHERE message_id IN (",
+        );
+        let mut list = select.separated(", ");
+        for id in chunk {
+            list.push_bind(*id);
+        }
+        select.push(")");
+        attempts.extend(select.build_query_as().fetch_all(pool).await?);
+    }
+    Ok(attempts)
+}
+
+/// Marks events processed (those not already).
+async fn mark_processed(conn: &mut SqliteConnection, seqs: &[i64], at: Timestamp) -> Result<()> {
+    for chunk in chunks(seqs) {
+        let mut update = QueryBuilder::<Sqlite>::new("UPDATE events SET processed_at = ");
+        update.push_bind(at.0);
+        update.push(" WHERE processed_at IS NULL AND seq IN (");
+        let mut list = update.separated(", ");
+        for seq in chunk {
+            list.push_bind(*seq);
+        }
+        update.push(")");
+        update.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Inserts or replaces accounts, columns and JSON state.
+async fn upsert_accounts(conn: &mut SqliteConnection, accounts: &[AccountState]) -> Result<()> {
+    let latest = rows::latest_accounts(accounts);
+    for chunk in chunks(&latest) {
+        let documents = chunk
+            .iter()
+            .map(|a| rows::account_document(a))
+            .collect::<Result<Vec<_>>>()?;
+        let mut upsert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO accounts \
+             (id, name, status, program_version, csm, created_at, updated_at, state) ",
+        );
+        upsert.push_values(chunk.iter().zip(&documents), |mut row, (account, state)| {
+            row.push_bind(&account.id)
+                .push_bind(&account.name)
+                .push_bind(account.status.as_str())
+                .push_bind(&account.program_version)
+                .push_bind(account.csm.as_deref())
+                .push_bind(account.created_at.0)
+                .push_bind(account.updated_at.0)
+                .push_bind(state);
+        });
+        upsert.push(
+            " ON CONFLICT (id) DO UPDATE SET name = excluded.name, status = excluded.status, \
+             program_version = excluded.program_version, csm = excluded.csm, \
+             created_at = excluded.created_at, updated_at = excluded.updated_at, \
+             state = excluded.state",
+        );
+        upsert.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.writer).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn save_program_version(&self, version: &str, source: &str, at: Timestamp) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO program_versions (version, source, loaded_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (version) DO NOTHING",
+        )
+        .bind(version)
+        .bind(source)
+        .bind(at.0)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn program_source(&self, version: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT source FROM program_versions WHERE version = ?1")
+                .bind(version)
+                .fetch_optional(&self.reader)
+                .await?,
+        )
+    }
+
+    async fn append_events(
+        &self,
+        events: &[NewEvent],
+        received_at: Timestamp,
+    ) -> Result<Vec<Appended>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.write().await?;
+        let refs: Vec<&NewEvent> = events.iter().collect();
+        let inserted = insert_events(&mut tx, &refs, received_at).await?;
+        let existing = event_seqs(&mut tx, &rows::missing_keys(events, &inserted)).await?;
+        let appended = rows::appended(events, &inserted, &existing)?;
+        tx.commit().await?;
+        Ok(appended)
+    }
+
+    async fn list_events(&self, filter: &EventFilter) -> Result<Vec<Event>> {
+        let mut select =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {EVENT_COLUMNS} FROM events WHERE 1 = 1"));
+        if let Some(account) = &filter.account {
+            select.push(" AND account_id = ").push_bind(account);
+        }
+        if let Some(kind) = &filter.kind {
+            select.push(" AND kind = ").push_bind(kind);
+        }
+        if let Some(from) = filter.from {
+            select.push(" AND at >= ").push_bind(from.0);
+        }
+        if let Some(until) = filter.until {
+            select.push(" AND at < ").push_bind(until.0);
+        }
+        if let Some(after) = filter.after_seq {
+            select.push(" AND seq > ").push_bind(after);
+        }
+        select
+            .push(" ORDER BY seq LIMIT ")
+            .push_bind(page_limit(filter.limit));
+        rows::events(select.build_query_as().fetch_all(&self.reader).await?)
+    }
+
+    async fn unprocessed_events(&self, limit: i64) -> Result<Vec<Event>> {
+        let rows = sqlx::query_as(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE processed_at IS NULL ORDER BY seq LIMIT ?1"
+        ))
+        .bind(limit.max(0))
+        .fetch_all(&self.reader)
+        .await?;
+        rows::events(rows)
+    }
+
+    async fn processing_backlog(&self) -> Result<Backlog> {
+        // Both read only `events_unprocessed` (and one row for the oldest): the log's
+        // length does not matter. Sequence order is arrival order.
+        let (n_events, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM events WHERE processed_at IS NULL), \
+                    (SELECT received_at FROM events WHERE processed_at IS NULL \
+                     ORDER BY seq LIMIT 1)",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(Backlog {
+            n_events,
+            oldest_received_at: oldest.map(Timestamp),
+        })
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Now,
+        ttl: Duration,
+    ) -> Result<Option<Lease>> {
+        // The holder renews its own lease (same epoch); anyone else takes it only once it
+        // has expired, with the next epoch.
+        let epoch: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO leases (name, holder, epoch, expires_at) VALUES (?1, ?2, 1, ?3 + ?4) \
+             ON CONFLICT (name) DO UPDATE SET \
+                 epoch = CASE WHEN leases.holder = excluded.holder \
+                              THEN leases.epoch ELSE leases.epoch + 1 END, \
+                 holder = excluded.holder, \
+                 expires_at = excluded.expires_at \
+             WHERE leases.holder = excluded.holder OR leases.expires_at < ?3 \
+             RETURNING epoch",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(now.local().0)
+        .bind(ttl.0)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(epoch.map(|epoch| Lease {
+            name: name.to_owned(),
+            holder: holder.to_owned(),
+            epoch,
+        }))
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<()> {
+        // The row stays, so the next holder's epoch keeps growing.
+        sqlx::query(
+            "UPDATE leases SET expires_at = ?4 WHERE name = ?1 AND holder = ?2 AND epoch = ?3",
+        )
+        .bind(&lease.name)
+        .bind(&lease.holder)
+        .bind(lease.epoch)
+        .bind(RELEASED)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn load_accounts(&self, ids: &[String]) -> Result<Vec<AccountState>> {
+        let mut accounts = HashMap::with_capacity(ids.len());
+        for chunk in chunks(ids) {
+            let mut select =
+                QueryBuilder::<Sqlite>::new("SELECT id, state FROM accounts WHERE id IN (");
+            let mut list = select.separated(", ");
+            for id in chunk {
+                list.push_bind(id);
+            }
+            select.push(")");
+            let rows: Vec<rows::AccountRow> =
+                select.build_query_as().fetch_all(&self.reader).await?;
+            for row in rows {
+                let account = AccountState::try_from(row)?;
+                accounts.insert(account.id.clone(), account);
+            }
+        }
+        // In the order asked for.
+        Ok(ids.iter().filter_map(|id| accounts.remove(id)).collect())
+    }
+
+    async fn account(&self, id: &str) -> Result<Option<AccountState>> {
+        let row: Option<rows::AccountRow> =
+            sqlx::query_as("SELECT id, state FROM accounts WHERE id = ?1")
+                .bind(id)
+                .fetch_optional(&self.reader)
+                .await?;
+        row.map(AccountState::try_from).transpose()
+    }
+
+    async fn commit_batch(&self, lease: &Lease, batch: &ProcessedBatch) -> Result<()> {
+        let mut tx = self.write().await?;
+        // The fence: nothing is written unless this node still holds the lease.
+        let held = sqlx::query(
+            "UPDATE leases SET expires_at = expires_at \
+             WHERE name = ?1 AND holder = ?2 AND epoch = ?3",
+        )
+        .bind(&lease.name)
+        .bind(&lease.holder)
+        .bind(lease.epoch)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if held != 1 {
+            tx.rollback().await?;
+            return Err(StoreError::LeaseLost(lease.name.clone()));
+        }
+        let at = batch.processed_at;
+        let decisions = &batch.decisions;
+        mark_processed(&mut tx, &batch.processed, at).await?;
+        upsert_accounts(&mut tx, &batch.accounts).await?;
+        // Cancels before inserts: decisions are net (see the trait).
+        for cancel in &decisions.cancels {
+            sqlx::query(
+                "UPDATE timers SET state = 'cancelled' \
+                 WHERE account_id = ?1 AND state = 'pending' AND (?2 IS NULL OR rule = ?2)",
+            )
+            .bind(&cancel.account)
+            .bind(cancel.rule.as_deref())
+            .execute(&mut *tx)
+            .await?;
+        }
+        for chunk in chunks(&decisions.timers) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO timers (id, account_id, rule, due_at, since_at, program_version, \
+                 state, attempts, created_at) ",
+            );
+            insert.push_values(chunk, |mut row, timer| {
+                row.push_bind(&timer.id)
+                    .push_bind(&timer.account)
+                    .push_bind(&timer.rule)
+                    .push_bind(timer.due_at.0)
+                    .push_bind(timer.since_at.0)
+                    .push_bind(&timer.program_version)
+                    .push("'pending'")
+                    .push("0")
+                    .push_bind(at.0);
+            });
+            insert.push(" ON CONFLICT (id) DO NOTHING");
+            insert.build().execute(&mut *tx).await?;
+        }
+        for chunk in chunks(&decisions.messages) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO messages (id, account_id, channel, to_email, to_name, from_email, \
+                 from_name, subject, body, message_id, rule, cause, status, attempts, \
+                 next_attempt_at, created_at) ",
+            );
+            insert.push_values(chunk, |mut row, message| {
+                row.push_bind(&message.id)
+                    .push_bind(&message.account)
+                    .push_bind(&message.channel)
+                    .push_bind(&message.to_email)
+                    .push_bind(&message.to_name)
+                    .push_bind(&message.from_email)
+                    .push_bind(&message.from_name)
+                    .push_bind(&message.subject)
+                    .push_bind(&message.body)
+                    .push_bind(&message.message_id)
+                    .push_bind(&message.rule)
+                    .push_bind(&message.cause)
+                    .push("'queued'")
+                    .push("0")
+                    .push_bind(at.0)
+                    .push_bind(at.0);
+            });
+            insert.push(" ON CONFLICT (id) DO NOTHING");
+            insert.build().execute(&mut *tx).await?;
+        }
+        if !decisions.events.is_empty() {
+            let derived: Vec<&NewEvent> = decisions.events.iter().collect();
+            insert_events(&mut tx, &derived, at).await?;
+        }
+        for chunk in chunks(&decisions.traces) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO traces (account_id, rule, event_key, at, outcome, reason) ",
+            );
+            insert.push_values(chunk, |mut row, trace| {
+                row.push_bind(&trace.account)
+                    .push_bind(&trace.rule)
+                    .push_bind(&trace.event)
+                    .push_bind(trace.at.0)
+                    .push_bind(trace.outcome.as_str())
+                    .push_bind(&trace.reason);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn traces(&self, account: &str, limit: i64) -> Result<Vec<TraceRecord>> {
+        let rows: Vec<rows::TraceRow> = sqlx::query_as(
+            "SELECT account_id, rule, event_key, at, outcome, reason FROM traces \
+             WHERE account_id = ?1 ORDER BY id DESC LIMIT ?2",
+        )
+        .bind(account)
+        .bind(limit.max(0))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(TraceRecord::try_from).collect()
+    }
+
+    async fn claim_due_timers(
+        &self,
+        holder: &str,
+        now: Now,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<ClaimedTimer>> {
+        let rows = sqlx::query_as(CLAIM_TIMERS)
+            .bind(holder)
+            .bind(now.local().0)
+            .bind(lease.0)
+            .bind(limit.max(0))
+            .fetch_all(&self.writer)
+            .await?;
+        Ok(rows::claimed_timers(rows))
+    }
+
+    async fn fire_timers(
+        &self,
+        holder: &str,
+        fired: &[(ClaimedTimer, NewEvent)],
+        received_at: Timestamp,
+    ) -> Result<usize> {
+        let mut seen = HashSet::with_capacity(fired.len());
+        let fired: Vec<&(ClaimedTimer, NewEvent)> = fired
+            .iter()
+            .filter(|(claim, _)| seen.insert(claim.id.as_str()))
+            .collect();
+        if fired.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.write().await?;
+        let mut marked: HashSet<String> = HashSet::with_capacity(fired.len());
+        for chunk in chunks(&fired) {
+            // Only timers still pending and held by this claim (holder and attempt) fire.
+            let mut update = QueryBuilder::<Sqlite>::new("UPDATE timers SET state = 'fired', fired_at = ");
+            update.push_bind(received_at.0);
+            update.push(" FROM (");
+            update.push_values(chunk, |mut row, (claim, _)| {
+                row.push_bind(&claim.id).push_bind(claim.attempts);
+            });
+            update.push(
+                ") AS claim WHERE timers.id = claim.column1 AND timers.attempts = claim.column2 \
+                 AND timers.state = 'pending' AND timers.locked_by = ",
+            );
+            update.push_bind(holder);
+            update.push(" RETURNING timers.id");
+            let ids: Vec<String> = update.build_query_scalar().fetch_all(&mut *tx).await?;
+            marked.extend(ids);
+        }
+        let events: Vec<&NewEvent> = fired
+            .iter()
+            .filter(|(claim, _)| marked.contains(&claim.id))
+            .map(|(_, event)| event)
+            .collect();
+        if !events.is_empty() {
+            insert_events(&mut tx, &events, received_at).await?;
+        }
+        tx.commit().await?;
+        Ok(marked.len())
+    }
+
+    async fn next_timer_due(&self) -> Result<Option<Timestamp>> {
+        let due: Option<i64> = sqlx::query_scalar(
+            "SELECT due_at FROM timers WHERE state = 'pending' ORDER BY due_at LIMIT 1",
+        )
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(due.map(Timestamp))
+    }
+
+    async fn timer_counts(&self, now: Now) -> Result<TimerCounts> {
+        let (pending, due): (i64, i64) = sqlx::query_as(
+            "SELECT count(*), count(*) FILTER (WHERE due_at <= ?1) \
+             FROM timers WHERE state = 'pending'",
+        )
+        .bind(now.local().0)
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(TimerCounts { pending, due })
+    }
+
+    async fn timer(&self, id: &str) -> Result<Option<TimerRecord>> {
+        let row: Option<rows::TimerRow> = sqlx::query_as(
+            "SELECT id, account_id, rule, due_at, since_at, state, attempts, fired_at \
+             FROM timers WHERE id = ?1",
+        )
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(TimerRecord::from))
+    }
+
+    async fn claim_due_messages(
+        &self,
+        holder: &str,
+        now: Now,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<ClaimedMessage>> {
+        let rows = sqlx::query_as(CLAIM_MESSAGES)
+            .bind(holder)
+            .bind(now.local().0)
+            .bind(lease.0)
+            .bind(limit.max(0))
+            .fetch_all(&self.writer)
+            .await?;
+        Ok(rows::claimed_messages(rows, holder))
+    }
+
+    async fn complete_message(
+        &self,
+        claim: &ClaimedMessage,
+        outcome: &DeliveryOutcome,
+        at: Timestamp,
+    ) -> Result<bool> {
+        // Every statement is fenced by ?1 id, ?2 holder, ?3 attempt.
+        let update = match outcome {
+            DeliveryOutcome::Delivered => sqlx::query(
+                "UPDATE messages SET status = 'delivered', delivered_at = ?4, \
+                 next_attempt_at = NULL, locked_by = NULL, locked_until = NULL \
+                 WHERE id = ?1 AND locked_by = ?2 AND attempts = ?3 AND status = 'queued'",
+            )
+            .bind(&claim.id)
+            .bind(&claim.holder)
+            .bind(claim.attempts)
+            .bind(at.0),
+            DeliveryOutcome::Retry { at: next, error } => sqlx::query(
+                "UPDATE messages SET next_attempt_at = ?4, last_error = ?5, \
+                 locked_by = NULL, locked_until = NULL \
+                 WHERE id = ?1 AND locked_by = ?2 AND attempts = ?3 AND status = 'queued'",
+            )
+            .bind(&claim.id)
+            .bind(&claim.holder)
+            .bind(claim.attempts)
+            .bind(next.0)
+            .bind(error),
+            DeliveryOutcome::Dead { error } => sqlx::query(
+                "UPDATE messages SET status = 'dead', dead_at = ?4, last_error = ?5, \
+                 next_attempt_at = NULL, locked_by = NULL, locked_until = NULL \
+                 WHERE id = ?1 AND locked_by = ?2 AND attempts = ?3 AND status = 'queued'",
+            )
+            .bind(&claim.id)
+            .bind(&claim.holder)
+            .bind(claim.attempts)
+            .bind(at.0)
+            .bind(error),
+        };
+        let mut tx = self.write().await?;
+        if update.execute(&mut *tx).await?.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let (word, error) = rows::attempt_outcome(outcome);
+        sqlx::query(
+            "INSERT INTO message_attempts (message_id, account_id, n, at, outcome, error) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(&claim.id)
+        .bind(&claim.account)
+        .bind(claim.attempts)
+        .bind(at.0)
+        .bind(word)
+        .bind(error)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn next_message_due(&self) -> Result<Option<Timestamp>> {
+        let due: Option<i64> = sqlx::query_scalar(
+            "SELECT next_attempt_at FROM messages WHERE status = 'queued' \
+             ORDER BY next_attempt_at LIMIT 1",
+        )
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(due.map(Timestamp))
+    }
+
+    async fn list_messages(&self, filter: &MessageFilter) -> Result<Vec<MessageRecord>> {
+        let mut select = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE 1 = 1"
+        ));
+        if let Some(account) = &filter.account {
+            select.push(" AND account_id = ").push_bind(account);
+        }
+        if let Some(status) = &filter.status {
+            select.push(" AND status = ").push_bind(status);
+        }
+        if let Some((created_at, id)) = &filter.before {
+            select
+                .push(" AND (created_at < ")
+                .push_bind(created_at.0)
+                .push(" OR (created_at = ")
+                .push_bind(created_at.0)
+                .push(" AND id < ")
+                .push_bind(id)
+                .push("))");
+        }
+        select
+            .push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(page_limit(filter.limit));
+        let rows: Vec<rows::MessageRow> = select.build_query_as().fetch_all(&self.reader).await?;
+        let ids: Vec<&str> = rows.iter().map(rows::MessageRow::id).collect();
+        let attempts = message_attempts(&self.reader, &ids).await?;
+        Ok(rows::messages(rows, attempts))
+    }
+
+    async fn message(&self, id: &str) -> Result<Option<MessageRecord>> {
+        let row: Option<rows::MessageRow> =
+            sqlx::query_as(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"))
+                .bind(id)
+                .fetch_optional(&self.reader)
+                .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let attempts = message_attempts(&self.reader, &[id]).await?;
+        Ok(rows::messages(vec![row], attempts).pop())
+    }
+
+    async fn retry_message(&self, id: &str, at: Timestamp) -> Result<()> {
+        // The attempt counter keeps growing, so attempt numbers stay unique.
+        let updated = sqlx::query(
+            "UPDATE messages SET status = 'queued', next_attempt_at = ?2, dead_at = NULL, \
+             locked_by = NULL, locked_until = NULL \
+             WHERE id = ?1 AND status = 'dead'",
+        )
+        .bind(id)
+        .bind(at.0)
+        .execute(&self.writer)
+        .await?
+        .rows_affected();
+        if updated == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+
+    async fn outbox_counts(&self) -> Result<OutboxCounts> {
+        let (queued, dead): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM messages WHERE status = 'queued'), \
+                    (SELECT count(*) FROM messages WHERE status = 'dead')",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(OutboxCounts { queued, dead })
+    }
+}

@@ -1,0 +1,185 @@
+//! Records the store reads and writes that are not domain types of the core.
+
+use onboard_core::state::TraceOutcome;
+use onboard_core::Timestamp;
+use serde::Serialize;
+
+/// The time to compare due times and leases with. On PostgreSQL, `System` means the
+/// database's own clock (`clock_timestamp()`), so that every node agrees; SQLite uses the
+/// given instant. `Manual` is the engine's manual clock, used as given on both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Now {
+    System(Timestamp),
+    Manual(Timestamp),
+}
+
+impl Now {
+    /// The instant as this node sees it.
+    pub fn local(self) -> Timestamp {
+        match self {
+            Now::System(t) | Now::Manual(t) => t,
+        }
+    }
+}
+
+/// The result of appending one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", content = "seq", rename_all = "snake_case")]
+pub enum Appended {
+    /// Appended at this position.
+    New(i64),
+    /// Already in the log at this position; nothing changed.
+    Duplicate(i64),
+}
+
+/// Selects events of the log.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub account: Option<String>,
+    pub kind: Option<String>,
+    /// Events that happened at or after this time.
+    pub from: Option<Timestamp>,
+    /// Events that happened before this time.
+    pub until: Option<Timestamp>,
+    /// Only events after this sequence number (the pagination cursor).
+    pub after_seq: Option<i64>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Backlog {
+    pub n_events: i64,
+    pub oldest_received_at: Option<Timestamp>,
+}
+
+/// A lease held by one node; `epoch` fences writes made under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub name: String,
+    pub holder: String,
+    pub epoch: i64,
+}
+
+/// A timer claimed by a node; `attempts` is the fencing token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedTimer {
+    pub id: String,
+    pub account: String,
+    pub rule: String,
+    pub due_at: Timestamp,
+    pub since_at: Timestamp,
+    pub program_version: String,
+    pub attempts: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TimerCounts {
+    pub pending: i64,
+    pub due: i64,
+}
+
+/// A timer as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TimerRecord {
+    pub id: String,
+    pub account: String,
+    pub rule: String,
+    pub due_at: Timestamp,
+    pub since_at: Timestamp,
+    /// `pending`, `fired` or `cancelled`.
+    pub state: String,
+    pub attempts: i64,
+    pub fired_at: Option<Timestamp>,
+}
+
+/// An outbox message claimed for one delivery attempt; `attempts` (this attempt's number)
+/// fences completion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedMessage {
+    pub id: String,
+    pub account: String,
+    pub channel: String,
+    pub to_email: String,
+    pub to_name: String,
+    pub from_email: String,
+    pub from_name: String,
+    pub subject: String,
+    pub body: String,
+    pub message_id: String,
+    pub holder: String,
+    pub attempts: i64,
+}
+
+/// The outcome of one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Delivered,
+    /// Failed; try again at this time.
+    Retry { at: Timestamp, error: String },
+    /// Failed for good (attempts exhausted or permanent error).
+    Dead { error: String },
+}
+
+/// Selects outbox messages.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    pub account: Option<String>,
+    /// `queued`, `delivered` or `dead`.
+    pub status: Option<String>,
+    /// Messages created before this one (id order is creation order within a batch only,
+    /// so the cursor is the created time and id).
+    pub before: Option<(Timestamp, String)>,
+    pub limit: i64,
+}
+
+/// One delivery attempt of a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttemptRecord {
+    pub n: i64,
+    pub at: Timestamp,
+    /// `delivered`, `failed` or `dead`.
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
+/// An outbox message as stored, with its attempts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MessageRecord {
+    pub id: String,
+    pub account: String,
+    pub channel: String,
+    pub to_email: String,
+    pub to_name: String,
+    pub from_email: String,
+    pub from_name: String,
+    pub subject: String,
+    pub body: String,
+    pub message_id: String,
+    pub rule: String,
+    pub cause: String,
+    /// `queued`, `delivered` or `dead`.
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub delivered_at: Option<Timestamp>,
+    pub attempt_log: Vec<AttemptRecord>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxCounts {
+    pub queued: i64,
+    pub dead: i64,
+}
+
+/// A stored trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TraceRecord {
+    pub account: String,
+    pub rule: String,
+    pub event: String,
+    pub at: Timestamp,
+    pub outcome: TraceOutcome,
+    pub reason: String,
+}

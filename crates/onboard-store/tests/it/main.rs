@@ -1,0 +1,12 @@
+//! The store's specification, one behaviour per test, each run against a fresh SQLite file
+//! and a fresh PostgreSQL database (see `harness`). One binary, so the suite links once.
+
+#![allow(clippy::unwrap_used)]
+
+mod concurrency;
+mod events;
+mod harness;
+mod messages;
+mod processor;
+mod schema;
+mod timers;

@@ -1,0 +1,8 @@
+//! Request handlers, one module per resource.
+
+pub mod accounts;
+pub mod clock;
+pub mod events;
+pub mod health;
+pub mod mailbox;
+pub mod messages;

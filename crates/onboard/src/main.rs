@@ -1,0 +1,296 @@
+//! The `onboard` binary: wires configuration, store, engine and web server together.
+//! `serve` runs everything; `check` validates a program folder; `migrate` applies migrations.
+
+mod config;
+mod program_files;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use config::{Cli, ClockMode, Command, FileConfig, Settings};
+use onboard_engine::clock::{Clock, ManualClock, SystemClock};
+use onboard_engine::mail::{DevMailbox, Mailer, SmtpMailer};
+use onboard_engine::{Engine, EngineConfig};
+use onboard_web::{AppState, Secret};
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { dir } => check(&dir),
+        command => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    eprintln!("error: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let result = runtime.block_on(async move {
+                let file = FileConfig::load(cli.config.as_deref())?;
+                match command {
+                    Command::Serve(args) => serve(Settings::resolve(args, file)?).await,
+                    Command::Migrate(args) => migrate(&args, &file).await,
+                    Command::Check { .. } => Ok(()),
+                }
+            });
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// `onboard check DIR`: every problem with file, line, column and hint; exit 1 on any.
+fn check(dir: &std::path::Path) -> ExitCode {
+    let source = match program_files::read_dir(dir) {
+        Ok(source) => source,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match onboard_core::program::load(&source) {
+        Ok(program) => {
+            println!(
+                "ok: {} (version {}): {} personas, {} journeys, {} templates, {} goals, {} rules, {} messages",
+                program.name,
+                &program.version.0[..12.min(program.version.0.len())],
+                program.personas.len(),
+                program.journeys.len(),
+                program.templates.len(),
+                program.goals.len(),
+                program.rules.len(),
+                program.messages.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(diagnostics) => {
+            for d in &diagnostics {
+                eprintln!("{}", prefix_path(dir, d));
+            }
+            eprintln!("{} error(s) in {}", diagnostics.len(), dir.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn prefix_path(dir: &std::path::Path, d: &onboard_core::program::Diagnostic) -> String {
+    let mut d = d.clone();
+    d.file = dir.join(&d.file).display().to_string();
+    d.to_string()
+}
+
+async fn migrate(args: &config::DatabaseArgs, file: &FileConfig) -> anyhow::Result<()> {
+    init_logs();
+    let (data_dir, url) = config::database(args, file);
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
+    let store = onboard_store::connect(&url)
+        .await
+        .context("opening the database")?;
+    store.migrate().await.context("applying migrations")?;
+    println!("migrations applied ({})", store.backend());
+    Ok(())
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("ONBOARD_LOG_FORMAT").as_deref() == Ok("json") {
+        let _ = builder.json().try_init();
+    } else {
+        let _ = builder.try_init();
+    }
+}
+
+/// The admin token: from the settings, else kept in `<data-dir>/admin-token` (made once).
+fn admin_token(settings: &Settings) -> anyhow::Result<Secret> {
+    if let Some(token) = &settings.admin_token {
+        return Ok(Secret::new(token.clone()));
+    }
+    let path = settings.data_dir.join("admin-token");
+    if let Ok(token) = std::fs::read_to_string(&path) {
+        let token = token.trim().to_owned();
+        if !token.is_empty() {
+            eprintln!(
+                "API token: in {} (set ONBOARD_ADMIN_TOKEN to choose one)",
+                path.display()
+            );
+            return Ok(Secret::new(token));
+        }
+    }
+    let token = format!("obt_{}", uuid::Uuid::new_v4().simple());
+    write_private(&path, &token)?;
+    eprintln!(
+        "API token: written to {} (set ONBOARD_ADMIN_TOKEN to choose one)",
+        path.display()
+    );
+    Ok(Secret::new(token))
+}
+
+fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    Ok(())
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    init_logs();
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "creating the data directory {}",
+            settings.data_dir.display()
+        )
+    })?;
+
+    let source = match &settings.program {
+        Some(dir) => program_files::read_dir(dir)?,
+        None => program_files::bundled(),
+    };
+    let program = match onboard_core::program::load(&source) {
+        Ok(program) => program,
+        Err(diagnostics) => {
+            let dir = settings
+                .program
+                .clone()
+                .unwrap_or_else(|| std::path::PathBuf::from("(bundled program)"));
+            for d in &diagnostics {
+                eprintln!("{}", prefix_path(&dir, d));
+            }
+            bail!(
+                "the program has {} error(s); `onboard check` shows them too",
+                diagnostics.len()
+            );
+        }
+    };
+
+    let store = onboard_store::connect(&settings.database_url)
+        .await
+        .context("opening the database")?;
+    store.migrate().await.context("applying migrations")?;
+
+    let clock: Arc<dyn Clock> = match settings.clock {
+        ClockMode::System => Arc::new(SystemClock),
+        ClockMode::Manual => {
+            let start = match &settings.clock_start {
+                Some(text) => onboard_core::Timestamp::parse_rfc3339(text)
+                    .map_err(|e| anyhow::anyhow!("--clock-start: {e}"))?,
+                None => SystemClock.now(),
+            };
+            Arc::new(ManualClock::new(start))
+        }
+    };
+    let (mailer, mailbox): (Arc<dyn Mailer>, _) = match &settings.smtp_url {
+        Some(url) => (
+            Arc::new(SmtpMailer::from_url(url).map_err(|e| anyhow::anyhow!("--smtp-url: {e}"))?),
+            None,
+        ),
+        None => {
+            let dir = settings.data_dir.join("mailbox");
+            (Arc::new(DevMailbox::new(&dir)), Some(dir))
+        }
+    };
+    let token = admin_token(&settings)?;
+    let node = settings
+        .node
+        .clone()
+        .unwrap_or_else(|| format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]));
+    let engine = Engine::start(
+        EngineConfig::new(&node, &settings.public_url),
+        store,
+        clock,
+        mailer,
+        program,
+        &source,
+    )
+    .await?;
+
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .ok();
+    let state = AppState {
+        engine: engine.clone(),
+        admin_token: token,
+        metrics: metrics.clone(),
+        mailbox,
+    };
+    let app = onboard_web::router(state);
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("listening on {}", settings.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(
+        address = %address,
+        database = engine.store().backend(),
+        program = %engine.program().name,
+        program.version = %engine.program().version.0,
+        clock = ?settings.clock,
+        node = %node,
+        "onboard is ready"
+    );
+    println!("onboard listening on http://{address}");
+
+    let stop = Arc::new(Notify::new());
+    let worker = tokio::spawn(engine.clone().run(stop.clone()));
+    if let Some(handle) = metrics {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                handle.run_upkeep();
+            }
+        });
+    }
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("stopping: intake closed, draining work in flight");
+    engine.stop_intake().await;
+    stop.notify_one();
+    let _ = worker.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
