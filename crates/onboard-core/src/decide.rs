@@ -41,27 +41,43 @@ pub fn decide(
     apply(program, state, event);
 
     if state.status != AccountStatus::Active {
-        // Exit: a churned or paused account leaves every rule and every pending timer.
-        if matches!(
+        // Exit: a churned or paused account leaves every rule and every pending timer. Rules
+        // on the exit event itself still run, for our side only: nothing goes to the customer.
+        let exiting = matches!(
             event.kind.as_str(),
             types::ACCOUNT_CHURNED | types::ACCOUNT_PAUSED
-        ) {
+        );
+        if exiting {
             out.cancels.push(TimerCancel {
                 account: state.id.clone(),
                 rule: None,
             });
         }
         for rule in program.rules.iter().filter(|r| concerns(r, event)) {
-            out.traces.push(trace(
-                state,
-                rule,
-                event,
-                TraceOutcome::Skipped,
-                format!(
-                    "account is {}: it has left every rule",
-                    state.status.as_str()
-                ),
-            ));
+            let on_exit =
+                exiting && matches!(&rule.trigger, Trigger::On { event: on } if on == &event.kind);
+            if on_exit {
+                run_rule(
+                    program,
+                    settings,
+                    state,
+                    rule,
+                    event,
+                    Audience::TeamOnly,
+                    &mut out,
+                );
+            } else {
+                out.traces.push(trace(
+                    state,
+                    rule,
+                    event,
+                    TraceOutcome::Skipped,
+                    format!(
+                        "account is {}: it has left every rule",
+                        state.status.as_str()
+                    ),
+                ));
+            }
         }
         return out;
     }
@@ -74,7 +90,15 @@ pub fn decide(
     for rule in &program.rules {
         match &rule.trigger {
             Trigger::On { event: on } if on == &event.kind => {
-                run_rule(program, settings, state, rule, event, &mut out);
+                run_rule(
+                    program,
+                    settings,
+                    state,
+                    rule,
+                    event,
+                    Audience::Everyone,
+                    &mut out,
+                );
             }
             Trigger::After {
                 delay,
@@ -189,7 +213,51 @@ fn fire_timer(
             }
         }
     }
-    run_rule(program, settings, state, rule, event, out);
+    if run_rule(
+        program,
+        settings,
+        state,
+        rule,
+        event,
+        Audience::Everyone,
+        out,
+    ) {
+        rearm(state, rule, event, out);
+    }
+}
+
+/// After a timer rule ran, sets its next timer when re-entry lets it run again (`every`,
+/// or `at_most` not yet reached): the absence window restarts at the firing.
+fn rearm(state: &AccountState, rule: &Rule, event: &Event, out: &mut Decisions) {
+    let Trigger::After { delay, .. } = &rule.trigger else {
+        return;
+    };
+    let wait = match rule.reentry {
+        Reentry::Once => return,
+        Reentry::Every(gap) => (*delay).max(gap),
+        Reentry::AtMost(n) => {
+            if state.rule_runs.get(&rule.name).is_some_and(|r| r.n >= n) {
+                return;
+            }
+            *delay
+        }
+    };
+    let timer = NewTimer {
+        id: derived_id("tmr", &[&state.id, &rule.name, &event.key]),
+        account: state.id.clone(),
+        rule: rule.name.clone(),
+        due_at: event.at.plus(wait),
+        since_at: event.at,
+        program_version: state.program_version.clone(),
+    };
+    out.traces.push(trace(
+        state,
+        rule,
+        event,
+        TraceOutcome::Scheduled,
+        format!("runs again: timer {} due at {}", timer.id, timer.due_at),
+    ));
+    out.timers.push(timer);
 }
 
 /// Why the re-entry policy refuses another run now, if it does.
@@ -211,6 +279,14 @@ fn reentry_refusal(rule: &Rule, state: &AccountState, at: Timestamp) -> Option<S
     }
 }
 
+/// Who may be contacted by a rule's actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Audience {
+    Everyone,
+    /// The account is leaving: only our own team hears about it.
+    TeamOnly,
+}
+
 /// Runs a rule's actions for an event, if re-entry allows.
 fn run_rule(
     program: &Program,
@@ -218,16 +294,29 @@ fn run_rule(
     state: &mut AccountState,
     rule: &Rule,
     event: &Event,
+    audience: Audience,
     out: &mut Decisions,
-) {
+) -> bool {
     if let Some(reason) = reentry_refusal(rule, state, event.at) {
         out.traces
             .push(trace(state, rule, event, TraceOutcome::Skipped, reason));
-        return;
+        return false;
     }
+    // Effects are staged and kept only if every action succeeds: a rule runs whole or not.
     let mut done = Vec::new();
+    let mut messages = Vec::new();
+    let mut events = Vec::new();
     for (index, action) in rule.actions.iter().enumerate() {
         match action {
+            Action::Send {
+                message,
+                to: Recipient::People { .. },
+            } if audience == Audience::TeamOnly => {
+                done.push(format!(
+                    "send `{message}`: not sent, the account is {}",
+                    state.status.as_str()
+                ));
+            }
             Action::Send { message, to } => {
                 let recipients = recipients(program, state, to);
                 if recipients.is_empty() {
@@ -242,7 +331,7 @@ fn run_rule(
                             );
                             let (from_name, from_email) = sender(program, state);
                             let domain = from_email.rsplit('@').next().unwrap_or("onboard");
-                            out.messages.push(NewMessage {
+                            messages.push(NewMessage {
                                 message_id: format!("<{id}@{domain}>"),
                                 id,
                                 account: state.id.clone(),
@@ -264,16 +353,15 @@ fn run_rule(
                                 rule,
                                 event,
                                 TraceOutcome::Failed,
-                                format!("message `{message}` could not be rendered: {error}"),
+                                format!("message `{message}` could not be rendered for {email}: {error}; nothing was done"),
                             ));
-                            return;
+                            return false;
                         }
                     }
                 }
             }
             Action::Emit { event: kind } => {
-                out.events
-                    .push(derived_event(state, rule, event, index, kind));
+                events.push(derived_event(state, rule, event, index, kind));
                 done.push(format!("emit `{kind}`"));
             }
         }
@@ -287,6 +375,8 @@ fn run_rule(
         });
     runs.n += 1;
     runs.last_at = event.at;
+    out.messages.extend(messages);
+    out.events.extend(events);
     out.traces.push(trace(
         state,
         rule,
@@ -294,6 +384,7 @@ fn run_rule(
         TraceOutcome::Fired,
         done.join("; "),
     ));
+    true
 }
 
 fn derived_event(
@@ -423,8 +514,8 @@ fn apply(program: &Program, state: &mut AccountState, event: &Event) {
                 }
             }
             if let Some(csm) = text(data, "csm") {
-                if program.team.iter().any(|m| m.email == csm) {
-                    state.csm = Some(csm);
+                if let Some(member) = program.csms().find(|m| m.email.eq_ignore_ascii_case(&csm)) {
+                    state.csm = Some(member.email.clone());
                 }
             }
         }
@@ -462,12 +553,14 @@ fn add_person(state: &mut AccountState, contact: &serde_json::Value) {
     if !email.contains('@') {
         return;
     }
-    let name = text(contact, "name").unwrap_or_else(|| email.clone());
+    let name = text(contact, "name");
     let title = text(contact, "title");
     let persona = text(contact, "persona");
     match state.people.iter_mut().find(|p| p.email == email) {
         Some(person) => {
-            person.name = name;
+            if let Some(name) = name {
+                person.name = name;
+            }
             if title.is_some() {
                 person.title = title;
             }
@@ -476,10 +569,13 @@ fn add_person(state: &mut AccountState, contact: &serde_json::Value) {
             }
         }
         None => state.people.push(Person {
+            name: name.unwrap_or_else(|| email.clone()),
             email,
-            name,
             title,
             persona,
         }),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -12,7 +12,7 @@ pub mod mail;
 mod programs;
 
 pub use engine::{Engine, EngineConfig, Progress};
-pub use programs::{program_from_json, program_to_json};
+pub use programs::{program_from_json, program_to_json, read_program_dir};
 
 /// Engine errors.
 #[derive(Debug, thiserror::Error)]

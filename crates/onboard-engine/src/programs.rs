@@ -5,6 +5,7 @@ use crate::{EngineError, Result};
 use onboard_core::program::{self, Program, ProgramSource, SourceFile};
 use onboard_store::Store;
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 /// A program source as JSON (`[{"path", "contents"}]`), as recorded in the store.
@@ -30,6 +31,49 @@ pub fn program_from_json(json: &str) -> Option<ProgramSource> {
         })
         .collect::<Option<Vec<_>>>()?;
     Some(ProgramSource { files })
+}
+
+/// Reads every file of a program folder (hidden files skipped), paths relative to it.
+pub fn read_program_dir(dir: &Path) -> std::result::Result<ProgramSource, String> {
+    if !dir.join("program.toml").is_file() {
+        return Err(format!(
+            "{} is not a program folder: it has no program.toml",
+            dir.display()
+        ));
+    }
+    let mut files = Vec::new();
+    walk(dir, dir, &mut files)?;
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(ProgramSource { files })
+}
+
+fn walk(root: &Path, dir: &Path, files: &mut Vec<SourceFile>) -> std::result::Result<(), String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("reading {}: {e}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("reading {}: {e}", dir.display()))?;
+        let path = entry.path();
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            walk(root, &path, files)?;
+        } else {
+            let relative = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .replace('\\', "/");
+            let bytes =
+                std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+            let contents = String::from_utf8(bytes)
+                .map_err(|_| format!("{} is not UTF-8 text", path.display()))?;
+            files.push(SourceFile {
+                path: relative,
+                contents,
+            });
+        }
+    }
+    Ok(())
 }
 
 pub(crate) struct Programs {

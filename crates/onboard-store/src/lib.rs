@@ -11,6 +11,8 @@ mod types;
 
 pub mod postgres;
 pub mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use types::*;
 
@@ -100,8 +102,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Appends events in one transaction. An event whose key is already in the log changes
     /// nothing and is reported as a duplicate with the stored event's sequence number.
-    async fn append_events(&self, events: &[NewEvent], received_at: Timestamp)
-        -> Result<Vec<Appended>>;
+    async fn append_events(
+        &self,
+        events: &[NewEvent],
+        received_at: Timestamp,
+    ) -> Result<Vec<Appended>>;
 
     /// Events matching the filter, in sequence order.
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<Event>>;

@@ -34,8 +34,7 @@ const CONNECTIONS: u32 = 10;
 const RELEASED: i64 = i64::MIN;
 
 /// The columns `rows::EventRow` reads.
-const EVENT_COLUMNS: &str =
-    "seq, event_key, kind, account_id, at, data, received_at, processed_at";
+const EVENT_COLUMNS: &str = "seq, event_key, kind, account_id, at, data, received_at, processed_at";
 
 /// The columns `rows::MessageRow` reads.
 const MESSAGE_COLUMNS: &str = "id, account_id, channel, to_email, to_name, from_email, \
@@ -382,9 +381,8 @@ impl Store for PgStore {
     }
 
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<Event>> {
-        let mut select = QueryBuilder::<Postgres>::new(format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE true"
-        ));
+        let mut select =
+            QueryBuilder::<Postgres>::new(format!("SELECT {EVENT_COLUMNS} FROM events WHERE true"));
         if let Some(account) = &filter.account {
             select.push(" AND account_id = ").push_bind(account);
         }
@@ -787,11 +785,12 @@ impl Store for PgStore {
     }
 
     async fn message(&self, id: &str) -> Result<Option<MessageRecord>> {
-        let row: Option<rows::MessageRow> =
-            sqlx::query_as(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"))
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row: Option<rows::MessageRow> = sqlx::query_as(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         let Some(row) = row else {
             return Ok(None);
         };

@@ -306,12 +306,14 @@ pub(crate) struct AttemptRow {
 pub(crate) fn messages(rows: Vec<MessageRow>, attempts: Vec<AttemptRow>) -> Vec<MessageRecord> {
     let mut logs: HashMap<String, Vec<AttemptRecord>> = HashMap::new();
     for attempt in attempts {
-        logs.entry(attempt.message_id).or_default().push(AttemptRecord {
-            n: attempt.n,
-            at: Timestamp(attempt.at),
-            outcome: attempt.outcome,
-            error: attempt.error,
-        });
+        logs.entry(attempt.message_id)
+            .or_default()
+            .push(AttemptRecord {
+                n: attempt.n,
+                at: Timestamp(attempt.at),
+                outcome: attempt.outcome,
+                error: attempt.error,
+            });
     }
     rows.into_iter()
         .map(|row| {
@@ -356,10 +358,10 @@ impl TryFrom<TraceRow> for TraceRecord {
     type Error = StoreError;
 
     fn try_from(row: TraceRow) -> Result<Self> {
-        let outcome: TraceOutcome =
-            serde_json::from_value(serde_json::Value::String(row.outcome.clone())).map_err(
-                |_| StoreError::Corrupt(format!("trace outcome `{}` is unknown", row.outcome)),
-            )?;
+        let outcome: TraceOutcome = serde_json::from_value(serde_json::Value::String(
+            row.outcome.clone(),
+        ))
+        .map_err(|_| StoreError::Corrupt(format!("trace outcome `{}` is unknown", row.outcome)))?;
         Ok(TraceRecord {
             account: row.account_id,
             rule: row.rule,

@@ -40,8 +40,7 @@ const READERS: u32 = 4;
 const RELEASED: i64 = i64::MIN;
 
 /// The columns `rows::EventRow` reads.
-const EVENT_COLUMNS: &str =
-    "seq, event_key, kind, account_id, at, data, received_at, processed_at";
+const EVENT_COLUMNS: &str = "seq, event_key, kind, account_id, at, data, received_at, processed_at";
 
 /// The columns `rows::MessageRow` reads.
 const MESSAGE_COLUMNS: &str = "id, account_id, channel, to_email, to_name, from_email, \
@@ -177,9 +176,8 @@ async fn insert_events(
 async fn event_seqs(conn: &mut SqliteConnection, keys: &[String]) -> Result<HashMap<String, i64>> {
     let mut found = HashMap::with_capacity(keys.len());
     for chunk in chunks(keys) {
-        let mut select = QueryBuilder::<Sqlite>::new(
-            "SELECT event_key, seq FROM events WHERE event_key IN (",
-        );
+        let mut select =
+            QueryBuilder::<Sqlite>::new("SELECT event_key, seq FROM events WHERE event_key IN (");
         let mut list = select.separated(", ");
         for key in chunk {
             list.push_bind(key);
@@ -585,7 +583,8 @@ impl Store for SqliteStore {
         let mut marked: HashSet<String> = HashSet::with_capacity(fired.len());
         for chunk in chunks(&fired) {
             // Only timers still pending and held by this claim (holder and attempt) fire.
-            let mut update = QueryBuilder::<Sqlite>::new("UPDATE timers SET state = 'fired', fired_at = ");
+            let mut update =
+                QueryBuilder::<Sqlite>::new("UPDATE timers SET state = 'fired', fired_at = ");
             update.push_bind(received_at.0);
             update.push(" FROM (");
             update.push_values(chunk, |mut row, (claim, _)| {
@@ -760,11 +759,12 @@ impl Store for SqliteStore {
     }
 
     async fn message(&self, id: &str) -> Result<Option<MessageRecord>> {
-        let row: Option<rows::MessageRow> =
-            sqlx::query_as(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"))
-                .bind(id)
-                .fetch_optional(&self.reader)
-                .await?;
+        let row: Option<rows::MessageRow> = sqlx::query_as(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?;
         let Some(row) = row else {
             return Ok(None);
         };

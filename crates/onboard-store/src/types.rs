@@ -115,9 +115,14 @@ pub struct ClaimedMessage {
 pub enum DeliveryOutcome {
     Delivered,
     /// Failed; try again at this time.
-    Retry { at: Timestamp, error: String },
+    Retry {
+        at: Timestamp,
+        error: String,
+    },
     /// Failed for good (attempts exhausted or permanent error).
-    Dead { error: String },
+    Dead {
+        error: String,
+    },
 }
 
 /// Selects outbox messages.

@@ -51,7 +51,7 @@ fn main() -> ExitCode {
 
 /// `onboard check DIR`: every problem with file, line, column and hint; exit 1 on any.
 fn check(dir: &std::path::Path) -> ExitCode {
-    let source = match program_files::read_dir(dir) {
+    let source = match onboard_engine::read_program_dir(dir) {
         Ok(source) => source,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -166,7 +166,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     })?;
 
     let source = match &settings.program {
-        Some(dir) => program_files::read_dir(dir)?,
+        Some(dir) => onboard_engine::read_program_dir(dir).map_err(anyhow::Error::msg)?,
         None => program_files::bundled(),
     };
     let program = match onboard_core::program::load(&source) {

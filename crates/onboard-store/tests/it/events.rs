@@ -27,7 +27,11 @@ async fn duplicate_event_keys_are_reported_and_change_nothing() {
             panic!("expected two new events, got {first:?}");
         };
         assert!(a < b, "sequence follows append order");
-        assert_eq!(first[2], Appended::Duplicate(a), "a repeat within the batch");
+        assert_eq!(
+            first[2],
+            Appended::Duplicate(a),
+            "a repeat within the batch"
+        );
 
         let mut changed = event("b", "academy.login", "globex", at(HOUR));
         changed.data = serde_json::json!({ "changed": true });
@@ -42,7 +46,10 @@ async fn duplicate_event_keys_are_reported_and_change_nothing() {
         assert_eq!(keys(&log), ["a", "b", "c"]);
         let stored_b = &log[1];
         assert_eq!(stored_b.account, "acme", "the duplicate changed nothing");
-        assert_eq!(stored_b.data, serde_json::json!({ "key": "b", "nested": { "n": 1 } }));
+        assert_eq!(
+            stored_b.data,
+            serde_json::json!({ "key": "b", "nested": { "n": 1 } })
+        );
         assert_eq!(stored_b.received_at, T0);
         assert_eq!(stored_b.processed_at, None);
         assert_eq!(log[2].received_at, at(SECOND));
@@ -93,7 +100,11 @@ async fn events_list_filters_by_account_type_and_time_and_paginates() {
             ..EventFilter::default()
         })
         .await;
-        assert_eq!(keys(&window), ["e1", "e2"], "from is inclusive, until exclusive");
+        assert_eq!(
+            keys(&window),
+            ["e1", "e2"],
+            "from is inclusive, until exclusive"
+        );
 
         let globex_deals = list(EventFilter {
             account: Some("globex".to_owned()),
@@ -131,7 +142,9 @@ async fn unprocessed_events_come_in_sequence_order() {
         for (keys, received) in [(&["e1", "e2", "e3"][..], T0), (&["e4"][..], at(SECOND))] {
             let batch: Vec<_> = keys.iter().map(|k| event(k, "deal.won", k, T0)).collect();
             for appended in store.append_events(&batch, received).await.unwrap() {
-                let Appended::New(seq) = appended else { panic!("new") };
+                let Appended::New(seq) = appended else {
+                    panic!("new")
+                };
                 seqs.push(seq);
             }
         }
@@ -157,7 +170,10 @@ async fn unprocessed_events_come_in_sequence_order() {
         let queue = store.unprocessed_events(10).await.unwrap();
         assert_eq!(keys(&queue), ["e1", "e3", "e4"]);
         assert!(queue.iter().all(|e| e.processed_at.is_none()));
-        assert_eq!(keys(&store.unprocessed_events(2).await.unwrap()), ["e1", "e3"]);
+        assert_eq!(
+            keys(&store.unprocessed_events(2).await.unwrap()),
+            ["e1", "e3"]
+        );
 
         store
             .commit_batch(&lease, &process(vec![seqs[0], seqs[2]], vec!["e1", "e3"]))
@@ -174,7 +190,10 @@ async fn unprocessed_events_come_in_sequence_order() {
             .commit_batch(&lease, &process(vec![seqs[3]], vec!["e4"]))
             .await
             .unwrap();
-        assert_eq!(store.processing_backlog().await.unwrap(), Backlog::default());
+        assert_eq!(
+            store.processing_backlog().await.unwrap(),
+            Backlog::default()
+        );
         assert!(store.unprocessed_events(10).await.unwrap().is_empty());
         let log = store.list_events(&EventFilter::default()).await.unwrap();
         assert!(log.iter().all(|e| e.processed_at == Some(at(2 * SECOND))));

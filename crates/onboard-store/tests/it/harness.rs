@@ -16,6 +16,7 @@ use onboard_store::{Lease, Now, ProcessedBatch, Store};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection};
 use std::future::Future;
+use std::io::Write;
 use std::panic::AssertUnwindSafe;
 use std::str::FromStr;
 use std::sync::{Arc, Once};
@@ -133,7 +134,9 @@ fn database_url(base: &str, name: &str) -> String {
 /// not required.
 async fn admin_connection() -> Option<PgConnection> {
     let url = base_url();
-    let options = PgConnectOptions::from_str(&url).unwrap().disable_statement_logging();
+    let options = PgConnectOptions::from_str(&url)
+        .unwrap()
+        .disable_statement_logging();
     let connected = tokio::time::timeout(std::time::Duration::from_secs(5), async {
         PgConnection::connect_with(&options).await
     })
@@ -143,11 +146,14 @@ async fn admin_connection() -> Option<PgConnection> {
         Ok(Err(e)) => e.to_string(),
         Err(_) => "timed out".to_owned(),
     };
-    let required = std::env::var_os("CI").is_some() || std::env::var_os("ONBOARD_REQUIRE_PG").is_some();
+    let required =
+        std::env::var_os("CI").is_some() || std::env::var_os("ONBOARD_REQUIRE_PG").is_some();
     assert!(!required, "PostgreSQL at {url} is required (CI or ONBOARD_REQUIRE_PG is set) but unreachable: {error}");
     static NOTICE: Once = Once::new();
     NOTICE.call_once(|| {
-        eprintln!(
+        // Straight to stderr: the test harness captures `eprintln!`.
+        let _ = writeln!(
+            std::io::stderr(),
             "\n********************************************************************\n\
              *  PostgreSQL at {url} is unreachable ({error}).\n\
              *  The store tests ran on SQLite ONLY. Set ONBOARD_TEST_PG_URL to a\n\

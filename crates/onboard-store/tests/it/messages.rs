@@ -23,11 +23,21 @@ async fn messages_are_claimed_when_due_and_completion_is_fenced() {
     for_each_backend(|db| async move {
         let store = db.store;
         add_messages(&*store, T0, vec![message("m1", "acme")]).await;
-        assert!(store.claim_due_messages("a", now(-1), LEASE, 10).await.unwrap().is_empty());
+        assert!(store
+            .claim_due_messages("a", now(-1), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty());
         assert_eq!(store.next_message_due().await.unwrap(), Some(T0));
-        assert_eq!(store.outbox_counts().await.unwrap(), OutboxCounts { queued: 1, dead: 0 });
+        assert_eq!(
+            store.outbox_counts().await.unwrap(),
+            OutboxCounts { queued: 1, dead: 0 }
+        );
 
-        let a = store.claim_due_messages("node-a", now(0), LEASE, 10).await.unwrap();
+        let a = store
+            .claim_due_messages("node-a", now(0), LEASE, 10)
+            .await
+            .unwrap();
         assert_eq!(
             a,
             [ClaimedMessage {
@@ -45,8 +55,15 @@ async fn messages_are_claimed_when_due_and_completion_is_fenced() {
                 attempts: 1,
             }]
         );
-        assert!(store.claim_due_messages("node-b", now(30 * SECOND), LEASE, 10).await.unwrap().is_empty());
-        let b = store.claim_due_messages("node-b", now(2 * MINUTE), LEASE, 10).await.unwrap();
+        assert!(store
+            .claim_due_messages("node-b", now(30 * SECOND), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        let b = store
+            .claim_due_messages("node-b", now(2 * MINUTE), LEASE, 10)
+            .await
+            .unwrap();
         assert_eq!((b[0].holder.as_str(), b[0].attempts), ("node-b", 2));
 
         let stale = store
@@ -67,13 +84,20 @@ async fn messages_are_claimed_when_due_and_completion_is_fenced() {
         assert_eq!(m1.next_attempt_at, None);
         assert_eq!(m1.attempts, 2);
         assert_eq!(m1.attempt_log, [attempt(2, 3 * MINUTE, "delivered", None)]);
-        assert_eq!(store.outbox_counts().await.unwrap(), OutboxCounts::default());
+        assert_eq!(
+            store.outbox_counts().await.unwrap(),
+            OutboxCounts::default()
+        );
         assert_eq!(store.next_message_due().await.unwrap(), None);
         assert!(!store
             .complete_message(&b[0], &DeliveryOutcome::Delivered, at(4 * MINUTE))
             .await
             .unwrap());
-        assert!(store.claim_due_messages("node-b", now(HOUR), LEASE, 10).await.unwrap().is_empty());
+        assert!(store
+            .claim_due_messages("node-b", now(HOUR), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty());
     })
     .await;
 }
@@ -86,29 +110,52 @@ async fn retries_and_dead_letters_record_every_attempt() {
         let claim = |ms: i64| {
             let store = store.clone();
             async move {
-                let mut claims = store.claim_due_messages("node-a", now(ms), LEASE, 10).await.unwrap();
+                let mut claims = store
+                    .claim_due_messages("node-a", now(ms), LEASE, 10)
+                    .await
+                    .unwrap();
                 claims.pop()
             }
         };
 
         let first = claim(0).await.unwrap();
-        let retry = DeliveryOutcome::Retry { at: at(MINUTE), error: "503 busy".to_owned() };
-        assert!(store.complete_message(&first, &retry, at(SECOND)).await.unwrap());
+        let retry = DeliveryOutcome::Retry {
+            at: at(MINUTE),
+            error: "503 busy".to_owned(),
+        };
+        assert!(store
+            .complete_message(&first, &retry, at(SECOND))
+            .await
+            .unwrap());
         let m1 = store.message("m1").await.unwrap().unwrap();
         assert_eq!(m1.status, "queued");
         assert_eq!(m1.next_attempt_at, Some(at(MINUTE)));
         assert_eq!(m1.last_error.as_deref(), Some("503 busy"));
-        assert!(claim(30 * SECOND).await.is_none(), "not before the retry time");
+        assert!(
+            claim(30 * SECOND).await.is_none(),
+            "not before the retry time"
+        );
 
         let second = claim(MINUTE).await.unwrap();
         assert_eq!(second.attempts, 2);
-        let retry = DeliveryOutcome::Retry { at: at(5 * MINUTE), error: "timeout".to_owned() };
-        assert!(store.complete_message(&second, &retry, at(MINUTE + SECOND)).await.unwrap());
+        let retry = DeliveryOutcome::Retry {
+            at: at(5 * MINUTE),
+            error: "timeout".to_owned(),
+        };
+        assert!(store
+            .complete_message(&second, &retry, at(MINUTE + SECOND))
+            .await
+            .unwrap());
 
         let third = claim(5 * MINUTE).await.unwrap();
         assert_eq!(third.attempts, 3);
-        let dead = DeliveryOutcome::Dead { error: "550 no such user".to_owned() };
-        assert!(store.complete_message(&third, &dead, at(5 * MINUTE + SECOND)).await.unwrap());
+        let dead = DeliveryOutcome::Dead {
+            error: "550 no such user".to_owned(),
+        };
+        assert!(store
+            .complete_message(&third, &dead, at(5 * MINUTE + SECOND))
+            .await
+            .unwrap());
 
         let m1 = store.message("m1").await.unwrap().unwrap();
         assert_eq!(m1.status, "dead");
@@ -122,8 +169,14 @@ async fn retries_and_dead_letters_record_every_attempt() {
                 attempt(3, 5 * MINUTE + SECOND, "dead", Some("550 no such user")),
             ]
         );
-        assert_eq!(store.outbox_counts().await.unwrap(), OutboxCounts { queued: 0, dead: 1 });
-        assert!(claim(24 * HOUR).await.is_none(), "a dead letter is not retried by itself");
+        assert_eq!(
+            store.outbox_counts().await.unwrap(),
+            OutboxCounts { queued: 0, dead: 1 }
+        );
+        assert!(
+            claim(24 * HOUR).await.is_none(),
+            "a dead letter is not retried by itself"
+        );
         let listed = store
             .list_messages(&MessageFilter {
                 status: Some("dead".to_owned()),
@@ -141,22 +194,43 @@ async fn a_dead_message_can_be_retried_by_hand() {
     for_each_backend(|db| async move {
         let store = db.store;
         add_messages(&*store, T0, vec![message("m1", "acme")]).await;
-        let claims = store.claim_due_messages("node-a", now(0), LEASE, 10).await.unwrap();
-        let dead = DeliveryOutcome::Dead { error: "bounced".to_owned() };
-        assert!(store.complete_message(&claims[0], &dead, at(SECOND)).await.unwrap());
+        let claims = store
+            .claim_due_messages("node-a", now(0), LEASE, 10)
+            .await
+            .unwrap();
+        let dead = DeliveryOutcome::Dead {
+            error: "bounced".to_owned(),
+        };
+        assert!(store
+            .complete_message(&claims[0], &dead, at(SECOND))
+            .await
+            .unwrap());
 
         store.retry_message("m1", at(HOUR)).await.unwrap();
         let m1 = store.message("m1").await.unwrap().unwrap();
         assert_eq!(m1.status, "queued");
         assert_eq!(m1.next_attempt_at, Some(at(HOUR)));
-        assert_eq!(store.outbox_counts().await.unwrap(), OutboxCounts { queued: 1, dead: 0 });
+        assert_eq!(
+            store.outbox_counts().await.unwrap(),
+            OutboxCounts { queued: 1, dead: 0 }
+        );
         assert!(
-            matches!(store.retry_message("m1", at(HOUR)).await, Err(StoreError::NotFound)),
+            matches!(
+                store.retry_message("m1", at(HOUR)).await,
+                Err(StoreError::NotFound)
+            ),
             "only a dead message can be retried"
         );
 
-        assert!(store.claim_due_messages("node-b", now(HOUR - 1), LEASE, 10).await.unwrap().is_empty());
-        let again = store.claim_due_messages("node-b", now(HOUR), LEASE, 10).await.unwrap();
+        assert!(store
+            .claim_due_messages("node-b", now(HOUR - 1), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        let again = store
+            .claim_due_messages("node-b", now(HOUR), LEASE, 10)
+            .await
+            .unwrap();
         assert_eq!(again[0].attempts, 2, "attempt numbers keep growing");
         assert!(store
             .complete_message(&again[0], &DeliveryOutcome::Delivered, at(HOUR + SECOND))
@@ -170,8 +244,14 @@ async fn a_dead_message_can_be_retried_by_hand() {
                 attempt(2, HOUR + SECOND, "delivered", None),
             ]
         );
-        assert!(matches!(store.retry_message("m1", at(HOUR)).await, Err(StoreError::NotFound)));
-        assert!(matches!(store.retry_message("nope", at(HOUR)).await, Err(StoreError::NotFound)));
+        assert!(matches!(
+            store.retry_message("m1", at(HOUR)).await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(matches!(
+            store.retry_message("nope", at(HOUR)).await,
+            Err(StoreError::NotFound)
+        ));
     })
     .await;
 }
@@ -180,7 +260,12 @@ async fn a_dead_message_can_be_retried_by_hand() {
 async fn messages_are_listed_newest_first_with_a_cursor() {
     for_each_backend(|db| async move {
         let store = db.store;
-        add_messages(&*store, T0, vec![message("a1", "acme"), message("a2", "acme")]).await;
+        add_messages(
+            &*store,
+            T0,
+            vec![message("a1", "acme"), message("a2", "acme")],
+        )
+        .await;
         add_messages(&*store, at(SECOND), vec![message("b1", "globex")]).await;
         add_messages(&*store, at(2 * SECOND), vec![message("a3", "acme")]).await;
         let list = |filter: MessageFilter| {
@@ -195,7 +280,14 @@ async fn messages_are_listed_newest_first_with_a_cursor() {
                     .collect::<Vec<_>>()
             }
         };
-        assert_eq!(list(MessageFilter { limit: 2, ..MessageFilter::default() }).await, ["a3", "b1"]);
+        assert_eq!(
+            list(MessageFilter {
+                limit: 2,
+                ..MessageFilter::default()
+            })
+            .await,
+            ["a3", "b1"]
+        );
         assert_eq!(
             list(MessageFilter {
                 before: Some((at(SECOND), "b1".to_owned())),

@@ -3,7 +3,7 @@
 use crate::harness::{
     account, add_timers, at, event, for_each_backend, message, now, timer, HOUR, MINUTE, T0,
 };
-use onboard_core::state::{Decisions, Trace, TraceOutcome, TimerCancel};
+use onboard_core::state::{Decisions, TimerCancel, Trace, TraceOutcome};
 use onboard_core::Duration;
 use onboard_store::{Appended, EventFilter, ProcessedBatch, StoreError, TraceRecord};
 
@@ -59,7 +59,12 @@ async fn commit_batch_marks_processed_and_writes_everything_in_one_go() {
                     rule: None,
                 }],
                 messages: vec![message("m1", "acme")],
-                events: vec![event("project.launched:acme", "project.launched", "acme", at(MINUTE))],
+                events: vec![event(
+                    "project.launched:acme",
+                    "project.launched",
+                    "acme",
+                    at(MINUTE),
+                )],
                 traces: vec![trace],
             },
         };
@@ -86,8 +91,14 @@ async fn commit_batch_marks_processed_and_writes_everything_in_one_go() {
             [acme]
         );
 
-        assert_eq!(store.timer("old-nudge").await.unwrap().unwrap().state, "cancelled");
-        assert_eq!(store.timer("other-account").await.unwrap().unwrap().state, "pending");
+        assert_eq!(
+            store.timer("old-nudge").await.unwrap().unwrap().state,
+            "cancelled"
+        );
+        assert_eq!(
+            store.timer("other-account").await.unwrap().unwrap().state,
+            "pending"
+        );
         let welcome = store.timer("welcome-72h").await.unwrap().unwrap();
         assert_eq!((welcome.state.as_str(), welcome.attempts), ("pending", 0));
         assert_eq!(welcome.due_at, at(72 * HOUR));
@@ -139,7 +150,9 @@ async fn commit_batch_with_a_lost_lease_writes_nothing() {
             .append_events(&[event("e1", "deal.won", "acme", T0)], T0)
             .await
             .unwrap();
-        let Appended::New(seq) = appended[0] else { panic!("new") };
+        let Appended::New(seq) = appended[0] else {
+            panic!("new")
+        };
         let batch = ProcessedBatch {
             processed: vec![seq],
             processed_at: at(3 * MINUTE),
@@ -161,7 +174,11 @@ async fn commit_batch_with_a_lost_lease_writes_nothing() {
         assert_eq!(store.timer("t1").await.unwrap(), None);
         assert_eq!(store.message("m1").await.unwrap(), None);
         let queue = store.unprocessed_events(10).await.unwrap();
-        assert_eq!(queue.len(), 1, "the event is still to be processed, and nothing was derived");
+        assert_eq!(
+            queue.len(),
+            1,
+            "the event is still to be processed, and nothing was derived"
+        );
         assert_eq!(queue[0].key, "e1");
 
         store.commit_batch(&b, &batch).await.unwrap();
@@ -186,10 +203,26 @@ async fn lease_is_taken_over_only_after_expiry_with_a_new_epoch() {
             }
         };
         assert_eq!(acquire("node-a", 0).await, Some(1));
-        assert_eq!(acquire("node-b", 30_000).await, None, "node-a's lease is live");
-        assert_eq!(acquire("node-a", 50_000).await, Some(1), "renewed, same epoch");
-        assert_eq!(acquire("node-b", 100_000).await, None, "renewal moved the expiry");
-        assert_eq!(acquire("node-b", 110_001).await, Some(2), "taken over after expiry");
+        assert_eq!(
+            acquire("node-b", 30_000).await,
+            None,
+            "node-a's lease is live"
+        );
+        assert_eq!(
+            acquire("node-a", 50_000).await,
+            Some(1),
+            "renewed, same epoch"
+        );
+        assert_eq!(
+            acquire("node-b", 100_000).await,
+            None,
+            "renewal moved the expiry"
+        );
+        assert_eq!(
+            acquire("node-b", 110_001).await,
+            Some(2),
+            "taken over after expiry"
+        );
         assert_eq!(acquire("node-a", 110_002).await, None);
         assert_eq!(acquire("node-b", 120_000).await, Some(2));
 
@@ -199,7 +232,11 @@ async fn lease_is_taken_over_only_after_expiry_with_a_new_epoch() {
             .unwrap()
             .unwrap();
         store.release_lease(&b).await.unwrap();
-        assert_eq!(acquire("node-a", 120_001).await, Some(3), "a released lease is free");
+        assert_eq!(
+            acquire("node-a", 120_001).await,
+            Some(3),
+            "a released lease is free"
+        );
         // Other names are other leases.
         let other = store
             .acquire_lease("other", "node-b", now(120_001), ttl)
@@ -215,8 +252,14 @@ async fn lease_is_taken_over_only_after_expiry_with_a_new_epoch() {
 async fn program_versions_are_recorded_once() {
     for_each_backend(|db| async move {
         let store = db.store;
-        store.save_program_version("v1", r#"{"rules":[]}"#, T0).await.unwrap();
-        store.save_program_version("v1", r#"{"changed":true}"#, at(HOUR)).await.unwrap();
+        store
+            .save_program_version("v1", r#"{"rules":[]}"#, T0)
+            .await
+            .unwrap();
+        store
+            .save_program_version("v1", r#"{"changed":true}"#, at(HOUR))
+            .await
+            .unwrap();
         assert_eq!(
             store.program_source("v1").await.unwrap().as_deref(),
             Some(r#"{"rules":[]}"#)

@@ -16,7 +16,10 @@ async fn migrations_are_idempotent() {
         store.migrate().await.unwrap();
         db.reopen().await.migrate().await.unwrap();
         store.ping().await.unwrap();
-        assert!(store.account("acme").await.unwrap().is_some(), "data survives");
+        assert!(
+            store.account("acme").await.unwrap().is_some(),
+            "data survives"
+        );
     })
     .await;
 }
@@ -46,8 +49,14 @@ async fn the_url_scheme_picks_the_backend() {
 
     let memory = onboard_store::connect("sqlite::memory:").await.unwrap();
     memory.migrate().await.unwrap();
-    memory.save_program_version("v1", "{}", at(HOUR)).await.unwrap();
-    assert_eq!(memory.program_source("v1").await.unwrap().as_deref(), Some("{}"));
+    memory
+        .save_program_version("v1", "{}", at(HOUR))
+        .await
+        .unwrap();
+    assert_eq!(
+        memory.program_source("v1").await.unwrap().as_deref(),
+        Some("{}")
+    );
 
     let refused = onboard_store::connect("mysql://localhost/onboard").await;
     assert!(matches!(refused, Err(StoreError::UnsupportedUrl(_))));

@@ -1,7 +1,9 @@
 //! Durable timers: claimed when due, earliest first, under a lease whose attempt number
 //! fences firing.
 
-use crate::harness::{add_timers, at, commit, event, for_each_backend, now, timer, HOUR, MINUTE, SECOND, T0};
+use crate::harness::{
+    add_timers, at, commit, event, for_each_backend, now, timer, HOUR, MINUTE, SECOND, T0,
+};
 use onboard_core::event::NewEvent;
 use onboard_core::state::{Decisions, TimerCancel};
 use onboard_core::{Duration, Timestamp};
@@ -17,7 +19,10 @@ fn ids(claims: &[ClaimedTimer]) -> Vec<&str> {
 /// show as a second event.
 fn fired(claim: &ClaimedTimer) -> (ClaimedTimer, NewEvent) {
     let key = format!("timer:{}:{}", claim.id, claim.attempts);
-    (claim.clone(), event(&key, "timer.fired", &claim.account, claim.due_at))
+    (
+        claim.clone(),
+        event(&key, "timer.fired", &claim.account, claim.due_at),
+    )
 }
 
 async fn fired_events(store: &dyn Store) -> Vec<String> {
@@ -47,14 +52,23 @@ async fn due_timers_are_claimed_earliest_first_and_not_before_due() {
             ],
         )
         .await;
-        assert!(store.claim_due_timers("a", now(HOUR - 1), LEASE, 10).await.unwrap().is_empty());
+        assert!(store
+            .claim_due_timers("a", now(HOUR - 1), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty());
         assert_eq!(store.next_timer_due().await.unwrap(), Some(at(HOUR)));
         assert_eq!(
             store.timer_counts(now(2 * HOUR)).await.unwrap(),
             TimerCounts { pending: 4, due: 2 }
         );
 
-        let first = store.claim_due_timers("a", now(2 * HOUR), LEASE, 1).await.unwrap();
+        // Leases outlast the test, so nothing is claimed twice.
+        let lease = Duration(24 * HOUR);
+        let first = store
+            .claim_due_timers("a", now(2 * HOUR), lease, 1)
+            .await
+            .unwrap();
         assert_eq!(
             first,
             [ClaimedTimer {
@@ -67,9 +81,15 @@ async fn due_timers_are_claimed_earliest_first_and_not_before_due() {
                 attempts: 1,
             }]
         );
-        let rest = store.claim_due_timers("a", now(2 * HOUR), LEASE, 10).await.unwrap();
+        let rest = store
+            .claim_due_timers("a", now(2 * HOUR), lease, 10)
+            .await
+            .unwrap();
         assert_eq!(ids(&rest), ["t2"]);
-        let later = store.claim_due_timers("a", now(10 * HOUR), LEASE, 10).await.unwrap();
+        let later = store
+            .claim_due_timers("a", now(10 * HOUR), lease, 10)
+            .await
+            .unwrap();
         assert_eq!(ids(&later), ["t3", "t10"], "earliest first");
     })
     .await;
@@ -80,11 +100,25 @@ async fn a_claimed_timer_is_not_claimed_again_until_its_lease_expires() {
     for_each_backend(|db| async move {
         let store = db.store;
         add_timers(&*store, vec![timer("t", "acme", "r", T0)]).await;
-        let a = store.claim_due_timers("node-a", now(0), LEASE, 10).await.unwrap();
+        let a = store
+            .claim_due_timers("node-a", now(0), LEASE, 10)
+            .await
+            .unwrap();
         assert_eq!(a[0].attempts, 1);
-        assert!(store.claim_due_timers("node-b", now(59 * SECOND), LEASE, 10).await.unwrap().is_empty());
-        assert!(store.claim_due_timers("node-b", now(MINUTE), LEASE, 10).await.unwrap().is_empty());
-        let b = store.claim_due_timers("node-b", now(MINUTE + 1), LEASE, 10).await.unwrap();
+        assert!(store
+            .claim_due_timers("node-b", now(59 * SECOND), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(store
+            .claim_due_timers("node-b", now(MINUTE), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        let b = store
+            .claim_due_timers("node-b", now(MINUTE + 1), LEASE, 10)
+            .await
+            .unwrap();
         assert_eq!(ids(&b), ["t"]);
         assert_eq!(b[0].attempts, 2, "the attempt number fences the new claim");
         let record = store.timer("t").await.unwrap().unwrap();
@@ -98,16 +132,34 @@ async fn firing_with_a_stale_claim_does_nothing() {
     for_each_backend(|db| async move {
         let store = db.store;
         add_timers(&*store, vec![timer("t", "acme", "r", T0)]).await;
-        let a = store.claim_due_timers("node-a", now(0), LEASE, 10).await.unwrap();
+        let a = store
+            .claim_due_timers("node-a", now(0), LEASE, 10)
+            .await
+            .unwrap();
         // node-a pauses past its lease; node-b takes the timer over.
-        let b = store.claim_due_timers("node-b", now(2 * MINUTE), LEASE, 10).await.unwrap();
+        let b = store
+            .claim_due_timers("node-b", now(2 * MINUTE), LEASE, 10)
+            .await
+            .unwrap();
         assert_eq!(ids(&b), ["t"]);
 
-        assert_eq!(store.fire_timers("node-a", &[fired(&a[0])], at(3 * MINUTE)).await.unwrap(), 0);
+        assert_eq!(
+            store
+                .fire_timers("node-a", &[fired(&a[0])], at(3 * MINUTE))
+                .await
+                .unwrap(),
+            0
+        );
         assert!(fired_events(&*store).await.is_empty());
         assert_eq!(store.timer("t").await.unwrap().unwrap().state, "pending");
 
-        assert_eq!(store.fire_timers("node-b", &[fired(&b[0])], at(3 * MINUTE)).await.unwrap(), 1);
+        assert_eq!(
+            store
+                .fire_timers("node-b", &[fired(&b[0])], at(3 * MINUTE))
+                .await
+                .unwrap(),
+            1
+        );
         assert_eq!(fired_events(&*store).await, ["timer:t:2"]);
         let record = store.timer("t").await.unwrap().unwrap();
         assert_eq!(record.state, "fired");
@@ -129,7 +181,10 @@ async fn cancelled_timers_never_fire() {
             ],
         )
         .await;
-        let claims = store.claim_due_timers("node-a", now(0), LEASE, 10).await.unwrap();
+        let claims = store
+            .claim_due_timers("node-a", now(0), LEASE, 10)
+            .await
+            .unwrap();
         assert_eq!(claims.len(), 3);
         // The processor cancels acme's welcome timer while the scheduler holds it.
         commit(
@@ -145,13 +200,29 @@ async fn cancelled_timers_never_fire() {
         )
         .await;
         let batch: Vec<_> = claims.iter().map(fired).collect();
-        assert_eq!(store.fire_timers("node-a", &batch, at(2 * SECOND)).await.unwrap(), 2);
+        assert_eq!(
+            store
+                .fire_timers("node-a", &batch, at(2 * SECOND))
+                .await
+                .unwrap(),
+            2
+        );
         let mut events = fired_events(&*store).await;
         events.sort();
         assert_eq!(events, ["timer:nudge:1", "timer:other:1"]);
-        assert_eq!(store.timer("welcome").await.unwrap().unwrap().state, "cancelled");
-        assert!(store.claim_due_timers("node-b", now(HOUR), LEASE, 10).await.unwrap().is_empty());
-        assert_eq!(store.timer_counts(now(HOUR)).await.unwrap(), TimerCounts::default());
+        assert_eq!(
+            store.timer("welcome").await.unwrap().unwrap().state,
+            "cancelled"
+        );
+        assert!(store
+            .claim_due_timers("node-b", now(HOUR), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            store.timer_counts(now(HOUR)).await.unwrap(),
+            TimerCounts::default()
+        );
         assert_eq!(store.next_timer_due().await.unwrap(), None);
     })
     .await;
@@ -162,11 +233,30 @@ async fn fired_timer_event_is_appended_once() {
     for_each_backend(|db| async move {
         let store = db.store;
         add_timers(&*store, vec![timer("t", "acme", "r", T0)]).await;
-        let claims = store.claim_due_timers("node-a", now(0), LEASE, 10).await.unwrap();
+        let claims = store
+            .claim_due_timers("node-a", now(0), LEASE, 10)
+            .await
+            .unwrap();
         let batch = [fired(&claims[0]), fired(&claims[0])];
-        assert_eq!(store.fire_timers("node-a", &batch, at(SECOND)).await.unwrap(), 1);
-        assert_eq!(store.fire_timers("node-a", &batch, at(SECOND)).await.unwrap(), 0);
-        assert!(store.claim_due_timers("node-a", now(HOUR), LEASE, 10).await.unwrap().is_empty());
+        assert_eq!(
+            store
+                .fire_timers("node-a", &batch, at(SECOND))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            store
+                .fire_timers("node-a", &batch, at(SECOND))
+                .await
+                .unwrap(),
+            0
+        );
+        assert!(store
+            .claim_due_timers("node-a", now(HOUR), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty());
         let events = store
             .list_events(&EventFilter {
                 kind: Some("timer.fired".to_owned()),
@@ -178,8 +268,14 @@ async fn fired_timer_event_is_appended_once() {
         assert_eq!(events[0].key, "timer:t:1");
         assert_eq!(events[0].account, "acme");
         assert_eq!(events[0].received_at, at(SECOND));
-        assert_eq!(events[0].processed_at, None, "the processor has yet to see it");
-        assert_eq!(store.fire_timers("node-a", &[], at(SECOND)).await.unwrap(), 0);
+        assert_eq!(
+            events[0].processed_at, None,
+            "the processor has yet to see it"
+        );
+        assert_eq!(
+            store.fire_timers("node-a", &[], at(SECOND)).await.unwrap(),
+            0
+        );
     })
     .await;
 }
@@ -208,8 +304,15 @@ async fn the_system_clock_is_the_databases_on_postgres() {
         )
         .await;
         let skewed = Now::System(Timestamp(wall.0 + 2 * HOUR));
-        let claims = store.claim_due_timers("node-a", skewed, LEASE, 10).await.unwrap();
-        let expected: &[&str] = if db.backend == "postgres" { &["past"] } else { &["past", "future"] };
+        let claims = store
+            .claim_due_timers("node-a", skewed, LEASE, 10)
+            .await
+            .unwrap();
+        let expected: &[&str] = if db.backend == "postgres" {
+            &["past"]
+        } else {
+            &["past", "future"]
+        };
         assert_eq!(ids(&claims), expected);
 
         store
