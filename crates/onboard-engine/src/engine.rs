@@ -150,6 +150,11 @@ impl Engine {
         &self.config
     }
 
+    /// Whether the engine is shutting down (it takes no more events).
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
     /// The current time.
     pub fn now(&self) -> Timestamp {
         self.clock.now()

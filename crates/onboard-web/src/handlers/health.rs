@@ -15,6 +15,9 @@ pub async fn healthz() -> Json<Value> {
 }
 
 pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    if state.engine.is_stopping() {
+        return Err(ApiError::unavailable("the server is shutting down"));
+    }
     state
         .engine
         .store()
