@@ -99,6 +99,8 @@ pub struct Engine {
 
 const PROCESSOR_LEASE: &str = "processor";
 const PROCESSOR_LEASE_RENEW_MS: i64 = 5_000;
+/// Polls (10 ms apart) without progress of another processor before settling stops waiting.
+const STALLED_HOLDER_POLLS: u32 = 200;
 
 impl Engine {
     /// Records the program version and starts the intake writer.
@@ -186,6 +188,8 @@ impl Engine {
 
     async fn settle_locked(&self) -> Result<Progress> {
         let mut total = Progress::default();
+        let mut waiting = 0u32;
+        let mut last_backlog = i64::MAX;
         loop {
             let round = self.round().await?;
             total.add(round);
@@ -194,7 +198,22 @@ impl Engine {
                 if backlog.n_events == 0 || self.stopping.load(Ordering::SeqCst) {
                     return Ok(total);
                 }
-                // Another node holds the processor lease: wait for it to catch up.
+                // Another node holds the processor lease: wait while it makes progress. A
+                // holder that makes none (it died; its lease runs out with time) is not
+                // waited for: moving the clock on is what hands its lease over.
+                if backlog.n_events < last_backlog {
+                    waiting = 0;
+                } else {
+                    waiting += 1;
+                }
+                last_backlog = backlog.n_events;
+                if waiting >= STALLED_HOLDER_POLLS {
+                    tracing::warn!(
+                        n_events = backlog.n_events,
+                        "events wait for the processor lease, held by another node that makes no progress"
+                    );
+                    return Ok(total);
+                }
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             }
         }

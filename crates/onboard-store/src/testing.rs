@@ -43,7 +43,12 @@ impl TestDatabase {
     /// to create the database.
     pub async fn postgres() -> Option<Self> {
         let mut admin = admin_connection().await?;
-        let name = format!("onboard_t_{}", uuid::Uuid::new_v4().simple());
+        drop_abandoned(&mut admin).await;
+        let name = format!(
+            "onboard_t_{}_{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        );
         if let Err(e) = sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .await
@@ -88,6 +93,34 @@ impl TestDatabase {
                     eprintln!("could not drop test database {name}: {e}");
                 }
             }
+        }
+    }
+}
+
+/// Drops the test databases of test processes that are gone (a test that panicked never
+/// reaches `finish`). The creating process id is the name's second part.
+async fn drop_abandoned(admin: &mut PgConnection) {
+    let names: Vec<(String,)> =
+        match sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'onboard_t_%'")
+            .fetch_all(&mut *admin)
+            .await
+        {
+            Ok(names) => names,
+            Err(_) => return,
+        };
+    for (name,) in names {
+        let pid = name
+            .strip_prefix("onboard_t_")
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        let gone = match pid {
+            Some(pid) => !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            None => false,
+        };
+        if gone {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut *admin)
+                .await;
         }
     }
 }

@@ -140,6 +140,43 @@ fn admin_token(settings: &Settings) -> anyhow::Result<Secret> {
     Ok(Secret::new(token))
 }
 
+/// Holds an exclusive lock on the data directory for the life of the process: one node per
+/// data directory, so a node's name (kept there) is never used by two live processes.
+fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let path = dir.join("node.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another onboard process uses the data directory {}; give each node its own --data-dir",
+            dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
+}
+
+/// This node's name, made once and kept in `<data-dir>/node-id`, so that a node restarted
+/// after a crash takes its own leases back at once instead of waiting for them to expire.
+fn node_name(dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = dir.join("node-id");
+    if let Ok(name) = std::fs::read_to_string(&path) {
+        let name = name.trim();
+        if !name.is_empty() {
+            return Ok(name.to_owned());
+        }
+    }
+    let name = format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    std::fs::write(&path, &name).with_context(|| format!("writing {}", path.display()))?;
+    Ok(name)
+}
+
 fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
@@ -213,10 +250,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
     };
     let token = admin_token(&settings)?;
-    let node = settings
-        .node
-        .clone()
-        .unwrap_or_else(|| format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]));
+    let _data_dir_lock = lock_data_dir(&settings.data_dir)?;
+    let node = match &settings.node {
+        Some(node) => node.clone(),
+        None => node_name(&settings.data_dir)?,
+    };
     let engine = Engine::start(
         EngineConfig::new(&node, &settings.public_url),
         store,

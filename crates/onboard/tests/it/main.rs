@@ -1,0 +1,13 @@
+//! Process-level tests of the real `onboard` binary: each test starts `onboard serve` (or
+//! another command) as a child process on a fresh database of every backend (SQLite always,
+//! PostgreSQL when reachable), talks to it over HTTP and a real SMTP server, and moves its
+//! manual clock. One binary, so the suite links once.
+
+#![allow(clippy::unwrap_used)]
+
+mod cli;
+mod cluster;
+mod delivery;
+mod durability;
+mod rules;
+mod support;
