@@ -48,22 +48,25 @@ const MESSAGE_COLUMNS: &str = "id, account_id, channel, to_email, to_name, from_
      last_error, created_at, delivered_at";
 
 /// Claims due pending timers (`?1` holder, `?2` now, `?3` lease, `?4` limit). The inner
-/// select walks `timers_pending_due` from the earliest due time and stops at the limit.
+/// select walks `timers_pending_due` from the earliest due time and stops at the limit;
+/// it hands over rowids, which the update finds without a second index. `INDEXED BY`
+/// pins the plan (and fails loudly should the index ever be missing).
 const CLAIM_TIMERS: &str = "\
 UPDATE timers SET locked_by = ?1, locked_until = ?2 + ?3, attempts = attempts + 1
-WHERE id IN (
-    SELECT id FROM timers
+WHERE rowid IN (
+    SELECT rowid FROM timers INDEXED BY timers_pending_due
     WHERE state = 'pending' AND due_at <= ?2
       AND (locked_until IS NULL OR locked_until < ?2)
     ORDER BY due_at
     LIMIT ?4)
 RETURNING id, account_id, rule, due_at, since_at, program_version, attempts";
 
-/// Claims due queued messages, like [`CLAIM_TIMERS`].
+/// Claims due queued messages, like [`CLAIM_TIMERS`]. Without the pin, SQLite would
+/// rather read every queued message through `messages_status` and sort them.
 const CLAIM_MESSAGES: &str = "\
 UPDATE messages SET locked_by = ?1, locked_until = ?2 + ?3, attempts = attempts + 1
-WHERE id IN (
-    SELECT id FROM messages
+WHERE rowid IN (
+    SELECT rowid FROM messages INDEXED BY messages_queued_due
     WHERE status = 'queued' AND next_attempt_at <= ?2
       AND (locked_until IS NULL OR locked_until < ?2)
     ORDER BY next_attempt_at
@@ -92,17 +95,28 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true)
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            // Claims return up to thousands of rows; the default buffer of 50 would make
+            // the worker thread wait for the caller every 50 rows.
+            .row_buffer_size(1024);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(options.clone().pragma("cache_size", "-65536"))
+            .connect_with(
+                options
+                    .clone()
+                    .pragma("cache_size", "-65536")
+                    // Checkpoint every ~40 MB of WAL rather than 4 MB: a page written by
+                    // many transactions in between reaches the database file once.
+                    .pragma("wal_autocheckpoint", "10000"),
+            )
             .await?;
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let reader = if in_memory {
-            // Each connection would see its own empty database.
+            // An in-memory database lives only as long as its connections, and WAL does
+            // not apply to it: one connection serves reads and writes alike.
             writer.clone()
         } else {
             SqlitePoolOptions::new()
@@ -580,35 +594,61 @@ impl Store for SqliteStore {
             return Ok(0);
         }
         let mut tx = self.write().await?;
-        let mut marked: HashSet<String> = HashSet::with_capacity(fired.len());
+        let mut n_fired = 0;
         for chunk in chunks(&fired) {
-            // Only timers still pending and held by this claim (holder and attempt) fire.
-            let mut update =
+            // Only timers still pending and held by this claim (holder and attempt) fire:
+            // first their events are appended, then they are marked, under the same
+            // condition and the same write lock, so both statements see the same timers and
+            // no row has to travel back to tell which.
+            let data = chunk
+                .iter()
+                .map(|(_, event)| rows::event_data(event))
+                .collect::<Result<Vec<_>>>()?;
+            let mut append = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO events (event_key, kind, account_id, at, data, received_at) \
+                 SELECT fired.column4, fired.column5, fired.column6, fired.column7, \
+                        fired.column8, ",
+            );
+            append.push_bind(received_at.0);
+            append.push(" FROM (");
+            append.push_values(
+                chunk.iter().zip(&data).enumerate(),
+                |mut row, (n, ((claim, event), data))| {
+                    row.push_bind(i64::try_from(n).unwrap_or(i64::MAX))
+                        .push_bind(&claim.id)
+                        .push_bind(claim.attempts)
+                        .push_bind(&event.key)
+                        .push_bind(event.kind.as_str())
+                        .push_bind(&event.account)
+                        .push_bind(event.at.0)
+                        .push_bind(data);
+                },
+            );
+            append.push(
+                ") AS fired JOIN timers \
+                 ON timers.id = fired.column2 AND timers.attempts = fired.column3 \
+                 WHERE timers.state = 'pending' AND timers.locked_by = ",
+            );
+            append.push_bind(holder);
+            append.push(" ORDER BY fired.column1 ON CONFLICT (event_key) DO NOTHING");
+            append.build().execute(&mut *tx).await?;
+
+            let mut mark =
                 QueryBuilder::<Sqlite>::new("UPDATE timers SET state = 'fired', fired_at = ");
-            update.push_bind(received_at.0);
-            update.push(" FROM (");
-            update.push_values(chunk, |mut row, (claim, _)| {
+            mark.push_bind(received_at.0);
+            mark.push(" FROM (");
+            mark.push_values(chunk, |mut row, (claim, _)| {
                 row.push_bind(&claim.id).push_bind(claim.attempts);
             });
-            update.push(
+            mark.push(
                 ") AS claim WHERE timers.id = claim.column1 AND timers.attempts = claim.column2 \
                  AND timers.state = 'pending' AND timers.locked_by = ",
             );
-            update.push_bind(holder);
-            update.push(" RETURNING timers.id");
-            let ids: Vec<String> = update.build_query_scalar().fetch_all(&mut *tx).await?;
-            marked.extend(ids);
-        }
-        let events: Vec<&NewEvent> = fired
-            .iter()
-            .filter(|(claim, _)| marked.contains(&claim.id))
-            .map(|(_, event)| event)
-            .collect();
-        if !events.is_empty() {
-            insert_events(&mut tx, &events, received_at).await?;
+            mark.push_bind(holder);
+            n_fired += mark.build().execute(&mut *tx).await?.rows_affected();
         }
         tx.commit().await?;
-        Ok(marked.len())
+        Ok(usize::try_from(n_fired).unwrap_or(usize::MAX))
     }
 
     async fn next_timer_due(&self) -> Result<Option<Timestamp>> {
