@@ -2,7 +2,8 @@
 //! `ONBOARD_BENCH_PG_URL` names an empty, writable database): appending events, processing
 //! them (read the queue, load accounts, commit a batch) and firing due timers among many
 //! pending ones. Run with `cargo bench -p onboard-store`; sizes shrink with
-//! `ONBOARD_BENCH_SCALE` (a divisor, e.g. 10) for a quick look.
+//! `ONBOARD_BENCH_SCALE` (a divisor, e.g. 10) for a quick look, and
+//! `ONBOARD_BENCH_ONLY=timers` skips the event phases.
 //!
 //! Targets (SQLite, on a laptop-class machine): 20,000 events/s appended and processed,
 //! 50,000 timers/s fired with 1,000,000 pending.
