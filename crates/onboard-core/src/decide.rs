@@ -9,7 +9,7 @@ use crate::state::{
     AccountState, AccountStatus, Decisions, NewMessage, NewTimer, Person, RuleRuns, Seen,
     TimerCancel, Trace, TraceOutcome,
 };
-use crate::time::Timestamp;
+use crate::time::{Duration, Timestamp};
 use sha2::{Digest, Sha256};
 
 /// Settings the decisions depend on besides the program.
@@ -124,14 +124,7 @@ pub fn decide(
                             .push(trace(state, rule, event, TraceOutcome::Skipped, reason));
                         continue;
                     }
-                    let timer = NewTimer {
-                        id: derived_id("tmr", &[&state.id, &rule.name, &event.key]),
-                        account: state.id.clone(),
-                        rule: rule.name.clone(),
-                        due_at: event.at.plus(*delay),
-                        since_at: event.at,
-                        program_version: state.program_version.clone(),
-                    };
+                    let timer = timer_after(state, rule, event, *delay);
                     out.traces.push(trace(
                         state,
                         rule,
@@ -242,14 +235,7 @@ fn rearm(state: &AccountState, rule: &Rule, event: &Event, out: &mut Decisions) 
             *delay
         }
     };
-    let timer = NewTimer {
-        id: derived_id("tmr", &[&state.id, &rule.name, &event.key]),
-        account: state.id.clone(),
-        rule: rule.name.clone(),
-        due_at: event.at.plus(wait),
-        since_at: event.at,
-        program_version: state.program_version.clone(),
-    };
+    let timer = timer_after(state, rule, event, wait);
     out.traces.push(trace(
         state,
         rule,
@@ -258,6 +244,18 @@ fn rearm(state: &AccountState, rule: &Rule, event: &Event, out: &mut Decisions) 
         format!("runs again: timer {} due at {}", timer.id, timer.due_at),
     ));
     out.timers.push(timer);
+}
+
+/// A timer for `rule`, due `wait` after `event`, whose window opens at the event.
+fn timer_after(state: &AccountState, rule: &Rule, event: &Event, wait: Duration) -> NewTimer {
+    NewTimer {
+        id: derived_id("tmr", &[&state.id, &rule.name, &event.key]),
+        account: state.id.clone(),
+        rule: rule.name.clone(),
+        due_at: event.at.plus(wait),
+        since_at: event.at,
+        program_version: state.program_version.clone(),
+    }
 }
 
 /// Why the re-entry policy refuses another run now, if it does.

@@ -165,7 +165,10 @@ async fn admin_connection() -> Option<PgConnection> {
     );
     static NOTICE: Once = Once::new();
     NOTICE.call_once(|| {
-        eprintln!(
+        // Straight to the process's stderr: the test harness captures `eprintln!`.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
             "\n********************************************************************\n\
              *  PostgreSQL at {url} is unreachable ({error}).\n\
              *  These tests ran on SQLite ONLY. Set ONBOARD_TEST_PG_URL to a\n\

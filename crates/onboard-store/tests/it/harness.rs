@@ -1,10 +1,7 @@
 //! Runs each test against every backend, and the fixtures the tests share.
 //!
-//! SQLite always: a new file in a temporary directory. PostgreSQL whenever reachable: a
-//! new database `onboard_t_<random>` on the server named by `ONBOARD_TEST_PG_URL`
-//! (default `postgres://root@127.0.0.1:5432/postgres`), dropped afterwards. When the
-//! server is unreachable the suite says so loudly and runs SQLite only, unless `CI` or
-//! `ONBOARD_REQUIRE_PG` is set, in which case it fails.
+//! The databases come from `onboard_store::testing`: SQLite always, PostgreSQL whenever
+//! reachable (and always when `CI` or `ONBOARD_REQUIRE_PG` is set), each dropped afterwards.
 
 use futures::FutureExt;
 use onboard_core::event::NewEvent;
@@ -12,16 +9,11 @@ use onboard_core::state::{AccountState, Decisions, NewMessage, NewTimer};
 use onboard_core::{Duration, EventType, Timestamp};
 use onboard_store::postgres::PgStore;
 use onboard_store::sqlite::SqliteStore;
+use onboard_store::testing::TestDatabase;
 use onboard_store::{Lease, Now, ProcessedBatch, Store};
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection, PgConnection};
 use std::future::Future;
-use std::io::Write;
 use std::panic::AssertUnwindSafe;
-use std::str::FromStr;
-use std::sync::{Arc, Once};
-
-const DEFAULT_PG_URL: &str = "postgres://root@127.0.0.1:5432/postgres";
+use std::sync::Arc;
 
 /// One backend's fresh database, migrated.
 pub struct Db {
@@ -62,16 +54,7 @@ where
     F: Fn(Db) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("onboard.db").display());
-    let store = SqliteStore::connect(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    test(Db {
-        store: Arc::new(store),
-        backend: "sqlite",
-        url,
-    })
-    .await;
+    run(TestDatabase::sqlite().unwrap(), &test).await;
     with_postgres(test).await;
 }
 
@@ -81,87 +64,31 @@ where
     F: Fn(Db) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let Some(mut admin) = admin_connection().await else {
-        return;
-    };
-    let name = format!("onboard_t_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let url = database_url(&base_url(), &name);
-    let outcome = AssertUnwindSafe(async {
-        let store = PgStore::connect(&url).await.unwrap();
-        store.migrate().await.unwrap();
-        test(Db {
-            store: Arc::new(store),
-            backend: "postgres",
-            url: url.clone(),
-        })
-        .await;
-    })
+    if let Some(db) = TestDatabase::postgres().await {
+        run(db, &test).await;
+    }
+}
+
+async fn run<F, Fut>(db: TestDatabase, test: &F)
+where
+    F: Fn(Db) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let store = onboard_store::connect(&db.url).await.unwrap();
+    store.migrate().await.unwrap();
+    let outcome = AssertUnwindSafe(test(Db {
+        store,
+        backend: db.backend,
+        url: db.url.clone(),
+    }))
     .catch_unwind()
     .await;
-    // Best effort: FORCE ends the test's connections still open.
-    let dropped = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await;
-    if let Err(e) = dropped {
-        eprintln!("could not drop test database {name}: {e}");
-    }
+    let backend = db.backend;
+    db.finish().await;
     if let Err(panic) = outcome {
-        eprintln!("(the failure above is on PostgreSQL)");
+        eprintln!("(the failure above is on {backend})");
         std::panic::resume_unwind(panic);
     }
-}
-
-fn base_url() -> String {
-    std::env::var("ONBOARD_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_owned())
-}
-
-/// The server's URL with the database replaced by `name`.
-fn database_url(base: &str, name: &str) -> String {
-    let (scheme, rest) = base.split_once("://").unwrap();
-    let (rest, query) = match rest.split_once('?') {
-        Some((rest, query)) => (rest, format!("?{query}")),
-        None => (rest, String::new()),
-    };
-    let authority = rest.split('/').next().unwrap();
-    format!("{scheme}://{authority}/{name}{query}")
-}
-
-/// A connection to the server, or `None` (after a loud notice) when it is unreachable and
-/// not required.
-async fn admin_connection() -> Option<PgConnection> {
-    let url = base_url();
-    let options = PgConnectOptions::from_str(&url)
-        .unwrap()
-        .disable_statement_logging();
-    let connected = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-        PgConnection::connect_with(&options).await
-    })
-    .await;
-    let error = match connected {
-        Ok(Ok(connection)) => return Some(connection),
-        Ok(Err(e)) => e.to_string(),
-        Err(_) => "timed out".to_owned(),
-    };
-    let required =
-        std::env::var_os("CI").is_some() || std::env::var_os("ONBOARD_REQUIRE_PG").is_some();
-    assert!(!required, "PostgreSQL at {url} is required (CI or ONBOARD_REQUIRE_PG is set) but unreachable: {error}");
-    static NOTICE: Once = Once::new();
-    NOTICE.call_once(|| {
-        // Straight to stderr: the test harness captures `eprintln!`.
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n********************************************************************\n\
-             *  PostgreSQL at {url} is unreachable ({error}).\n\
-             *  The store tests ran on SQLite ONLY. Set ONBOARD_TEST_PG_URL to a\n\
-             *  server, or CI / ONBOARD_REQUIRE_PG to make this an error.\n\
-             ********************************************************************\n"
-        );
-    });
-    None
 }
 
 // ---- fixtures ----
@@ -278,17 +205,4 @@ pub async fn add_messages(store: &dyn Store, when: Timestamp, messages: Vec<NewM
         },
     )
     .await;
-}
-
-#[test]
-fn the_database_is_swapped_in_the_server_url() {
-    assert_eq!(
-        database_url("postgres://root@127.0.0.1:5432/postgres", "t1"),
-        "postgres://root@127.0.0.1:5432/t1"
-    );
-    assert_eq!(
-        database_url("postgres://u:p@db:5/x?sslmode=disable", "t1"),
-        "postgres://u:p@db:5/t1?sslmode=disable"
-    );
-    assert_eq!(database_url("postgres://db", "t1"), "postgres://db/t1");
 }
