@@ -158,14 +158,24 @@ pub fn example_program() -> (
 }
 
 pub async fn app(db: &TestDatabase) -> App {
+    let (_, source) = example_program();
+    app_with_program(db, source, T0).await
+}
+
+/// An app running `source` on `db`, its manual clock starting at `start`.
+pub async fn app_with_program(
+    db: &TestDatabase,
+    source: onboard_core::program::ProgramSource,
+    start: &str,
+) -> App {
+    let program = onboard_core::program::load(&source).unwrap();
     let store = onboard_store::connect(&db.url).await.unwrap();
     store.migrate().await.unwrap();
     let clock = Arc::new(ManualClock::new(
-        onboard_core::Timestamp::parse_rfc3339(T0).unwrap(),
+        onboard_core::Timestamp::parse_rfc3339(start).unwrap(),
     ));
     let mailbox_dir = tempfile::tempdir().unwrap();
     let mailbox = mailbox_dir.path().join("mailbox");
-    let (program, source) = example_program();
     let engine = Engine::start(
         EngineConfig::new("test-node", "https://onboard.test"),
         store,

@@ -9,3 +9,4 @@ mod events;
 mod harness;
 mod messages;
 mod ops;
+mod versions;
