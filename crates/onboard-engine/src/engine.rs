@@ -40,6 +40,8 @@ pub struct EngineConfig {
     pub max_backoff: Duration,
     /// Length of claims on timers, messages and the processor.
     pub lease: Duration,
+    /// Intake transactions in flight at once on PostgreSQL (SQLite writes one at a time).
+    pub intake_writers_postgres: usize,
     /// Longest pause of the background loop when nothing wakes it (system clock).
     pub idle_poll: std::time::Duration,
 }
@@ -56,6 +58,7 @@ impl EngineConfig {
             base_backoff: Duration(30_000),
             max_backoff: Duration(4 * 3_600_000),
             lease: Duration(30_000),
+            intake_writers_postgres: 4,
             idle_poll: std::time::Duration::from_millis(250),
         }
     }
@@ -92,13 +95,16 @@ pub struct Engine {
     appended: Arc<Notify>,
     /// One round of work at a time in this process (background loop or clock advance).
     work: Mutex<()>,
-    processor_lease: Mutex<Option<Lease>>,
+    /// The processor lease while held, with the engine time it was taken or renewed at.
+    processor_lease: Mutex<Option<(Lease, Timestamp)>>,
     stopping: AtomicBool,
     intake_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 const PROCESSOR_LEASE: &str = "processor";
 const PROCESSOR_LEASE_RENEW_MS: i64 = 5_000;
+/// How long the background loop lets new events gather before processing them.
+const INTAKE_GATHER: std::time::Duration = std::time::Duration::from_millis(5);
 /// Polls (10 ms apart) without progress of another processor before settling stops waiting.
 const STALLED_HOLDER_POLLS: u32 = 200;
 
@@ -116,7 +122,12 @@ impl Engine {
             .save_program_version(&program.version.0, &program_to_json(source), clock.now())
             .await?;
         let appended = Arc::new(Notify::new());
-        let (intake, intake_task) = Intake::start(store.clone(), clock.clone(), appended.clone());
+        let writers = match store.backend() {
+            "postgres" => config.intake_writers_postgres,
+            _ => 1,
+        };
+        let (intake, intake_task) =
+            Intake::start(store.clone(), clock.clone(), appended.clone(), writers);
         let settings = Settings {
             public_url: config.public_url.clone(),
         };
@@ -275,7 +286,12 @@ impl Engine {
             };
             tokio::select! {
                 _ = stop.notified() => break,
-                _ = self.appended.notified() => {}
+                _ = self.appended.notified() => {
+                    // Let a burst of intake gather, so it is processed in one batch.
+                    if self.clock.manual().is_none() {
+                        tokio::time::sleep(INTAKE_GATHER).await;
+                    }
+                }
                 _ = tokio::time::sleep(pause) => {}
             }
         }
@@ -319,10 +335,25 @@ impl Engine {
         }
     }
 
+    /// Whether work due at `due` may be due now. A cheap read that spares the claim (a
+    /// write) when nothing is due; on the system clock it allows for the database clock
+    /// (which the claim uses on PostgreSQL) running a little ahead of this node's.
+    fn is_due(&self, due: Option<Timestamp>) -> bool {
+        let margin = if self.clock.manual().is_some() {
+            0
+        } else {
+            1_000
+        };
+        due.is_some_and(|due| due.millis() <= self.clock.now().millis() + margin)
+    }
+
     // ---- scheduler ----
 
     /// Claims due timers and turns each into a `timer.fired` event.
     async fn fire_due_timers(&self) -> Result<usize> {
+        if !self.is_due(self.store.next_timer_due().await?) {
+            return Ok(0);
+        }
         let mut fired = 0;
         loop {
             let claims = self
@@ -371,20 +402,31 @@ impl Engine {
 
     // ---- processor ----
 
+    /// The processor lease: the one held, while fresh; else taken or renewed in the store.
     async fn processor_lease(&self) -> Result<Option<Lease>> {
         let mut held = self.processor_lease.lock().await;
-        let ttl = self.config.lease;
+        let now = self.clock.now();
+        if let Some((lease, at)) = held.as_ref() {
+            if (0..PROCESSOR_LEASE_RENEW_MS).contains(&(now.millis() - at.millis())) {
+                return Ok(Some(lease.clone()));
+            }
+        }
         let lease = self
             .store
-            .acquire_lease(PROCESSOR_LEASE, &self.config.node, self.store_now(), ttl)
+            .acquire_lease(
+                PROCESSOR_LEASE,
+                &self.config.node,
+                self.store_now(),
+                self.config.lease,
+            )
             .await?;
-        *held = lease.clone();
+        *held = lease.clone().map(|lease| (lease, now));
         Ok(lease)
     }
 
     async fn release_processor_lease(&self) {
         let lease = self.processor_lease.lock().await.take();
-        if let Some(lease) = lease {
+        if let Some((lease, _)) = lease {
             if let Err(error) = self.store.release_lease(&lease).await {
                 tracing::warn!(error = %error, "releasing the processor lease failed");
             }
@@ -393,11 +435,7 @@ impl Engine {
 
     /// Processes waiting events in batches while this node holds the processor lease.
     async fn process_waiting(&self) -> Result<usize> {
-        let Some(mut lease) = self.processor_lease().await? else {
-            return Ok(0);
-        };
         let mut processed = 0;
-        let mut renewed_at = self.clock.now();
         loop {
             let events = self
                 .store
@@ -406,25 +444,20 @@ impl Engine {
             if events.is_empty() {
                 return Ok(processed);
             }
+            let Some(lease) = self.processor_lease().await? else {
+                return Ok(processed);
+            };
             let n = events.len();
             match self.process_batch(&lease, events).await {
                 Ok(()) => processed += n,
                 Err(EngineError::Store(StoreError::LeaseLost(_))) => {
                     tracing::warn!(node = %self.config.node, "processor lease lost; batch dropped");
+                    *self.processor_lease.lock().await = None;
                     return Ok(processed);
                 }
                 Err(error) => return Err(error),
             }
             metrics::counter!("onboard_events_processed_total").increment(n as u64);
-            if self.clock.now().millis() - renewed_at.millis() > PROCESSOR_LEASE_RENEW_MS
-                || self.clock.manual().is_some()
-            {
-                match self.processor_lease().await? {
-                    Some(renewed) => lease = renewed,
-                    None => return Ok(processed),
-                }
-                renewed_at = self.clock.now();
-            }
         }
     }
 
@@ -485,6 +518,9 @@ impl Engine {
 
     /// Attempts every message due now, once each.
     async fn dispatch_due(&self) -> Result<usize> {
+        if !self.is_due(self.store.next_message_due().await?) {
+            return Ok(0);
+        }
         let mut attempted = 0;
         loop {
             let claims = self
