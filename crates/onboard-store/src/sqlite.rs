@@ -186,6 +186,50 @@ async fn insert_events(
     Ok(inserted)
 }
 
+/// Inserts events whose keys are in neither the log nor each other (the caller holds the
+/// write lock) and returns their sequence numbers by key: each INSERT gives its rows
+/// consecutive numbers ending at its last rowid.
+async fn insert_new_events(
+    conn: &mut SqliteConnection,
+    events: &[&NewEvent],
+    received_at: Timestamp,
+) -> Result<HashMap<String, i64>> {
+    let mut inserted = HashMap::with_capacity(events.len());
+    for chunk in chunks(events) {
+        let data = chunk
+            .iter()
+            .map(|e| rows::event_data(e))
+            .collect::<Result<Vec<_>>>()?;
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO events (event_key, kind, account_id, at, data, received_at) ",
+        );
+        insert.push_values(chunk.iter().zip(&data), |mut row, (event, data)| {
+            row.push_bind(&event.key)
+                .push_bind(event.kind.as_str())
+                .push_bind(&event.account)
+                .push_bind(event.at.0)
+                .push_bind(data)
+                .push_bind(received_at.0);
+        });
+        let result = insert.build().execute(&mut *conn).await?;
+        let n = i64::try_from(chunk.len()).unwrap_or(i64::MAX);
+        if result.rows_affected() != u64::try_from(n).unwrap_or(u64::MAX) {
+            return Err(StoreError::Corrupt(format!(
+                "{} of {n} events inserted",
+                result.rows_affected()
+            )));
+        }
+        let first = result.last_insert_rowid() - n + 1;
+        for (i, event) in chunk.iter().enumerate() {
+            inserted.insert(
+                event.key.clone(),
+                first + i64::try_from(i).unwrap_or(i64::MAX),
+            );
+        }
+    }
+    Ok(inserted)
+}
+
 /// The sequence numbers of these keys, by key (those in the log).
 async fn event_seqs(conn: &mut SqliteConnection, keys: &[String]) -> Result<HashMap<String, i64>> {
     let mut found = HashMap::with_capacity(keys.len());
@@ -316,9 +360,19 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         let mut tx = self.write().await?;
-        let refs: Vec<&NewEvent> = events.iter().collect();
-        let inserted = insert_events(&mut tx, &refs, received_at).await?;
-        let existing = event_seqs(&mut tx, &rows::missing_keys(events, &inserted)).await?;
+        // Under the write lock nothing else appends: look up the keys already in the log
+        // (usually none, so no row travels back), insert the rest without RETURNING, and
+        // derive their sequence numbers, which one INSERT assigns consecutively.
+        let mut keys: Vec<String> = events.iter().map(|e| e.key.clone()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let existing = event_seqs(&mut tx, &keys).await?;
+        let mut first = HashSet::with_capacity(events.len());
+        let fresh: Vec<&NewEvent> = events
+            .iter()
+            .filter(|e| !existing.contains_key(&e.key) && first.insert(e.key.as_str()))
+            .collect();
+        let inserted = insert_new_events(&mut tx, &fresh, received_at).await?;
         let appended = rows::appended(events, &inserted, &existing)?;
         tx.commit().await?;
         Ok(appended)
