@@ -155,35 +155,42 @@ impl SqliteStore {
     }
 }
 
-/// Inserts events, skipping keys already in the log; returns the sequence numbers of
-/// those inserted, by key.
+/// `INSERT INTO events … VALUES …` for one chunk of events and their JSON data.
+fn events_insert<'q>(
+    chunk: &'q [&'q NewEvent],
+    data: &'q [String],
+    received_at: Timestamp,
+) -> QueryBuilder<'q, Sqlite> {
+    let mut insert = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO events (event_key, kind, account_id, at, data, received_at) ",
+    );
+    insert.push_values(chunk.iter().zip(data), |mut row, (event, data)| {
+        row.push_bind(&event.key)
+            .push_bind(event.kind.as_str())
+            .push_bind(&event.account)
+            .push_bind(event.at.0)
+            .push_bind(data)
+            .push_bind(received_at.0);
+    });
+    insert
+}
+
+/// Inserts events, skipping keys already in the log.
 async fn insert_events(
     conn: &mut SqliteConnection,
     events: &[&NewEvent],
     received_at: Timestamp,
-) -> Result<HashMap<String, i64>> {
-    let mut inserted = HashMap::with_capacity(events.len());
+) -> Result<()> {
     for chunk in chunks(events) {
         let data = chunk
             .iter()
             .map(|e| rows::event_data(e))
             .collect::<Result<Vec<_>>>()?;
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO events (event_key, kind, account_id, at, data, received_at) ",
-        );
-        insert.push_values(chunk.iter().zip(&data), |mut row, (event, data)| {
-            row.push_bind(&event.key)
-                .push_bind(event.kind.as_str())
-                .push_bind(&event.account)
-                .push_bind(event.at.0)
-                .push_bind(data)
-                .push_bind(received_at.0);
-        });
-        insert.push(" ON CONFLICT (event_key) DO NOTHING RETURNING event_key, seq");
-        let rows: Vec<(String, i64)> = insert.build_query_as().fetch_all(&mut *conn).await?;
-        inserted.extend(rows);
+        let mut insert = events_insert(chunk, &data, received_at);
+        insert.push(" ON CONFLICT (event_key) DO NOTHING");
+        insert.build().execute(&mut *conn).await?;
     }
-    Ok(inserted)
+    Ok(())
 }
 
 /// Inserts events whose keys are in neither the log nor each other (the caller holds the
@@ -200,18 +207,10 @@ async fn insert_new_events(
             .iter()
             .map(|e| rows::event_data(e))
             .collect::<Result<Vec<_>>>()?;
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO events (event_key, kind, account_id, at, data, received_at) ",
-        );
-        insert.push_values(chunk.iter().zip(&data), |mut row, (event, data)| {
-            row.push_bind(&event.key)
-                .push_bind(event.kind.as_str())
-                .push_bind(&event.account)
-                .push_bind(event.at.0)
-                .push_bind(data)
-                .push_bind(received_at.0);
-        });
-        let result = insert.build().execute(&mut *conn).await?;
+        let result = events_insert(chunk, &data, received_at)
+            .build()
+            .execute(&mut *conn)
+            .await?;
         let n = i64::try_from(chunk.len()).unwrap_or(i64::MAX);
         if result.rows_affected() != u64::try_from(n).unwrap_or(u64::MAX) {
             return Err(StoreError::Corrupt(format!(
