@@ -133,3 +133,42 @@ async fn a_churned_account_leaves_every_rule() {
     })
     .await;
 }
+
+/// The times at which messages of `rule` were decided.
+async fn decided_at(app: &crate::harness::App, rule: &str) -> Vec<String> {
+    let (_, messages) = app.get("/api/messages?account=acme&limit=500").await;
+    let mut times: Vec<String> = messages["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["rule"] == rule)
+        .map(|m| m["created_at"].as_str().unwrap().to_owned())
+        .collect();
+    times.sort();
+    times
+}
+
+#[tokio::test]
+async fn a_stalled_account_reminds_its_csm_every_week_until_usage_starts() {
+    for_each_backend(|app| async move {
+        app.post("/api/events", &deal_won("d1", "acme")).await;
+        app.advance("22d").await;
+        assert_eq!(
+            decided_at(&app, "stalled-account-csm").await,
+            [
+                "2026-01-12T09:00:00Z",
+                "2026-01-19T09:00:00Z",
+                "2026-01-26T09:00:00Z"
+            ]
+        );
+        app.post(
+            "/api/events",
+            r#"{"id": "u1", "type": "product.track", "account": "acme"}"#,
+        )
+        .await;
+        app.advance("30d").await;
+        assert_eq!(decided_at(&app, "stalled-account-csm").await.len(), 3);
+        app
+    })
+    .await;
+}
