@@ -28,11 +28,7 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
     cargo build --release -p onboard --bin onboard
 fi
 
-pg_database_url() {
-    local base=${PG_URL%%\?*} query=""
-    [ "$base" != "$PG_URL" ] && query="?${PG_URL#*\?}"
-    echo "${base%/*}/$1$query"
-}
+source "$ROOT/bench/common.sh"
 
 # A TCP port nobody listens on now.
 free_port() {
@@ -60,21 +56,6 @@ median() {
     sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-SERVER_PID=""
-WORK=""
-PG_DB=""
-cleanup() {
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    if [ -n "$PG_DB" ]; then
-        psql -q "$PG_URL" -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true
-    fi
-    [ -n "$WORK" ] && rm -rf "$WORK"
-    SERVER_PID="" WORK="" PG_DB=""
-}
-trap cleanup EXIT
 
 for backend in $BACKENDS; do
     echo "== $backend: $RUNS runs, idle ${IDLE}s before reading memory"

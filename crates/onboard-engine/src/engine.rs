@@ -98,7 +98,6 @@ pub struct Engine {
     /// The processor lease while held, with the engine time it was taken or renewed at.
     processor_lease: Mutex<Option<(Lease, Timestamp)>>,
     stopping: AtomicBool,
-    intake_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 const PROCESSOR_LEASE: &str = "processor";
@@ -126,8 +125,7 @@ impl Engine {
             "postgres" => config.intake_writers_postgres,
             _ => 1,
         };
-        let (intake, intake_task) =
-            Intake::start(store.clone(), clock.clone(), appended.clone(), writers);
+        let intake = Intake::start(store.clone(), clock.clone(), appended.clone(), writers);
         let settings = Settings {
             public_url: config.public_url.clone(),
         };
@@ -143,7 +141,6 @@ impl Engine {
             work: Mutex::new(()),
             processor_lease: Mutex::new(None),
             stopping: AtomicBool::new(false),
-            intake_task: std::sync::Mutex::new(Some(intake_task)),
         }))
     }
 
@@ -316,23 +313,11 @@ impl Engine {
         std::time::Duration::from_millis(u64::try_from((next - now).max(5)).unwrap_or(5))
     }
 
-    /// Stops taking events, lets the intake writer finish what it holds.
-    pub async fn stop_intake(&self) {
+    /// Stops taking events: `ingest` answers `ShuttingDown` from now on. Called once the HTTP
+    /// server has stopped, when every request in flight has had its answer (an answer comes
+    /// only after its commit), so the intake holds nothing.
+    pub fn stop_intake(&self) {
         self.stopping.store(true, Ordering::SeqCst);
-        let task = self.intake_task.lock().ok().and_then(|mut t| t.take());
-        if let Some(task) = task {
-            // The writer ends once every sender (held by this engine) is gone or idle; give
-            // in-flight requests a moment to be answered.
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-                while !task.is_finished() {
-                    if self.intake.is_idle() {
-                        break;
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-                }
-            })
-            .await;
-        }
     }
 
     /// Whether work due at `due` may be due now. A cheap read that spares the claim (a

@@ -31,21 +31,16 @@ impl Intake {
         clock: Arc<dyn Clock>,
         appended: Arc<Notify>,
         writers: usize,
-    ) -> (Self, tokio::task::JoinHandle<()>) {
+    ) -> Self {
         let (sender, receiver) = mpsc::channel(4_096);
-        let task = tokio::spawn(gather_batches(
+        tokio::spawn(gather_batches(
             store,
             clock,
             appended,
             receiver,
             writers.max(1),
         ));
-        (Self { sender }, task)
-    }
-
-    /// Whether no request waits in the queue.
-    pub(crate) fn is_idle(&self) -> bool {
-        self.sender.capacity() == self.sender.max_capacity()
+        Self { sender }
     }
 
     /// Appends events durably; returns once they are committed.

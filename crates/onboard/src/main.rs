@@ -305,7 +305,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .context("serving HTTP")?;
     tracing::info!("stopping: intake closed, draining work in flight");
-    engine.stop_intake().await;
+    engine.stop_intake();
     stop.notify_one();
     let _ = worker.await;
     tracing::info!("stopped");

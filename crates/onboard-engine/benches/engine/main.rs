@@ -269,7 +269,7 @@ impl Fixture {
     }
 
     async fn finish(self) {
-        self.engine.stop_intake().await;
+        self.engine.stop_intake();
         drop(self.engine);
         self.db.finish().await;
     }
