@@ -202,23 +202,30 @@ impl Engine {
             let round = self.round().await?;
             total.add(round);
             if round.is_idle() {
-                let backlog = self.store.processing_backlog().await?;
-                if backlog.n_events == 0 || self.stopping.load(Ordering::SeqCst) {
+                // Work this node could not take is another node's: events while it holds
+                // the processor lease, timers and messages while it holds their claims.
+                let events = self.store.processing_backlog().await?.n_events;
+                let due = self.store.due_work(self.store_now()).await?;
+                let outstanding = events + due.total();
+                if outstanding == 0 || self.stopping.load(Ordering::SeqCst) {
                     return Ok(total);
                 }
-                // Another node holds the processor lease: wait while it makes progress. A
-                // holder that makes none (it died; its lease runs out with time) is not
-                // waited for: moving the clock on is what hands its lease over.
-                if backlog.n_events < last_backlog {
+                // Wait while the other node makes progress (its work may leave more due
+                // here, which the next round takes). A holder that makes none (it died;
+                // its leases run out with time) is not waited for: moving the clock on is
+                // what hands its work over.
+                if outstanding < last_backlog {
                     waiting = 0;
                 } else {
                     waiting += 1;
                 }
-                last_backlog = backlog.n_events;
+                last_backlog = outstanding;
                 if waiting >= STALLED_HOLDER_POLLS {
                     tracing::warn!(
-                        n_events = backlog.n_events,
-                        "events wait for the processor lease, held by another node that makes no progress"
+                        n_events = events,
+                        n_timers = due.timers,
+                        n_messages = due.messages,
+                        "work due is held by another node that makes no progress"
                     );
                     return Ok(total);
                 }

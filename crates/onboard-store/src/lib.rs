@@ -178,6 +178,10 @@ pub trait Store: Send + Sync + 'static {
     /// Pending timers, and those of them due at `now`.
     async fn timer_counts(&self, now: Now) -> Result<TimerCounts>;
 
+    /// Timers and messages due at `now` and not yet done: claimed by a node that is still
+    /// at work on them, or not claimed yet. Counted through the due-time indexes.
+    async fn due_work(&self, now: Now) -> Result<DueWork>;
+
     /// One timer.
     async fn timer(&self, id: &str) -> Result<Option<TimerRecord>>;
 

@@ -12,7 +12,7 @@
 
 use crate::rows::{self, page_limit};
 use crate::{
-    Appended, Backlog, ClaimedMessage, ClaimedTimer, DeliveryOutcome, EventFilter, Lease,
+    Appended, Backlog, ClaimedMessage, ClaimedTimer, DeliveryOutcome, DueWork, EventFilter, Lease,
     MessageFilter, MessageRecord, Now, OutboxCounts, ProcessedBatch, Result, Store, StoreError,
     TimerCounts, TimerRecord, TraceRecord,
 };
@@ -654,6 +654,21 @@ impl Store for PgStore {
         .fetch_one(&self.pool)
         .await?;
         Ok(TimerCounts { pending, due })
+    }
+
+    async fn due_work(&self, now: Now) -> Result<DueWork> {
+        let (timers, messages): (i64, i64) = sqlx::query_as(
+            "WITH now AS (SELECT coalesce($1::bigint, \
+                 (extract(epoch FROM clock_timestamp()) * 1000)::bigint) AS ms) \
+             SELECT (SELECT count(*) FROM timers \
+                     WHERE state = 'pending' AND due_at <= (SELECT ms FROM now)), \
+                    (SELECT count(*) FROM messages \
+                     WHERE status = 'queued' AND next_attempt_at <= (SELECT ms FROM now))",
+        )
+        .bind(manual(now))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(DueWork { timers, messages })
     }
 
     async fn timer(&self, id: &str) -> Result<Option<TimerRecord>> {

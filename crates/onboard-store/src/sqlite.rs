@@ -11,7 +11,7 @@
 
 use crate::rows::{self, chunks, page_limit};
 use crate::{
-    Appended, Backlog, ClaimedMessage, ClaimedTimer, DeliveryOutcome, EventFilter, Lease,
+    Appended, Backlog, ClaimedMessage, ClaimedTimer, DeliveryOutcome, DueWork, EventFilter, Lease,
     MessageFilter, MessageRecord, Now, OutboxCounts, ProcessedBatch, Result, Store, StoreError,
     TimerCounts, TimerRecord, TraceRecord,
 };
@@ -722,6 +722,18 @@ impl Store for SqliteStore {
         .fetch_one(&self.reader)
         .await?;
         Ok(TimerCounts { pending, due })
+    }
+
+    async fn due_work(&self, now: Now) -> Result<DueWork> {
+        let (timers, messages): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM timers WHERE state = 'pending' AND due_at <= ?1), \
+                    (SELECT count(*) FROM messages \
+                     WHERE status = 'queued' AND next_attempt_at <= ?1)",
+        )
+        .bind(now.local().0)
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(DueWork { timers, messages })
     }
 
     async fn timer(&self, id: &str) -> Result<Option<TimerRecord>> {

@@ -78,6 +78,19 @@ pub struct TimerCounts {
     pub due: i64,
 }
 
+/// Work due at a time and not yet done (see [`crate::Store::due_work`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DueWork {
+    pub timers: i64,
+    pub messages: i64,
+}
+
+impl DueWork {
+    pub fn total(&self) -> i64 {
+        self.timers + self.messages
+    }
+}
+
 /// A timer as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TimerRecord {

@@ -7,7 +7,7 @@ use onboard_core::event::NewEvent;
 use onboard_core::state::AccountState;
 use onboard_core::{Duration, Event, Timestamp};
 use onboard_store::{
-    Appended, Backlog, ClaimedMessage, ClaimedTimer, DeliveryOutcome, EventFilter, Lease,
+    Appended, Backlog, ClaimedMessage, ClaimedTimer, DeliveryOutcome, DueWork, EventFilter, Lease,
     MessageFilter, MessageRecord, Now, OutboxCounts, ProcessedBatch, Result, Store, TimerCounts,
     TimerRecord, TraceRecord,
 };
@@ -205,6 +205,10 @@ impl Store for TimedStore {
     async fn timer_counts(&self, now: Now) -> Result<TimerCounts> {
         self.timed("timer_counts", self.inner.timer_counts(now))
             .await
+    }
+
+    async fn due_work(&self, now: Now) -> Result<DueWork> {
+        self.timed("due_work", self.inner.due_work(now)).await
     }
 
     async fn timer(&self, id: &str) -> Result<Option<TimerRecord>> {

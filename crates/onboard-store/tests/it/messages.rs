@@ -65,6 +65,11 @@ async fn messages_are_claimed_when_due_and_completion_is_fenced() {
             .await
             .unwrap();
         assert_eq!((b[0].holder.as_str(), b[0].attempts), ("node-b", 2));
+        assert_eq!(
+            store.due_work(now(2 * MINUTE)).await.unwrap().messages,
+            1,
+            "claimed, not done: still due work"
+        );
 
         let stale = store
             .complete_message(&a[0], &DeliveryOutcome::Delivered, at(2 * MINUTE))
@@ -89,6 +94,7 @@ async fn messages_are_claimed_when_due_and_completion_is_fenced() {
             OutboxCounts::default()
         );
         assert_eq!(store.next_message_due().await.unwrap(), None);
+        assert_eq!(store.due_work(now(HOUR)).await.unwrap().total(), 0);
         assert!(!store
             .complete_message(&b[0], &DeliveryOutcome::Delivered, at(4 * MINUTE))
             .await

@@ -328,3 +328,36 @@ async fn the_system_clock_is_the_databases_on_postgres() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_due_timer_counts_as_due_work_while_claimed_until_it_fires() {
+    for_each_backend(|db| async move {
+        let store = db.store;
+        add_timers(
+            &*store,
+            vec![
+                timer("t1", "acme", "r", at(HOUR)),
+                timer("t2", "acme", "r", at(2 * HOUR)),
+            ],
+        )
+        .await;
+        let due = |t| {
+            let store = store.clone();
+            async move { store.due_work(now(t)).await.unwrap() }
+        };
+        assert_eq!(due(HOUR - 1).await.timers, 0);
+        assert_eq!(due(HOUR).await.timers, 1);
+        let claims = store
+            .claim_due_timers("node-a", now(HOUR), LEASE, 10)
+            .await
+            .unwrap();
+        assert_eq!(due(HOUR).await.timers, 1, "claimed, not fired");
+        store
+            .fire_timers("node-a", &[fired(&claims[0])], at(HOUR))
+            .await
+            .unwrap();
+        assert_eq!(due(HOUR).await.total(), 0);
+        assert_eq!(due(2 * HOUR).await.timers, 1);
+    })
+    .await;
+}
