@@ -6,17 +6,29 @@
 use crate::event::{types, Event, EventType, NewEvent};
 use crate::program::{Action, Program, Recipient, Reentry, Rule, TeamMember, Trigger};
 use crate::state::{
-    AccountState, AccountStatus, Decisions, NewMessage, NewTimer, Person, RuleRuns, Seen,
-    TimerCancel, Trace, TraceOutcome,
+    AccountState, AccountStatus, Decisions, NewMessage, NewTimer, RuleRuns, TimerCancel, Trace,
+    TraceOutcome, SIGN_IN_URL_PLACEHOLDER,
 };
 use crate::time::{Duration, Timestamp};
 use sha2::{Digest, Sha256};
 
 /// Settings the decisions depend on besides the program.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Settings {
     /// Base of every link sent, e.g. `https://onboard.example.com`.
     pub public_url: String,
+    /// Active accounts per CSM (lower-case email), for assigning new accounts to the CSM
+    /// with the least load. The engine keeps it current between decisions.
+    pub csm_load: std::collections::BTreeMap<String, u64>,
+}
+
+impl Settings {
+    pub fn new(public_url: &str) -> Self {
+        Self {
+            public_url: public_url.to_owned(),
+            csm_load: Default::default(),
+        }
+    }
 }
 
 /// A short deterministic id: `prefix_` and 24 hex digits of SHA-256 over the parts.
@@ -38,7 +50,10 @@ pub fn decide(
     event: &Event,
 ) -> Decisions {
     let mut out = Decisions::default();
-    apply(program, state, event);
+    let derived = apply::apply(program, settings, state, event);
+    if state.status == AccountStatus::Active {
+        out.events.extend(derived);
+    }
 
     if state.status != AccountStatus::Active {
         // Exit: a churned or paused account leaves every rule and every pending timer. Rules
@@ -119,7 +134,7 @@ pub fn decide(
                     ));
                 }
                 if since == &event.kind {
-                    if let Some(reason) = reentry_refusal(rule, state, event.at) {
+                    if let Some(reason) = reentry_refusal(rule, state, event) {
                         out.traces
                             .push(trace(state, rule, event, TraceOutcome::Skipped, reason));
                         continue;
@@ -258,9 +273,25 @@ fn timer_after(state: &AccountState, rule: &Rule, event: &Event, wait: Duration)
     }
 }
 
+/// Whom re-entry counts runs for: the person an event is about (it names one of the
+/// account's people in `data.email`), else the account.
+fn subject_key(rule: &Rule, state: &AccountState, event: &Event) -> String {
+    let person = event
+        .data
+        .get("email")
+        .and_then(|v| v.as_str())
+        .map(str::to_lowercase)
+        .filter(|email| state.people.iter().any(|p| &p.email == email));
+    match person {
+        Some(email) => format!("{}/{email}", rule.name),
+        None => rule.name.clone(),
+    }
+}
+
 /// Why the re-entry policy refuses another run now, if it does.
-fn reentry_refusal(rule: &Rule, state: &AccountState, at: Timestamp) -> Option<String> {
-    let runs = state.rule_runs.get(&rule.name)?;
+fn reentry_refusal(rule: &Rule, state: &AccountState, event: &Event) -> Option<String> {
+    let at = event.at;
+    let runs = state.rule_runs.get(&subject_key(rule, state, event))?;
     match rule.reentry {
         Reentry::Once => Some(format!(
             "already ran at {} and runs once per account",
@@ -295,7 +326,7 @@ fn run_rule(
     audience: Audience,
     out: &mut Decisions,
 ) -> bool {
-    if let Some(reason) = reentry_refusal(rule, state, event.at) {
+    if let Some(reason) = reentry_refusal(rule, state, event) {
         out.traces
             .push(trace(state, rule, event, TraceOutcome::Skipped, reason));
         return false;
@@ -308,7 +339,7 @@ fn run_rule(
         match action {
             Action::Send {
                 message,
-                to: Recipient::People { .. },
+                to: Recipient::People { .. } | Recipient::Person,
             } if audience == Audience::TeamOnly => {
                 done.push(format!(
                     "send `{message}`: not sent, the account is {}",
@@ -316,13 +347,16 @@ fn run_rule(
                 ));
             }
             Action::Send { message, to } => {
-                let recipients = recipients(program, state, to);
+                let recipients = recipients(program, state, event, to);
                 if recipients.is_empty() {
                     done.push(format!("send `{message}`: no recipient"));
                 }
                 for (name, email) in recipients {
                     match render(program, settings, state, event, message, &name, &email) {
                         Ok((subject, body)) => {
+                            let sign_in_email = (subject.contains(SIGN_IN_URL_PLACEHOLDER)
+                                || body.contains(SIGN_IN_URL_PLACEHOLDER))
+                            .then(|| email.clone());
                             let id = derived_id(
                                 "msg",
                                 &[&event.key, &rule.name, &index.to_string(), &email],
@@ -342,6 +376,7 @@ fn run_rule(
                                 body,
                                 rule: rule.name.clone(),
                                 cause: event.key.clone(),
+                                sign_in_email,
                             });
                             done.push(format!("send `{message}` to {email}"));
                         }
@@ -366,7 +401,7 @@ fn run_rule(
     }
     let runs = state
         .rule_runs
-        .entry(rule.name.clone())
+        .entry(subject_key(rule, state, event))
         .or_insert(RuleRuns {
             n: 0,
             last_at: event.at,
@@ -402,7 +437,12 @@ fn derived_event(
 }
 
 /// Who receives a message: (name, email) pairs, in a stable order.
-fn recipients(program: &Program, state: &AccountState, to: &Recipient) -> Vec<(String, String)> {
+fn recipients(
+    program: &Program,
+    state: &AccountState,
+    event: &Event,
+    to: &Recipient,
+) -> Vec<(String, String)> {
     match to {
         Recipient::Csm => csm(program, state)
             .map(|m| vec![(m.name.clone(), m.email.clone())])
@@ -413,6 +453,19 @@ fn recipients(program: &Program, state: &AccountState, to: &Recipient) -> Vec<(S
             .filter(|p| persona.is_none() || p.persona.as_ref() == persona.as_ref())
             .map(|p| (p.name.clone(), p.email.clone()))
             .collect(),
+        Recipient::Person => {
+            let email = event
+                .data
+                .get("email")
+                .and_then(|v| v.as_str())
+                .map(str::to_lowercase);
+            state
+                .people
+                .iter()
+                .filter(|p| Some(&p.email) == email.as_ref())
+                .map(|p| (p.name.clone(), p.email.clone()))
+                .collect()
+        }
     }
 }
 
@@ -445,18 +498,24 @@ fn render(
     let csm = csm(program, state);
     let person = state.people.iter().find(|p| p.email == email);
     let context = serde_json::json!({
-        "account": { "id": state.id, "name": state.name },
+        "account": { "id": state.id, "name": state.name, "domain": state.domain },
         "person": {
             "name": name,
             "first_name": name.split_whitespace().next().unwrap_or(name),
             "email": email,
             "persona": person.and_then(|p| p.persona.clone()),
+            "title": person.and_then(|p| p.title.clone()),
+            "journey": person.and_then(|p| p.journey.clone()),
         },
         "csm": csm.map(|m| serde_json::json!({ "name": m.name, "email": m.email })),
         "event": { "type": event.kind.as_str(), "data": event.data },
         "program": { "name": program.name },
         "public_url": settings.public_url,
-        "sign_in_url": format!("{}/academy", settings.public_url.trim_end_matches('/')),
+        // A person's own sign-in link, made at delivery; others get the Academy's page.
+        "sign_in_url": match person {
+            Some(_) => SIGN_IN_URL_PLACEHOLDER.to_owned(),
+            None => format!("{}/academy", settings.public_url.trim_end_matches('/')),
+        },
     });
     let env = minijinja::Environment::new();
     let subject = env
@@ -485,95 +544,10 @@ fn trace(
     }
 }
 
-/// The built-in effects of events on state: names, people, CSM, status, what was seen.
-fn apply(program: &Program, state: &mut AccountState, event: &Event) {
-    let seen = state
-        .seen
-        .entry(event.kind.as_str().to_owned())
-        .or_insert(Seen {
-            n: 0,
-            first_at: event.at,
-            last_at: event.at,
-        });
-    seen.n += 1;
-    seen.first_at = seen.first_at.min(event.at);
-    seen.last_at = seen.last_at.max(event.at);
-    state.updated_at = state.updated_at.max(event.at);
-
-    let data = &event.data;
-    match event.kind.as_str() {
-        types::DEAL_WON => {
-            if let Some(name) = text(data, "account_name").or_else(|| text(data, "name")) {
-                state.name = name;
-            }
-            if let Some(contacts) = data.get("contacts").and_then(|v| v.as_array()) {
-                for contact in contacts {
-                    add_person(state, contact);
-                }
-            }
-            if let Some(csm) = text(data, "csm") {
-                if let Some(member) = program.csms().find(|m| m.email.eq_ignore_ascii_case(&csm)) {
-                    state.csm = Some(member.email.clone());
-                }
-            }
-        }
-        types::PERSON_ADDED => add_person(state, data),
-        types::ACCOUNT_CHURNED => state.status = AccountStatus::Churned,
-        types::ACCOUNT_PAUSED => state.status = AccountStatus::Paused,
-        types::ACCOUNT_RESUMED if state.status == AccountStatus::Paused => {
-            state.status = AccountStatus::Active;
-        }
-        _ => {}
-    }
-    if state.csm.is_none() {
-        // Deterministic spread over the program's CSMs until load-based assignment exists.
-        let csms: Vec<&TeamMember> = program.csms().collect();
-        if !csms.is_empty() {
-            let digest = Sha256::digest(state.id.as_bytes());
-            let index = usize::from(digest[0]) % csms.len();
-            state.csm = Some(csms[index].email.clone());
-        }
-    }
-}
-
-fn text(data: &serde_json::Value, field: &str) -> Option<String> {
-    data.get(field)
-        .and_then(|v| v.as_str())
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-}
-
-fn add_person(state: &mut AccountState, contact: &serde_json::Value) {
-    let Some(email) = text(contact, "email").map(|e| e.to_lowercase()) else {
-        return;
-    };
-    if !email.contains('@') {
-        return;
-    }
-    let name = text(contact, "name");
-    let title = text(contact, "title");
-    let persona = text(contact, "persona");
-    match state.people.iter_mut().find(|p| p.email == email) {
-        Some(person) => {
-            if let Some(name) = name {
-                person.name = name;
-            }
-            if title.is_some() {
-                person.title = title;
-            }
-            if persona.is_some() {
-                person.persona = persona;
-            }
-        }
-        None => state.people.push(Person {
-            name: name.unwrap_or_else(|| email.clone()),
-            email,
-            title,
-            persona,
-        }),
-    }
-}
-
+mod apply;
+#[cfg(test)]
+mod people_tests;
 #[cfg(test)]
 mod tests;
+
+pub use apply::segment;

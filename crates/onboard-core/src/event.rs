@@ -60,10 +60,16 @@ impl fmt::Display for EventType {
 pub mod types {
     pub const DEAL_WON: &str = "deal.won";
     pub const PERSON_ADDED: &str = "person.added";
+    /// A person's persona set by hand (`data.email`, `data.persona`).
+    pub const PERSON_RESEGMENTED: &str = "person.resegmented";
+    /// Derived: a person was enrolled in their persona's journey.
+    pub const PERSON_ENROLLED: &str = "person.enrolled";
     pub const ACCOUNT_CHURNED: &str = "account.churned";
     pub const ACCOUNT_PAUSED: &str = "account.paused";
     pub const ACCOUNT_RESUMED: &str = "account.resumed";
     pub const TIMER_FIRED: &str = "timer.fired";
+    /// A learner signed in to the Academy (`data.email`).
+    pub const ACADEMY_LOGIN: &str = "academy.login";
 }
 
 /// An event on its way into the log, already validated.

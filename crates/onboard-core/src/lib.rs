@@ -4,11 +4,13 @@
 //! Invariant: this crate does no I/O, has no async, and never reads the wall clock. Time
 //! comes in as a [`Timestamp`] argument; files come in as a [`program::ProgramSource`].
 
+pub mod crm;
 pub mod decide;
 pub mod event;
 pub mod program;
 pub mod state;
 pub mod time;
+pub mod token;
 
 pub use event::{Event, EventType, NewEvent};
 pub use time::{Duration, Timestamp};

@@ -26,14 +26,70 @@ impl AccountStatus {
 }
 
 /// A human at an account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Person {
+    /// The person's email, lower case: their identity at the account.
     pub email: String,
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persona: Option<String>,
+    /// Where the persona came from: `segment` (the program's segmentation), `crm` (given
+    /// with the contact) or `manual` (set by hand, which later CRM data does not change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persona_source: Option<String>,
+    /// Ids of this person elsewhere: `hubspot`, `pipedrive`, `deals` (CRM contact ids),
+    /// later `product` (the product's user id).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ids: BTreeMap<String, String>,
+    /// Other contact properties from the CRM, for segmentation and templates.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub properties: BTreeMap<String, serde_json::Value>,
+    /// The Academy journey the person is enrolled in, and since when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journey: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrolled_at: Option<Timestamp>,
+}
+
+impl Person {
+    pub fn new(email: &str, name: &str) -> Self {
+        Self {
+            email: email.to_owned(),
+            name: name.to_owned(),
+            title: None,
+            persona: None,
+            persona_source: None,
+            ids: BTreeMap::new(),
+            properties: BTreeMap::new(),
+            journey: None,
+            enrolled_at: None,
+        }
+    }
+}
+
+/// A won deal recorded on its account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DealRecord {
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seats: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<f64>,
+    pub won_at: Timestamp,
+    /// How many more times the deal was reported won (reopened and won again).
+    #[serde(default)]
+    pub won_again: u32,
 }
 
 /// How often an event type has been seen for an account, and when.
@@ -64,6 +120,11 @@ pub struct AccountState {
     pub csm: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The company's web domain, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    #[serde(default)]
+    pub deals: Vec<DealRecord>,
     #[serde(default)]
     pub people: Vec<Person>,
     #[serde(default)]
@@ -81,6 +142,8 @@ impl AccountState {
             status: AccountStatus::Active,
             program_version: program_version.to_owned(),
             csm: None,
+            domain: None,
+            deals: Vec::new(),
             created_at: at,
             updated_at: at,
             people: Vec::new(),
@@ -128,7 +191,15 @@ pub struct NewMessage {
     /// The rule and event that caused it.
     pub rule: String,
     pub cause: String,
+    /// When the text holds [`SIGN_IN_URL_PLACEHOLDER`]: the person (email) whose personal
+    /// sign-in link replaces it. The link's token is random, so it is made at delivery,
+    /// not decided here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_in_email: Option<String>,
 }
+
+/// Stands for a person's sign-in link in a rendered message until delivery.
+pub const SIGN_IN_URL_PLACEHOLDER: &str = "%ONBOARD_SIGN_IN_URL%";
 
 /// What happened to one rule for one event: the answer to "why did (not) it fire?".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,17 +2,20 @@
 //! dispatcher rounds, and settles the system up to a time for the manual clock.
 
 use crate::clock::Clock;
+use crate::crm::hubspot::{FetchedDeal, HubSpotClient};
 use crate::intake::Intake;
 use crate::mail::Mailer;
 use crate::programs::{program_to_json, Programs};
 use crate::{EngineError, Result};
+use onboard_core::crm::{self, HubSpotFetch};
 use onboard_core::decide::{decide, Settings};
 use onboard_core::event::types;
 use onboard_core::program::{Program, ProgramSource};
-use onboard_core::state::{AccountState, Decisions};
+use onboard_core::state::{AccountState, Decisions, SIGN_IN_URL_PLACEHOLDER};
 use onboard_core::{Duration, Event, EventType, NewEvent, Timestamp};
 use onboard_store::{
-    Appended, ClaimedMessage, DeliveryOutcome, Lease, Now, ProcessedBatch, Store, StoreError,
+    Appended, ClaimedMessage, DeliveryOutcome, Lease, NewSignInToken, Now, ProcessedBatch, Store,
+    StoreError,
 };
 use rand::Rng;
 use std::collections::HashMap;
@@ -44,6 +47,28 @@ pub struct EngineConfig {
     pub intake_writers_postgres: usize,
     /// Longest pause of the background loop when nothing wakes it (system clock).
     pub idle_poll: std::time::Duration,
+    /// How long a person's first sign-in link lives, and every later one.
+    pub first_link_ttl: Duration,
+    pub link_ttl: Duration,
+    /// HubSpot's CRM API, for the deals its webhooks name.
+    pub hubspot: Option<HubSpotSettings>,
+}
+
+/// Where and how to reach HubSpot's CRM API.
+#[derive(Clone)]
+pub struct HubSpotSettings {
+    /// e.g. `https://api.hubapi.com`.
+    pub api_base: String,
+    pub access_token: String,
+}
+
+impl std::fmt::Debug for HubSpotSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubSpotSettings")
+            .field("api_base", &self.api_base)
+            .field("access_token", &"***")
+            .finish()
+    }
 }
 
 impl EngineConfig {
@@ -60,6 +85,9 @@ impl EngineConfig {
             lease: Duration(30_000),
             intake_writers_postgres: 4,
             idle_poll: std::time::Duration::from_millis(250),
+            first_link_ttl: Duration(7 * 24 * 3_600_000),
+            link_ttl: Duration(15 * 60_000),
+            hubspot: None,
         }
     }
 }
@@ -98,6 +126,9 @@ pub struct Engine {
     /// The processor lease while held, with the engine time it was taken or renewed at.
     processor_lease: Mutex<Option<(Lease, Timestamp)>>,
     stopping: AtomicBool,
+    hubspot: Option<Arc<HubSpotClient>>,
+    /// This engine, for work that runs on beyond a round (CRM fetches).
+    me: std::sync::Weak<Engine>,
 }
 
 const PROCESSOR_LEASE: &str = "processor";
@@ -126,10 +157,16 @@ impl Engine {
             _ => 1,
         };
         let intake = Intake::start(store.clone(), clock.clone(), appended.clone(), writers);
-        let settings = Settings {
-            public_url: config.public_url.clone(),
+        let settings = Settings::new(&config.public_url);
+        let hubspot = match &config.hubspot {
+            Some(h) => Some(Arc::new(
+                HubSpotClient::new(&h.api_base, &h.access_token).map_err(EngineError::Config)?,
+            )),
+            None => None,
         };
-        Ok(Arc::new(Self {
+        Ok(Arc::new_cyclic(|me| Self {
+            hubspot,
+            me: me.clone(),
             store,
             clock,
             mailer,
@@ -204,8 +241,11 @@ impl Engine {
             if round.is_idle() {
                 // Work this node could not take is another node's: events while it holds
                 // the processor lease, timers and messages while it holds their claims.
-                let events = self.store.processing_backlog().await?.n_events;
+                // Due work first: work finished elsewhere appends its events before it is
+                // marked done (a CRM fetch logs its deal, then completes), so this order
+                // never misses both.
                 let due = self.store.due_work(self.store_now()).await?;
+                let events = self.store.processing_backlog().await?.n_events;
                 let outstanding = events + due.total();
                 if outstanding == 0 || self.stopping.load(Ordering::SeqCst) {
                     return Ok(total);
@@ -468,7 +508,28 @@ impl Engine {
         let current = self.programs.current().clone();
         let mut decisions = Decisions::default();
         let mut processed = Vec::with_capacity(events.len());
+        // New accounts get the CSM with the least load: count it once per batch that has one.
+        let mut settings = self.settings.clone();
+        let new_account = events
+            .iter()
+            .any(|e| !crm::is_connector_stream(&e.account) && !accounts.contains_key(&e.account));
+        if new_account {
+            settings.csm_load = self
+                .store
+                .csm_loads()
+                .await?
+                .into_iter()
+                .map(|(csm, n)| (csm.to_lowercase(), u64::try_from(n).unwrap_or(0)))
+                .collect();
+        }
         for event in &events {
+            if crm::is_connector_stream(&event.account) {
+                // Raw CRM input: no account of its own; it asks the CRM for the deal.
+                decisions.messages.extend(crm::hubspot_fetch(event));
+                processed.push(event.seq);
+                continue;
+            }
+            let had_csm = accounts.get(&event.account).and_then(|a| a.csm.clone());
             let state = accounts
                 .entry(event.account.clone())
                 .or_insert_with(|| AccountState::new(&event.account, &current.version.0, event.at));
@@ -479,7 +540,12 @@ impl Engine {
                     .version(self.store.as_ref(), &state.program_version)
                     .await?
             };
-            let decided = decide(&program, &self.settings, state, event);
+            let decided = decide(&program, &settings, state, event);
+            if had_csm.is_none() {
+                if let Some(csm) = &state.csm {
+                    *settings.csm_load.entry(csm.to_lowercase()).or_default() += 1;
+                }
+            }
             // A cancel only reaches timers set before this batch; drop the batch's own.
             for cancel in &decided.cancels {
                 decisions.timers.retain(|t| {
@@ -528,12 +594,40 @@ impl Engine {
                 return Ok(attempted);
             }
             let n_claimed = claims.len();
-            let sends = claims.into_iter().map(|claim| async move {
-                let result = self.mailer.send(&claim).await;
+            let mut emails = Vec::with_capacity(claims.len());
+            for claim in claims {
+                match claim.channel.as_str() {
+                    "email" => emails.push(claim),
+                    crm::HUBSPOT_CHANNEL => {
+                        // CRM calls can be slow: they run beside the rounds, so one slow
+                        // account never holds up the others.
+                        if let Some(engine) = self.me.upgrade() {
+                            tokio::spawn(async move { engine.fetch_hubspot(claim).await });
+                        }
+                        attempted += 1;
+                    }
+                    other => {
+                        let error = crate::mail::SendError {
+                            permanent: true,
+                            message: format!("no dispatcher for channel `{other}`"),
+                        };
+                        self.record_delivery(&claim, Err(error), None).await?;
+                        attempted += 1;
+                    }
+                }
+            }
+            let sends = emails.into_iter().map(|claim| async move {
+                let result = match self.personalise(&claim).await {
+                    Ok(email) => self.mailer.send(&email).await,
+                    Err(error) => Err(crate::mail::SendError {
+                        permanent: false,
+                        message: format!("the sign-in link could not be issued: {error}"),
+                    }),
+                };
                 (claim, result)
             });
             for (claim, result) in futures::future::join_all(sends).await {
-                self.record_delivery(&claim, result).await?;
+                self.record_delivery(&claim, result, None).await?;
                 attempted += 1;
             }
             if (n_claimed as i64) < self.config.dispatch_batch {
@@ -542,10 +636,121 @@ impl Engine {
         }
     }
 
+    /// The email as sent: a person's sign-in link, made now, in place of its placeholder.
+    /// The token is random and kept only as its hash; a person's first link lives longer
+    /// than later ones, and a new link revokes the unused earlier ones.
+    async fn personalise(&self, claim: &ClaimedMessage) -> Result<ClaimedMessage> {
+        let Some(email) = &claim.sign_in_email else {
+            return Ok(claim.clone());
+        };
+        let mut bytes = [0u8; 32];
+        rand::rng().fill(&mut bytes);
+        let token = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+        };
+        let now = self.clock.now();
+        let earlier = self
+            .store
+            .sign_in_links_before(&claim.account, email, Some(&claim.id))
+            .await?;
+        let ttl = if earlier == 0 {
+            self.config.first_link_ttl
+        } else {
+            self.config.link_ttl
+        };
+        self.store
+            .issue_sign_in_token(&NewSignInToken {
+                token_hash: onboard_core::token::hash(&token),
+                account: claim.account.clone(),
+                email: email.clone(),
+                purpose: "sign_in".to_owned(),
+                message_id: Some(claim.id.clone()),
+                created_at: now,
+                expires_at: now.plus(ttl),
+            })
+            .await?;
+        let url = format!(
+            "{}/academy/sign-in?token={token}",
+            self.config.public_url.trim_end_matches('/')
+        );
+        let mut email = claim.clone();
+        email.subject = email.subject.replace(SIGN_IN_URL_PLACEHOLDER, &url);
+        email.body = email.body.replace(SIGN_IN_URL_PLACEHOLDER, &url);
+        Ok(email)
+    }
+
+    /// Delivers a HubSpot fetch: asks HubSpot for the deal and, when it is won, appends the
+    /// `deal.won` that starts the onboarding.
+    async fn fetch_hubspot(self: Arc<Self>, claim: ClaimedMessage) {
+        let outcome = self.try_fetch_hubspot(&claim).await;
+        let (result, not_before) = match outcome {
+            Ok(()) => (Ok(()), None),
+            Err((error, retry_after)) => (Err(error), retry_after),
+        };
+        if let Err(error) = self.record_delivery(&claim, result, not_before).await {
+            tracing::warn!(message.id = %claim.id, error = %error, "recording a HubSpot fetch failed; it is retried when its claim runs out");
+        }
+        self.appended.notify_one();
+    }
+
+    async fn try_fetch_hubspot(
+        &self,
+        claim: &ClaimedMessage,
+    ) -> std::result::Result<(), (crate::mail::SendError, Option<Duration>)> {
+        let permanent = |message: String| {
+            (
+                crate::mail::SendError {
+                    permanent: true,
+                    message,
+                },
+                None,
+            )
+        };
+        let Some(client) = &self.hubspot else {
+            return Err(permanent(
+                "HubSpot's API is not configured: set ONBOARD_HUBSPOT_ACCESS_TOKEN".to_owned(),
+            ));
+        };
+        let fetch: HubSpotFetch = serde_json::from_str(&claim.body)
+            .map_err(|e| permanent(format!("not a HubSpot fetch: {e}")))?;
+        match client.fetch_deal(fetch.portal, &fetch.deal_id).await {
+            Ok(FetchedDeal::Won(deal)) => {
+                self.ingest(vec![deal.to_event(fetch.occurred_at)])
+                    .await
+                    .map_err(|e| {
+                        (
+                            crate::mail::SendError {
+                                permanent: false,
+                                message: format!("the deal could not be logged: {e}"),
+                            },
+                            None,
+                        )
+                    })?;
+                tracing::info!(deal = %fetch.deal_id, portal = fetch.portal, "HubSpot deal won: onboarding starts");
+                Ok(())
+            }
+            Ok(FetchedDeal::NotWon { stage }) => {
+                tracing::info!(deal = %fetch.deal_id, portal = fetch.portal, stage = ?stage, "HubSpot deal is not closed won: nothing to do");
+                Ok(())
+            }
+            Err(error) => Err((
+                crate::mail::SendError {
+                    permanent: error.permanent,
+                    message: error.message.clone(),
+                },
+                error
+                    .retry_after
+                    .map(|d| Duration(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))),
+            )),
+        }
+    }
+
     async fn record_delivery(
         &self,
         claim: &ClaimedMessage,
         result: Result<(), crate::mail::SendError>,
+        not_before: Option<Duration>,
     ) -> Result<()> {
         let now = self.clock.now();
         let outcome = match result {
@@ -564,7 +769,9 @@ impl Engine {
             }
             Err(error) => {
                 metrics::counter!("onboard_deliveries_total", "outcome" => "failed").increment(1);
-                let at = now.plus(self.backoff(claim.attempts));
+                let wait = self.backoff(claim.attempts);
+                let at =
+                    now.plus(not_before.map_or(wait, |n| Duration(n.millis().max(wait.millis()))));
                 tracing::warn!(message.id = %claim.id, account.id = %claim.account, attempt = claim.attempts, retry_at = %at, error = %error, "delivery failed; will retry");
                 DeliveryOutcome::Retry {
                     at,

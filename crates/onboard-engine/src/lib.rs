@@ -6,12 +6,13 @@
 //! no SQL: the web crate calls it, the store persists for it.
 
 pub mod clock;
+pub mod crm;
 mod engine;
 mod intake;
 pub mod mail;
 mod programs;
 
-pub use engine::{Engine, EngineConfig, Progress};
+pub use engine::{Engine, EngineConfig, HubSpotSettings, Progress};
 pub use programs::{program_from_json, program_to_json, read_program_dir};
 
 /// Engine errors.
@@ -30,6 +31,8 @@ pub enum EngineError {
         to: onboard_core::Timestamp,
         now: onboard_core::Timestamp,
     },
+    #[error("{0}")]
+    Config(String),
     #[error("program version {0} is recorded but cannot be loaded: {1}")]
     Program(String, String),
 }

@@ -138,6 +138,13 @@ pub trait Store: Send + Sync + 'static {
     /// One account's state.
     async fn account(&self, id: &str) -> Result<Option<AccountState>>;
 
+    /// Accounts matching the filter, in id order, each with its whole state.
+    async fn list_accounts(&self, filter: &AccountFilter) -> Result<Vec<AccountState>>;
+
+    /// How many `active` accounts each CSM (by email) has, in byte order of the email.
+    /// A CSM none of whose accounts is active is absent (a load of zero).
+    async fn csm_loads(&self) -> Result<Vec<(String, i64)>>;
+
     /// Writes a processed batch in one transaction: marks its events processed, upserts the
     /// accounts, inserts timers, cancels timers, inserts outbox messages (first attempt due
     /// at `batch.processed_at`), appends derived events and writes traces. Fenced: fails with
@@ -220,6 +227,46 @@ pub trait Store: Send + Sync + 'static {
 
     /// How many messages are queued, and how many are dead.
     async fn outbox_counts(&self) -> Result<OutboxCounts>;
+
+    // ---- sign-in links ----
+
+    /// Records a sign-in token, in one transaction with the revocation (at `created_at`) of
+    /// every token of the same person (account and email) that is neither used nor revoked:
+    /// only the newest link works. Issuing again for the same message is allowed (a retried
+    /// delivery makes a fresh token). A token hash already stored is a `Conflict`.
+    async fn issue_sign_in_token(&self, token: &NewSignInToken) -> Result<()>;
+
+    /// How many tokens were ever issued for this person (account and email), not counting
+    /// those issued for the message `other_than_message`: zero while the person's first
+    /// link is being made.
+    async fn sign_in_links_before(
+        &self,
+        account: &str,
+        email: &str,
+        other_than_message: Option<&str>,
+    ) -> Result<i64>;
+
+    /// Uses a token up, atomically: at most one caller ever gets its grant. `None` for a
+    /// token unknown, already used, revoked, or expired (`now` at or after its expiry)
+    /// alike, so that the caller cannot tell them apart either.
+    async fn consume_sign_in_token(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<SignInGrant>>;
+
+    // ---- sessions ----
+
+    /// Records a new session. A session id hash already stored is a `Conflict`.
+    async fn create_session(&self, session: &NewSession) -> Result<()>;
+
+    /// The session with this id hash, while it lives: `None` when unknown, ended, or
+    /// expired (`now` at or after its expiry).
+    async fn session(&self, id_hash: &str, now: Timestamp) -> Result<Option<SessionRecord>>;
+
+    /// Ends a session (signing out) at `at`. Ending an unknown or ended session changes
+    /// nothing.
+    async fn end_session(&self, id_hash: &str, at: Timestamp) -> Result<()>;
 }
 
 /// What `commit_batch` writes.

@@ -12,8 +12,9 @@
 
 use crate::rows::{self, page_limit};
 use crate::{
-    Appended, Backlog, ClaimedMessage, ClaimedTimer, DeliveryOutcome, DueWork, EventFilter, Lease,
-    MessageFilter, MessageRecord, Now, OutboxCounts, ProcessedBatch, Result, Store, StoreError,
+    AccountFilter, Appended, Backlog, ClaimedMessage, ClaimedTimer, DeliveryOutcome, DueWork,
+    EventFilter, Lease, MessageFilter, MessageRecord, NewSession, NewSignInToken, Now,
+    OutboxCounts, ProcessedBatch, Result, SessionRecord, SignInGrant, Store, StoreError,
     TimerCounts, TimerRecord, TraceRecord,
 };
 use async_trait::async_trait;
@@ -38,8 +39,8 @@ const EVENT_COLUMNS: &str = "seq, event_key, kind, account_id, at, data, receive
 
 /// The columns `rows::MessageRow` reads.
 const MESSAGE_COLUMNS: &str = "id, account_id, channel, to_email, to_name, from_email, \
-     from_name, subject, body, message_id, rule, cause, status, attempts, next_attempt_at, \
-     last_error, created_at, delivered_at";
+     from_name, subject, body, message_id, rule, cause, sign_in_email, status, attempts, \
+     next_attempt_at, last_error, created_at, delivered_at";
 
 /// Claims due pending timers (`$1` holder, `$2` manual time or NULL, `$3` lease, `$4`
 /// limit). "Now" is computed once (a CTE read through scalar subqueries, which the planner
@@ -68,7 +69,7 @@ WHERE id IN (
     LIMIT $4
     FOR UPDATE SKIP LOCKED)
 RETURNING id, account_id, channel, to_email, to_name, from_email, from_name, subject, body,
-          message_id, next_attempt_at, attempts";
+          message_id, sign_in_email, next_attempt_at, attempts";
 
 /// The manual time to bind as "now", or NULL for the database's clock.
 fn manual(now: Now) -> Option<i64> {
@@ -248,17 +249,21 @@ async fn insert_messages(
     let column = |f: fn(&onboard_core::state::NewMessage) -> &str| -> Vec<&str> {
         messages.iter().map(f).collect()
     };
+    let sign_in_emails: Vec<Option<&str>> = messages
+        .iter()
+        .map(|m| m.sign_in_email.as_deref())
+        .collect();
     sqlx::query(
         "INSERT INTO messages (id, account_id, channel, to_email, to_name, from_email, \
-             from_name, subject, body, message_id, rule, cause, status, attempts, \
-             next_attempt_at, created_at) \
+             from_name, subject, body, message_id, rule, cause, sign_in_email, status, \
+             attempts, next_attempt_at, created_at) \
          SELECT id, account, channel, to_email, to_name, from_email, from_name, subject, \
-                body, message_id, rule, cause, 'queued', 0, $13, $13 \
+                body, message_id, rule, cause, sign_in_email, 'queued', 0, $14, $14 \
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
                      $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
-                     $11::text[], $12::text[]) \
+                     $11::text[], $12::text[], $13::text[]) \
               AS m(id, account, channel, to_email, to_name, from_email, from_name, \
-                   subject, body, message_id, rule, cause) \
+                   subject, body, message_id, rule, cause, sign_in_email) \
          ON CONFLICT (id) DO NOTHING",
     )
     .bind(column(|m| &m.id))
@@ -273,6 +278,7 @@ async fn insert_messages(
     .bind(column(|m| &m.message_id))
     .bind(column(|m| &m.rule))
     .bind(column(|m| &m.cause))
+    .bind(&sign_in_emails)
     .bind(at.0)
     .execute(&mut *conn)
     .await?;
@@ -505,6 +511,34 @@ impl Store for PgStore {
                 .fetch_optional(&self.pool)
                 .await?;
         row.map(AccountState::try_from).transpose()
+    }
+
+    async fn list_accounts(&self, filter: &AccountFilter) -> Result<Vec<AccountState>> {
+        let mut select = QueryBuilder::<Postgres>::new("SELECT id, state FROM accounts WHERE true");
+        if let Some(after) = &filter.after {
+            select.push(" AND id > ").push_bind(after);
+        }
+        if let Some(csm) = &filter.csm {
+            select.push(" AND csm = ").push_bind(csm);
+        }
+        if let Some(status) = &filter.status {
+            select.push(" AND status = ").push_bind(status);
+        }
+        select
+            .push(" ORDER BY id LIMIT ")
+            .push_bind(page_limit(filter.limit));
+        let rows: Vec<rows::AccountRow> = select.build_query_as().fetch_all(&self.pool).await?;
+        rows.into_iter().map(AccountState::try_from).collect()
+    }
+
+    async fn csm_loads(&self) -> Result<Vec<(String, i64)>> {
+        let loads = sqlx::query_as(
+            "SELECT csm, count(*) FROM accounts \
+             WHERE status = 'active' AND csm IS NOT NULL GROUP BY csm",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows::csm_loads(loads))
     }
 
     async fn commit_batch(&self, lease: &Lease, batch: &ProcessedBatch) -> Result<()> {
@@ -840,5 +874,119 @@ impl Store for PgStore {
         .fetch_one(&self.pool)
         .await?;
         Ok(OutboxCounts { queued, dead })
+    }
+
+    async fn issue_sign_in_token(&self, token: &NewSignInToken) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        // Issues for one person take turns: without the lock, two at once would each revoke
+        // only the tokens committed before them, and both new tokens would stay valid.
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1::text || chr(10) || $2::text, 0))",
+        )
+        .bind(&token.account)
+        .bind(&token.email)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE sign_in_tokens SET revoked_at = $3 \
+             WHERE account_id = $1 AND email = $2 AND used_at IS NULL AND revoked_at IS NULL",
+        )
+        .bind(&token.account)
+        .bind(&token.email)
+        .bind(token.created_at.0)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO sign_in_tokens (token_hash, account_id, email, purpose, message_id, \
+                                         created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&token.token_hash)
+        .bind(&token.account)
+        .bind(&token.email)
+        .bind(&token.purpose)
+        .bind(token.message_id.as_deref())
+        .bind(token.created_at.0)
+        .bind(token.expires_at.0)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn sign_in_links_before(
+        &self,
+        account: &str,
+        email: &str,
+        other_than_message: Option<&str>,
+    ) -> Result<i64> {
+        // `IS DISTINCT FROM` is the null-safe `<>`: tokens of no message are counted.
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM sign_in_tokens \
+             WHERE account_id = $1 AND email = $2 \
+               AND ($3::text IS NULL OR message_id IS DISTINCT FROM $3)",
+        )
+        .bind(account)
+        .bind(email)
+        .bind(other_than_message)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn consume_sign_in_token(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<SignInGrant>> {
+        // One statement: a second caller waits for the first's row lock, then re-checks
+        // `used_at` and finds the token used.
+        let row: Option<rows::SignInGrantRow> = sqlx::query_as(
+            "UPDATE sign_in_tokens SET used_at = $2 \
+             WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL \
+               AND expires_at > $2 \
+             RETURNING account_id, email, purpose",
+        )
+        .bind(token_hash)
+        .bind(now.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(SignInGrant::from))
+    }
+
+    async fn create_session(&self, session: &NewSession) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, account_id, email, kind, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&session.id_hash)
+        .bind(&session.account)
+        .bind(&session.email)
+        .bind(&session.kind)
+        .bind(session.created_at.0)
+        .bind(session.expires_at.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn session(&self, id_hash: &str, now: Timestamp) -> Result<Option<SessionRecord>> {
+        let row: Option<rows::SessionRow> = sqlx::query_as(
+            "SELECT account_id, email, kind, created_at, expires_at FROM sessions \
+             WHERE id_hash = $1 AND ended_at IS NULL AND expires_at > $2",
+        )
+        .bind(id_hash)
+        .bind(now.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(SessionRecord::from))
+    }
+
+    async fn end_session(&self, id_hash: &str, at: Timestamp) -> Result<()> {
+        sqlx::query("UPDATE sessions SET ended_at = $2 WHERE id_hash = $1 AND ended_at IS NULL")
+            .bind(id_hash)
+            .bind(at.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }

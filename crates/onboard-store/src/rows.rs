@@ -4,8 +4,8 @@
 //! `postgres.rs`, which select columns under the names these structs expect.
 
 use crate::{
-    Appended, AttemptRecord, ClaimedMessage, ClaimedTimer, MessageRecord, Result, StoreError,
-    TimerRecord, TraceRecord,
+    Appended, AttemptRecord, ClaimedMessage, ClaimedTimer, MessageRecord, Result, SessionRecord,
+    SignInGrant, StoreError, TimerRecord, TraceRecord,
 };
 use onboard_core::state::{AccountState, TraceOutcome};
 use onboard_core::{Event, EventType, NewEvent, Timestamp};
@@ -235,6 +235,7 @@ pub(crate) struct ClaimedMessageRow {
     subject: String,
     body: String,
     message_id: String,
+    sign_in_email: Option<String>,
     next_attempt_at: Option<i64>,
     attempts: i64,
 }
@@ -259,6 +260,7 @@ pub(crate) fn claimed_messages(rows: Vec<ClaimedMessageRow>, holder: &str) -> Ve
             subject: row.subject,
             body: row.body,
             message_id: row.message_id,
+            sign_in_email: row.sign_in_email,
             holder: holder.to_owned(),
             attempts: row.attempts,
         })
@@ -279,6 +281,7 @@ pub(crate) struct MessageRow {
     message_id: String,
     rule: String,
     cause: String,
+    sign_in_email: Option<String>,
     status: String,
     attempts: i64,
     next_attempt_at: Option<i64>,
@@ -332,6 +335,7 @@ pub(crate) fn messages(rows: Vec<MessageRow>, attempts: Vec<AttemptRow>) -> Vec<
                 message_id: row.message_id,
                 rule: row.rule,
                 cause: row.cause,
+                sign_in_email: row.sign_in_email,
                 status: row.status,
                 attempts: row.attempts,
                 next_attempt_at: row.next_attempt_at.map(Timestamp),
@@ -370,6 +374,51 @@ impl TryFrom<TraceRow> for TraceRecord {
             outcome,
             reason: row.reason,
         })
+    }
+}
+
+/// Orders CSM loads by email, byte by byte, so that both backends agree whatever
+/// PostgreSQL's collation.
+pub(crate) fn csm_loads(mut loads: Vec<(String, i64)>) -> Vec<(String, i64)> {
+    loads.sort_unstable();
+    loads
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SignInGrantRow {
+    account_id: String,
+    email: String,
+    purpose: String,
+}
+
+impl From<SignInGrantRow> for SignInGrant {
+    fn from(row: SignInGrantRow) -> Self {
+        SignInGrant {
+            account: row.account_id,
+            email: row.email,
+            purpose: row.purpose,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    account_id: String,
+    email: String,
+    kind: String,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl From<SessionRow> for SessionRecord {
+    fn from(row: SessionRow) -> Self {
+        SessionRecord {
+            account: row.account_id,
+            email: row.email,
+            kind: row.kind,
+            created_at: Timestamp(row.created_at),
+            expires_at: Timestamp(row.expires_at),
+        }
     }
 }
 

@@ -11,8 +11,9 @@
 
 use crate::rows::{self, chunks, page_limit};
 use crate::{
-    Appended, Backlog, ClaimedMessage, ClaimedTimer, DeliveryOutcome, DueWork, EventFilter, Lease,
-    MessageFilter, MessageRecord, Now, OutboxCounts, ProcessedBatch, Result, Store, StoreError,
+    AccountFilter, Appended, Backlog, ClaimedMessage, ClaimedTimer, DeliveryOutcome, DueWork,
+    EventFilter, Lease, MessageFilter, MessageRecord, NewSession, NewSignInToken, Now,
+    OutboxCounts, ProcessedBatch, Result, SessionRecord, SignInGrant, Store, StoreError,
     TimerCounts, TimerRecord, TraceRecord,
 };
 use async_trait::async_trait;
@@ -44,8 +45,8 @@ const EVENT_COLUMNS: &str = "seq, event_key, kind, account_id, at, data, receive
 
 /// The columns `rows::MessageRow` reads.
 const MESSAGE_COLUMNS: &str = "id, account_id, channel, to_email, to_name, from_email, \
-     from_name, subject, body, message_id, rule, cause, status, attempts, next_attempt_at, \
-     last_error, created_at, delivered_at";
+     from_name, subject, body, message_id, rule, cause, sign_in_email, status, attempts, \
+     next_attempt_at, last_error, created_at, delivered_at";
 
 /// Claims due pending timers (`?1` holder, `?2` now, `?3` lease, `?4` limit). The inner
 /// select walks `timers_pending_due` from the earliest due time and stops at the limit;
@@ -72,7 +73,7 @@ WHERE rowid IN (
     ORDER BY next_attempt_at
     LIMIT ?4)
 RETURNING id, account_id, channel, to_email, to_name, from_email, from_name, subject, body,
-          message_id, next_attempt_at, attempts";
+          message_id, sign_in_email, next_attempt_at, attempts";
 
 /// The SQLite store. Cloning it shares its pools.
 #[derive(Debug, Clone)]
@@ -503,6 +504,35 @@ impl Store for SqliteStore {
         row.map(AccountState::try_from).transpose()
     }
 
+    async fn list_accounts(&self, filter: &AccountFilter) -> Result<Vec<AccountState>> {
+        let mut select = QueryBuilder::<Sqlite>::new("SELECT id, state FROM accounts WHERE 1 = 1");
+        if let Some(after) = &filter.after {
+            select.push(" AND id > ").push_bind(after);
+        }
+        if let Some(csm) = &filter.csm {
+            select.push(" AND csm = ").push_bind(csm);
+        }
+        if let Some(status) = &filter.status {
+            select.push(" AND status = ").push_bind(status);
+        }
+        select
+            .push(" ORDER BY id LIMIT ")
+            .push_bind(page_limit(filter.limit));
+        let rows: Vec<rows::AccountRow> = select.build_query_as().fetch_all(&self.reader).await?;
+        rows.into_iter().map(AccountState::try_from).collect()
+    }
+
+    async fn csm_loads(&self) -> Result<Vec<(String, i64)>> {
+        // Read off `accounts_active_csm`, which holds exactly the active accounts.
+        let loads = sqlx::query_as(
+            "SELECT csm, count(*) FROM accounts \
+             WHERE status = 'active' AND csm IS NOT NULL GROUP BY csm",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows::csm_loads(loads))
+    }
+
     async fn commit_batch(&self, lease: &Lease, batch: &ProcessedBatch) -> Result<()> {
         let mut tx = self.write().await?;
         // The fence: nothing is written unless this node still holds the lease.
@@ -557,8 +587,8 @@ impl Store for SqliteStore {
         for chunk in chunks(&decisions.messages) {
             let mut insert = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO messages (id, account_id, channel, to_email, to_name, from_email, \
-                 from_name, subject, body, message_id, rule, cause, status, attempts, \
-                 next_attempt_at, created_at) ",
+                 from_name, subject, body, message_id, rule, cause, sign_in_email, status, \
+                 attempts, next_attempt_at, created_at) ",
             );
             insert.push_values(chunk, |mut row, message| {
                 row.push_bind(&message.id)
@@ -573,6 +603,7 @@ impl Store for SqliteStore {
                     .push_bind(&message.message_id)
                     .push_bind(&message.rule)
                     .push_bind(&message.cause)
+                    .push_bind(message.sign_in_email.as_deref())
                     .push("'queued'")
                     .push("0")
                     .push_bind(at.0)
@@ -904,5 +935,110 @@ impl Store for SqliteStore {
         .fetch_one(&self.reader)
         .await?;
         Ok(OutboxCounts { queued, dead })
+    }
+
+    async fn issue_sign_in_token(&self, token: &NewSignInToken) -> Result<()> {
+        // Under the write lock, so no other token of the person slips in between.
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "UPDATE sign_in_tokens SET revoked_at = ?3 \
+             WHERE account_id = ?1 AND email = ?2 AND used_at IS NULL AND revoked_at IS NULL",
+        )
+        .bind(&token.account)
+        .bind(&token.email)
+        .bind(token.created_at.0)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO sign_in_tokens (token_hash, account_id, email, purpose, message_id, \
+                                         created_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(&token.token_hash)
+        .bind(&token.account)
+        .bind(&token.email)
+        .bind(&token.purpose)
+        .bind(token.message_id.as_deref())
+        .bind(token.created_at.0)
+        .bind(token.expires_at.0)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn sign_in_links_before(
+        &self,
+        account: &str,
+        email: &str,
+        other_than_message: Option<&str>,
+    ) -> Result<i64> {
+        // `IS NOT` is SQLite's null-safe `<>`: tokens of no message are counted.
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM sign_in_tokens \
+             WHERE account_id = ?1 AND email = ?2 AND (?3 IS NULL OR message_id IS NOT ?3)",
+        )
+        .bind(account)
+        .bind(email)
+        .bind(other_than_message)
+        .fetch_one(&self.reader)
+        .await?)
+    }
+
+    async fn consume_sign_in_token(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<SignInGrant>> {
+        // One statement on the single writer connection: no two callers can both see the
+        // token unused.
+        let row: Option<rows::SignInGrantRow> = sqlx::query_as(
+            "UPDATE sign_in_tokens SET used_at = ?2 \
+             WHERE token_hash = ?1 AND used_at IS NULL AND revoked_at IS NULL \
+               AND expires_at > ?2 \
+             RETURNING account_id, email, purpose",
+        )
+        .bind(token_hash)
+        .bind(now.0)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(row.map(SignInGrant::from))
+    }
+
+    async fn create_session(&self, session: &NewSession) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, account_id, email, kind, created_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(&session.id_hash)
+        .bind(&session.account)
+        .bind(&session.email)
+        .bind(&session.kind)
+        .bind(session.created_at.0)
+        .bind(session.expires_at.0)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn session(&self, id_hash: &str, now: Timestamp) -> Result<Option<SessionRecord>> {
+        let row: Option<rows::SessionRow> = sqlx::query_as(
+            "SELECT account_id, email, kind, created_at, expires_at FROM sessions \
+             WHERE id_hash = ?1 AND ended_at IS NULL AND expires_at > ?2",
+        )
+        .bind(id_hash)
+        .bind(now.0)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(SessionRecord::from))
+    }
+
+    async fn end_session(&self, id_hash: &str, at: Timestamp) -> Result<()> {
+        sqlx::query("UPDATE sessions SET ended_at = ?2 WHERE id_hash = ?1 AND ended_at IS NULL")
+            .bind(id_hash)
+            .bind(at.0)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
     }
 }

@@ -119,6 +119,9 @@ pub struct ClaimedMessage {
     pub subject: String,
     pub body: String,
     pub message_id: String,
+    /// The person whose sign-in link the body stands for, made at delivery (see
+    /// `onboard_core::state::NewMessage::sign_in_email`).
+    pub sign_in_email: Option<String>,
     pub holder: String,
     pub attempts: i64,
 }
@@ -175,6 +178,8 @@ pub struct MessageRecord {
     pub message_id: String,
     pub rule: String,
     pub cause: String,
+    /// The person whose sign-in link the body stands for.
+    pub sign_in_email: Option<String>,
     /// `queued`, `delivered` or `dead`.
     pub status: String,
     pub attempts: i64,
@@ -200,4 +205,65 @@ pub struct TraceRecord {
     pub at: Timestamp,
     pub outcome: TraceOutcome,
     pub reason: String,
+}
+
+/// Selects accounts, in id order.
+#[derive(Debug, Clone, Default)]
+pub struct AccountFilter {
+    /// Only accounts whose id comes after this one (the pagination cursor).
+    pub after: Option<String>,
+    pub limit: i64,
+    /// Only the accounts of this CSM (email).
+    pub csm: Option<String>,
+    /// `active`, `paused` or `churned`.
+    pub status: Option<String>,
+}
+
+/// A sign-in link's token to record. Only its hash is stored, never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSignInToken {
+    /// SHA-256 of the token (or an HMAC with a server-side pepper), as text.
+    pub token_hash: String,
+    pub account: String,
+    /// The person it signs in.
+    pub email: String,
+    /// What the link is for, e.g. `sign_in`.
+    pub purpose: String,
+    /// The outbox message that carries the link, if one does.
+    pub message_id: Option<String>,
+    pub created_at: Timestamp,
+    /// The first instant at which the token is refused.
+    pub expires_at: Timestamp,
+}
+
+/// Who a consumed sign-in token signs in, and what for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInGrant {
+    pub account: String,
+    pub email: String,
+    pub purpose: String,
+}
+
+/// A session to record. Only the hash of its id is stored, never the id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    /// SHA-256 of the session id (the cookie's value), as text.
+    pub id_hash: String,
+    pub account: String,
+    pub email: String,
+    /// What signed the person in, e.g. `magic_link`.
+    pub kind: String,
+    pub created_at: Timestamp,
+    /// The first instant at which the session is no longer valid.
+    pub expires_at: Timestamp,
+}
+
+/// A live session as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionRecord {
+    pub account: String,
+    pub email: String,
+    pub kind: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
 }

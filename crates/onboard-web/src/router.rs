@@ -2,6 +2,7 @@
 
 use crate::error::ApiError;
 use crate::handlers::{accounts, clock, events, health, mailbox, messages};
+use crate::hooks::{self, HOOK_BODY_LIMIT};
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
@@ -12,6 +13,36 @@ use axum::Router;
 pub const EVENTS_BODY_LIMIT: usize = 4 * 1024 * 1024;
 /// Body limit of every other endpoint.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+/// Every route [`router`] serves, as (method, path): the list the OpenAPI document
+/// ([`crate::openapi`]) must match, which the web tests check both ways (each route answers
+/// on the router; the document lists exactly these). Add a route here when you add it below.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/api/events"),
+    ("GET", "/api/events"),
+    ("GET", "/api/messages"),
+    ("GET", "/api/messages/{id}"),
+    ("POST", "/api/messages/{id}/retry"),
+    ("GET", "/api/accounts"),
+    ("GET", "/api/accounts/{id}"),
+    ("PUT", "/api/accounts/{id}/people/{email}/persona"),
+    ("GET", "/api/accounts/{id}/traces"),
+    ("GET", "/api/mailbox"),
+    ("GET", "/api/mailbox/{file}"),
+    ("GET", "/api/clock"),
+    ("POST", "/api/clock/advance"),
+    ("GET", "/api/openapi.json"),
+    ("POST", "/hooks/hubspot"),
+    ("POST", "/hooks/pipedrive"),
+    ("POST", "/hooks/deals"),
+    ("GET", "/academy"),
+    ("GET", "/academy/sign-in"),
+    ("POST", "/academy/sign-in"),
+    ("POST", "/academy/sign-out"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+];
 
 /// The whole HTTP surface, ready to serve or to call in tests.
 pub fn router(state: AppState) -> Router {
@@ -25,15 +56,28 @@ pub fn router(state: AppState) -> Router {
         .route("/messages", get(messages::list))
         .route("/messages/{id}", get(messages::one))
         .route("/messages/{id}/retry", post(messages::retry))
+        .route("/accounts", get(accounts::list))
         .route("/accounts/{id}", get(accounts::one))
+        .route(
+            "/accounts/{id}/people/{email}/persona",
+            axum::routing::put(accounts::set_persona),
+        )
         .route("/accounts/{id}/traces", get(accounts::traces))
         .route("/mailbox", get(mailbox::list))
         .route("/mailbox/{file}", get(mailbox::one))
         .route("/clock", get(clock::now))
         .route("/clock/advance", post(clock::advance))
+        .route("/openapi.json", get(crate::openapi::document))
         .fallback(api_not_found);
+    let hooks = Router::new()
+        .route("/hooks/hubspot", post(hooks::hubspot::receive))
+        .route("/hooks/pipedrive", post(hooks::pipedrive::receive))
+        .route("/hooks/deals", post(hooks::deals::receive))
+        .layer(DefaultBodyLimit::max(HOOK_BODY_LIMIT));
     Router::new()
         .nest("/api", api)
+        .merge(hooks)
+        .merge(crate::academy::routes())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
@@ -41,7 +85,18 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(
+            // Spans name the path only: a query may hold a sign-in token.
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                |request: &axum::http::Request<axum::body::Body>| {
+                    tracing::debug_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path()
+                    )
+                },
+            ),
+        )
         .with_state(state)
 }
 

@@ -9,8 +9,8 @@ use clap::Parser;
 use config::{Cli, ClockMode, Command, FileConfig, Settings};
 use onboard_engine::clock::{Clock, ManualClock, SystemClock};
 use onboard_engine::mail::{DevMailbox, Mailer, SmtpMailer};
-use onboard_engine::{Engine, EngineConfig};
-use onboard_web::{AppState, Secret};
+use onboard_engine::{Engine, EngineConfig, HubSpotSettings};
+use onboard_web::{AppState, HookSecrets, Secret, WallClock};
 use std::process::ExitCode;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -255,15 +255,27 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         Some(node) => node.clone(),
         None => node_name(&settings.data_dir)?,
     };
-    let engine = Engine::start(
-        EngineConfig::new(&node, &settings.public_url),
-        store,
-        clock,
-        mailer,
-        program,
-        &source,
-    )
-    .await?;
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("listening on {}", settings.listen))?;
+    let address = listener.local_addr()?;
+    // Links point at the configured public URL, else at the address bound (port 0 included).
+    let public_url = if settings.public_url_given {
+        settings.public_url.clone()
+    } else {
+        format!("http://{address}")
+    };
+    let mut engine_config = EngineConfig::new(&node, &public_url);
+    engine_config.first_link_ttl = settings.first_link_ttl;
+    engine_config.link_ttl = settings.link_ttl;
+    engine_config.hubspot = settings
+        .hubspot_access_token
+        .as_ref()
+        .map(|token| HubSpotSettings {
+            api_base: settings.hubspot_api_base.clone(),
+            access_token: token.expose().to_owned(),
+        });
+    let engine = Engine::start(engine_config, store, clock, mailer, program, &source).await?;
 
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
@@ -273,12 +285,15 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         admin_token: token,
         metrics: metrics.clone(),
         mailbox,
+        hooks: HookSecrets {
+            hubspot_client_secret: settings.hubspot_client_secret.clone(),
+            pipedrive_basic_auth: settings.pipedrive_basic_auth.clone(),
+            deals_webhook_secret: settings.deals_webhook_secret.clone(),
+            public_url: public_url.clone(),
+        },
+        wall_clock: WallClock::system(),
     };
     let app = onboard_web::router(state);
-    let listener = tokio::net::TcpListener::bind(&settings.listen)
-        .await
-        .with_context(|| format!("listening on {}", settings.listen))?;
-    let address = listener.local_addr()?;
     tracing::info!(
         address = %address,
         database = engine.store().backend(),

@@ -110,9 +110,7 @@ fn program_with(team: &str, rules: &str) -> Program {
 }
 
 fn settings() -> Settings {
-    Settings {
-        public_url: PUBLIC_URL.to_owned(),
-    }
+    Settings::new(PUBLIC_URL)
 }
 
 fn account() -> AccountState {
@@ -322,8 +320,9 @@ fn a_send_to_people_renders_each_person_s_message_with_the_placeholders() {
     assert_eq!(
         alice.body.trim(),
         "Hi Alice Admin <alice@acme.example>, your CSM is Ann Carter. \
-         Sign in: https://onboard.example.com/academy"
+         Sign in: %ONBOARD_SIGN_IN_URL%"
     );
+    assert_eq!(alice.sign_in_email.as_deref(), Some("alice@acme.example"));
     assert_eq!(alice.channel, "email");
     assert_eq!(alice.account, ACCOUNT);
     assert_eq!(alice.rule, "welcome");
@@ -371,11 +370,19 @@ fn messages_come_from_the_program_sender_when_the_account_has_no_csm() {
 }
 
 #[test]
-fn the_sign_in_link_is_the_academy_under_the_public_url_even_with_a_trailing_slash() {
-    let program = program(WELCOME);
-    let settings = Settings {
-        public_url: format!("{PUBLIC_URL}/"),
-    };
+fn a_person_s_sign_in_link_is_left_for_delivery_and_others_get_the_academy_page() {
+    let program = program_with(
+        TEAM,
+        r#"
+[[rules]]
+name = "csm-hello"
+on = "deal.won"
+[[rules.actions]]
+send = "hello"
+to = "csm"
+"#,
+    );
+    let settings = Settings::new(&format!("{PUBLIC_URL}/"));
     let decisions = decide(
         &program,
         &settings,
@@ -383,12 +390,16 @@ fn the_sign_in_link_is_the_academy_under_the_public_url_even_with_a_trailing_sla
         &deal_won("d1", hours(0)),
     );
 
-    let body = &message_to(&decisions, "eve@acme.example").body;
+    let to_csm = &decisions.messages[0];
     assert!(
-        body.contains("Sign in: https://onboard.example.com/academy"),
-        "{body}"
+        to_csm
+            .body
+            .contains("Sign in: https://onboard.example.com/academy"),
+        "{}",
+        to_csm.body
     );
-    assert!(!body.contains("//academy"), "{body}");
+    assert!(!to_csm.body.contains("//academy"), "{}", to_csm.body);
+    assert_eq!(to_csm.sign_in_email, None);
 }
 
 #[test]
@@ -868,29 +879,36 @@ fn a_csm_named_in_another_letter_case_is_still_recognised() {
 }
 
 #[test]
-fn an_unknown_csm_is_ignored_for_a_deterministic_assignment_among_the_program_s_csms() {
+fn an_unknown_csm_is_ignored_and_the_least_loaded_csm_is_assigned() {
     let program = program("");
-    let csms = ["ann@onboard.example", "ben@onboard.example"];
-    let mut assigned = BTreeSet::new();
-    for id in ["acme", "globex", "initech", "umbrella", "hooli", "stark"] {
-        let won = |key: &str| {
-            let mut state = AccountState::new(id, "v1", T0);
-            let mut e = event(
-                key,
-                "deal.won",
-                hours(0),
-                json!({ "csm": "stranger@elsewhere.example" }),
-            );
-            e.account = id.to_owned();
-            decide(&program, &settings(), &mut state, &e);
-            state.csm
-        };
-        let csm = won("d1").expect("a CSM is assigned");
-        assert!(csms.contains(&csm.as_str()), "{id} got {csm}");
-        assert_eq!(won("d2").as_deref(), Some(csm.as_str()), "stable for {id}");
-        assigned.insert(csm);
-    }
-    assert_eq!(assigned.len(), 2, "the assignment spreads over both CSMs");
+    let mut settings = settings();
+    settings
+        .csm_load
+        .insert("ann@onboard.example".to_owned(), 12);
+    settings
+        .csm_load
+        .insert("ben@onboard.example".to_owned(), 3);
+    let mut state = account();
+    decide(
+        &program,
+        &settings,
+        &mut state,
+        &event(
+            "d1",
+            "deal.won",
+            hours(0),
+            json!({ "owner_email": "stranger@elsewhere.example" }),
+        ),
+    );
+    assert_eq!(state.csm.as_deref(), Some("ben@onboard.example"));
+}
+
+#[test]
+fn with_equal_loads_the_first_csm_of_the_team_is_assigned() {
+    let program = program("");
+    let mut state = account();
+    decide(&program, &settings(), &mut state, &deal_won("d1", hours(0)));
+    assert_eq!(state.csm.as_deref(), Some("ann@onboard.example"));
 }
 
 // ------------------------------------------------------------------------ exit: churn, pause

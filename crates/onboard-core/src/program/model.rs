@@ -24,6 +24,49 @@ pub struct Program {
     pub rules: Vec<Rule>,
     /// Message templates by name (file stem in `messages/`).
     pub messages: BTreeMap<String, MessageTemplate>,
+    /// How won deals come in from CRMs.
+    pub crm: Crm,
+    /// How people get their persona: the first rule that matches wins.
+    pub segments: Vec<Segment>,
+    /// The persona of people no segment matches.
+    pub default_persona: Option<String>,
+}
+
+/// CRM settings of the program (`[crm]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Crm {
+    /// HubSpot deal stage ids that count as won (default `closedwon`).
+    pub hubspot_won_stages: Vec<String>,
+    /// CRM deal owner email (lower case) → the CSM's email.
+    pub owners: BTreeMap<String, String>,
+}
+
+impl Default for Crm {
+    fn default() -> Self {
+        Self {
+            hubspot_won_stages: vec!["closedwon".to_owned()],
+            owners: BTreeMap::new(),
+        }
+    }
+}
+
+/// A segmentation rule (`[[segments]]`): a contact property matching a pattern gives a
+/// persona.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    pub persona: String,
+    /// `title`, `email`, `name` or any property of the contact.
+    pub property: String,
+    /// Case-insensitive regular expression, searched anywhere in the value.
+    pub matches: regex::Regex,
+}
+
+impl PartialEq for Segment {
+    fn eq(&self, other: &Self) -> bool {
+        self.persona == other.persona
+            && self.property == other.property
+            && self.matches.as_str() == other.matches.as_str()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,6 +221,8 @@ pub enum Recipient {
     Csm,
     /// The account's people, all or those of one persona.
     People { persona: Option<String> },
+    /// The person the event is about (its `data.email`), e.g. on `person.enrolled`.
+    Person,
 }
 
 /// A message text from `messages/<name>.md`.

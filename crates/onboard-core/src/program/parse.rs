@@ -247,6 +247,25 @@ fn assemble(
             })
         })
         .collect::<Option<Vec<_>>>()?;
+    let mut crm = crate::program::Crm::default();
+    if let Some(stages) = draft.hubspot_won_stages {
+        crm.hubspot_won_stages = stages.into_iter().map(|s| s.value).collect();
+    }
+    for (owner, csm) in draft.owners {
+        crm.owners
+            .insert(owner.value.to_lowercase(), csm.value.to_lowercase());
+    }
+    let segments = draft
+        .segments
+        .into_iter()
+        .map(|s| {
+            Some(crate::program::Segment {
+                persona: s.persona?.value,
+                property: s.property?.value,
+                matches: s.matches?.1,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
     let team = draft
         .team
         .into_iter()
@@ -354,6 +373,7 @@ fn assemble(
                             message: message.value,
                             to: match to {
                                 DraftRecipient::Csm => Recipient::Csm,
+                                DraftRecipient::Person => Recipient::Person,
                                 DraftRecipient::People { persona } => Recipient::People {
                                     persona: persona.map(|p| p.value),
                                 },
@@ -376,5 +396,8 @@ fn assemble(
         goals,
         rules,
         messages,
+        crm,
+        segments,
+        default_persona: draft.default_persona.map(|p| p.value),
     })
 }

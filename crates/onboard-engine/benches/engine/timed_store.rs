@@ -7,8 +7,9 @@ use onboard_core::event::NewEvent;
 use onboard_core::state::AccountState;
 use onboard_core::{Duration, Event, Timestamp};
 use onboard_store::{
-    Appended, Backlog, ClaimedMessage, ClaimedTimer, DeliveryOutcome, DueWork, EventFilter, Lease,
-    MessageFilter, MessageRecord, Now, OutboxCounts, ProcessedBatch, Result, Store, TimerCounts,
+    AccountFilter, Appended, Backlog, ClaimedMessage, ClaimedTimer, DeliveryOutcome, DueWork,
+    EventFilter, Lease, MessageFilter, MessageRecord, NewSession, NewSignInToken, Now,
+    OutboxCounts, ProcessedBatch, Result, SessionRecord, SignInGrant, Store, TimerCounts,
     TimerRecord, TraceRecord,
 };
 use std::collections::BTreeMap;
@@ -160,6 +161,15 @@ impl Store for TimedStore {
         self.timed("account", self.inner.account(id)).await
     }
 
+    async fn list_accounts(&self, filter: &AccountFilter) -> Result<Vec<AccountState>> {
+        self.timed("list_accounts", self.inner.list_accounts(filter))
+            .await
+    }
+
+    async fn csm_loads(&self) -> Result<Vec<(String, i64)>> {
+        self.timed("csm_loads", self.inner.csm_loads()).await
+    }
+
     async fn commit_batch(&self, lease: &Lease, batch: &ProcessedBatch) -> Result<()> {
         self.timed("commit_batch", self.inner.commit_batch(lease, batch))
             .await
@@ -263,6 +273,52 @@ impl Store for TimedStore {
 
     async fn outbox_counts(&self) -> Result<OutboxCounts> {
         self.timed("outbox_counts", self.inner.outbox_counts())
+            .await
+    }
+
+    async fn issue_sign_in_token(&self, token: &NewSignInToken) -> Result<()> {
+        self.timed("issue_sign_in_token", self.inner.issue_sign_in_token(token))
+            .await
+    }
+
+    async fn sign_in_links_before(
+        &self,
+        account: &str,
+        email: &str,
+        other_than_message: Option<&str>,
+    ) -> Result<i64> {
+        self.timed(
+            "sign_in_links_before",
+            self.inner
+                .sign_in_links_before(account, email, other_than_message),
+        )
+        .await
+    }
+
+    async fn consume_sign_in_token(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<SignInGrant>> {
+        self.timed(
+            "consume_sign_in_token",
+            self.inner.consume_sign_in_token(token_hash, now),
+        )
+        .await
+    }
+
+    async fn create_session(&self, session: &NewSession) -> Result<()> {
+        self.timed("create_session", self.inner.create_session(session))
+            .await
+    }
+
+    async fn session(&self, id_hash: &str, now: Timestamp) -> Result<Option<SessionRecord>> {
+        self.timed("session", self.inner.session(id_hash, now))
+            .await
+    }
+
+    async fn end_session(&self, id_hash: &str, at: Timestamp) -> Result<()> {
+        self.timed("end_session", self.inner.end_session(id_hash, at))
             .await
     }
 }

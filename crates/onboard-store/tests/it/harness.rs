@@ -152,6 +152,7 @@ pub fn message(id: &str, account: &str) -> NewMessage {
         message_id: format!("<{id}@onboard.test>"),
         rule: "welcome".to_owned(),
         cause: "e1".to_owned(),
+        sign_in_email: None,
     }
 }
 
@@ -175,6 +176,22 @@ pub async fn commit(store: &dyn Store, when: Timestamp, decisions: Decisions) {
                 processed_at: when,
                 accounts: Vec::new(),
                 decisions,
+            },
+        )
+        .await
+        .unwrap();
+}
+
+/// Writes accounts' states, as the processor would.
+pub async fn add_accounts(store: &dyn Store, accounts: Vec<AccountState>) {
+    let lease = lease(store, "node-a", 0).await;
+    store
+        .commit_batch(
+            &lease,
+            &ProcessedBatch {
+                processed_at: T0,
+                accounts,
+                ..ProcessedBatch::default()
             },
         )
         .await

@@ -3,10 +3,12 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod accounts;
 mod concurrency;
 mod events;
 mod harness;
 mod messages;
 mod processor;
 mod schema;
+mod sign_in;
 mod timers;

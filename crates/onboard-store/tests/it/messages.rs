@@ -51,6 +51,7 @@ async fn messages_are_claimed_when_due_and_completion_is_fenced() {
                 subject: "Welcome (m1)".to_owned(),
                 body: "Hello".to_owned(),
                 message_id: "<m1@onboard.test>".to_owned(),
+                sign_in_email: None,
                 holder: "node-a".to_owned(),
                 attempts: 1,
             }]
@@ -327,6 +328,54 @@ async fn messages_are_listed_newest_first_with_a_cursor() {
         .await
         .is_empty());
         assert_eq!(store.message("nope").await.unwrap(), None);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_message_keeps_the_sign_in_email_it_was_written_with() {
+    for_each_backend(|db| async move {
+        let store = db.store;
+        let mut with_link = message("m1", "acme");
+        with_link.sign_in_email = Some("ada@example.com".to_owned());
+        add_messages(&*store, T0, vec![with_link, message("m2", "acme")]).await;
+
+        let stored = |id: &'static str| {
+            let store = store.clone();
+            async move { store.message(id).await.unwrap().unwrap().sign_in_email }
+        };
+        assert_eq!(stored("m1").await.as_deref(), Some("ada@example.com"));
+        assert_eq!(stored("m2").await, None);
+        let listed: Vec<(String, Option<String>)> = store
+            .list_messages(&MessageFilter::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.id, m.sign_in_email))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("m2".to_owned(), None),
+                ("m1".to_owned(), Some("ada@example.com".to_owned())),
+            ]
+        );
+
+        let mut claimed: Vec<(String, Option<String>)> = store
+            .claim_due_messages("node-a", now(0), LEASE, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|claim| (claim.id, claim.sign_in_email))
+            .collect();
+        claimed.sort();
+        assert_eq!(
+            claimed,
+            [
+                ("m1".to_owned(), Some("ada@example.com".to_owned())),
+                ("m2".to_owned(), None),
+            ]
+        );
     })
     .await;
 }

@@ -8,14 +8,87 @@ use axum::extract::State;
 use axum::Json;
 use onboard_core::event::{json_kind, InputError};
 use onboard_core::{Duration, Timestamp};
-use serde_json::{json, Value};
+use onboard_engine::Progress;
+use serde::Serialize;
+use utoipa::ToSchema;
 
-pub async fn now(State(state): State<AppState>, _admin: Admin) -> Json<Value> {
+/// The engine's time.
+#[derive(Serialize, ToSchema)]
+pub struct ClockView {
+    #[schema(format = DateTime)]
+    pub now: String,
+    pub mode: ClockMode,
+}
+
+/// `manual` when the server runs with `--clock manual`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClockMode {
+    Manual,
+    System,
+}
+
+/// The body of `POST /api/clock/advance`: exactly one of `by` and `to`.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // Describes the body only; the handler reads a `Value`.
+pub struct ClockMove {
+    /// A duration such as `72h`, `3d`, `1h30m`.
+    #[schema(example = "72h")]
+    by: Option<String>,
+    /// A time at or after the clock's (RFC 3339).
+    #[schema(format = DateTime)]
+    to: Option<String>,
+}
+
+/// The clock after an advance, and what was done to get there.
+#[derive(Serialize, ToSchema)]
+pub struct Advanced {
+    #[schema(format = DateTime)]
+    pub now: String,
+    pub settled: Settled,
+}
+
+/// What the engine did while the clock moved.
+#[derive(Serialize, ToSchema)]
+pub struct Settled {
+    pub timers_fired: usize,
+    pub events_processed: usize,
+    pub messages_attempted: usize,
+}
+
+impl From<Progress> for Settled {
+    fn from(p: Progress) -> Self {
+        Self {
+            timers_fired: p.timers_fired,
+            events_processed: p.events_processed,
+            messages_attempted: p.messages_attempted,
+        }
+    }
+}
+
+/// The engine's time and whether it is a manual clock.
+#[utoipa::path(
+    get,
+    path = "/api/clock",
+    tag = "clock",
+    operation_id = "clock",
+    responses(
+        (status = 200, description = "The clock", body = ClockView),
+        (status = 401, response = crate::openapi::Unauthorized),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn now(State(state): State<AppState>, _admin: Admin) -> Json<ClockView> {
     let manual = state.engine.clock().manual().is_some();
-    Json(json!({
-        "now": state.engine.now().to_rfc3339(),
-        "mode": if manual { "manual" } else { "system" },
-    }))
+    Json(ClockView {
+        now: state.engine.now().to_rfc3339(),
+        mode: if manual {
+            ClockMode::Manual
+        } else {
+            ClockMode::System
+        },
+    })
 }
 
 fn detail(at: &str, message: String) -> ApiError {
@@ -28,11 +101,31 @@ fn detail(at: &str, message: String) -> ApiError {
     )
 }
 
+/// Moves the manual clock forward, firing every timer due on the way at its own time;
+/// answers once everything due up to the new time has happened.
+#[utoipa::path(
+    post,
+    path = "/api/clock/advance",
+    tag = "clock",
+    operation_id = "advance_clock",
+    request_body(content = ClockMove, example = json!({"by": "72h"})),
+    responses(
+        (status = 200, description = "The clock moved and the engine settled", body = Advanced),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 409, description = "The server runs on the system clock", body = crate::openapi::ErrorBody),
+        (status = 413, response = crate::openapi::TooLarge),
+        (status = 422, description = "Neither or both of `by` and `to`, an unknown field, a bad duration or time, or a time in the past; `details` says where", body = crate::openapi::ErrorBody),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn advance(
     State(state): State<AppState>,
     _admin: Admin,
     JsonValue(body): JsonValue,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Advanced>> {
     if state.engine.clock().manual().is_none() {
         return Err(ApiError::conflict(
             "the clock is the system clock; start the server with --clock manual to move it",
@@ -88,8 +181,8 @@ pub async fn advance(
         }
     };
     let progress = state.engine.advance_to(to).await?;
-    Ok(Json(json!({
-        "now": state.engine.now().to_rfc3339(),
-        "settled": progress,
-    })))
+    Ok(Json(Advanced {
+        now: state.engine.now().to_rfc3339(),
+        settled: progress.into(),
+    }))
 }

@@ -8,13 +8,50 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
 use onboard_store::Now;
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
-pub async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+/// The process answers.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: &'static str,
 }
 
-pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+/// The database answers and the server is not shutting down.
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    #[schema(example = "ready")]
+    pub status: &'static str,
+    /// The database backend: `sqlite` or `postgres`.
+    #[schema(example = "postgres")]
+    pub database: &'static str,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "ops",
+    operation_id = "healthz",
+    responses((status = 200, description = "Alive", body = Health))
+)]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// Readiness: the database answers and the server is not shutting down.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "ops",
+    operation_id = "readyz",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
+pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Readiness>> {
     if state.engine.is_stopping() {
         return Err(ApiError::unavailable("the server is shutting down"));
     }
@@ -24,11 +61,23 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
         .ping()
         .await
         .map_err(|e| ApiError::unavailable(format!("the database does not answer: {e}")))?;
-    Ok(Json(
-        json!({ "status": "ready", "database": state.engine.store().backend() }),
-    ))
+    Ok(Json(Readiness {
+        status: "ready",
+        database: state.engine.store().backend(),
+    }))
 }
 
+/// Prometheus metrics, with the store's gauges refreshed at each scrape.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "ops",
+    operation_id = "metrics",
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 500, response = crate::openapi::Internal),
+    )
+)]
 pub async fn metrics(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
     let store = state.engine.store();
     let now = state.engine.now();

@@ -8,7 +8,28 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An email kept in the development mailbox, by its headers.
+#[derive(Serialize, ToSchema)]
+pub struct MailboxEmail {
+    /// The file name, for `GET /api/mailbox/{file}`.
+    #[schema(example = "1767603600000-welcome.eml")]
+    pub file: String,
+    pub message_id: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub subject: Option<String>,
+    /// Size in bytes.
+    pub size: usize,
+}
+
+/// The development mailbox, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct Mailbox {
+    pub emails: Vec<MailboxEmail>,
+}
 
 /// The value of a header in a raw email (first occurrence, unfolded).
 fn header_value(raw: &str, name: &str) -> Option<String> {
@@ -34,7 +55,21 @@ fn header_value(raw: &str, name: &str) -> Option<String> {
     None
 }
 
-pub async fn list(State(state): State<AppState>, _admin: Admin) -> ApiResult<Json<Value>> {
+/// The emails kept when no SMTP server is configured, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/mailbox",
+    tag = "mailbox",
+    operation_id = "mailbox",
+    responses(
+        (status = 200, description = "The kept emails", body = Mailbox),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 404, description = "Emails go to an SMTP server: there is no development mailbox", body = crate::openapi::ErrorBody),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list(State(state): State<AppState>, _admin: Admin) -> ApiResult<Json<Mailbox>> {
     let Some(dir) = state.mailbox.clone() else {
         return Err(ApiError::not_found(
             "emails go to an SMTP server; there is no development mailbox",
@@ -44,7 +79,7 @@ pub async fn list(State(state): State<AppState>, _admin: Admin) -> ApiResult<Jso
     let mut read = match tokio::fs::read_dir(&dir).await {
         Ok(read) => read,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Json(json!({ "emails": [] })));
+            return Ok(Json(Mailbox { emails: Vec::new() }));
         }
         Err(e) => return Err(ApiError::internal(e)),
     };
@@ -66,22 +101,36 @@ pub async fn list(State(state): State<AppState>, _admin: Admin) -> ApiResult<Jso
             .unwrap_or_default();
         entries.push((
             modified,
-            json!({
-                "file": name,
-                "message_id": header_value(&raw, "Message-ID"),
-                "from": header_value(&raw, "From"),
-                "to": header_value(&raw, "To"),
-                "subject": header_value(&raw, "Subject"),
-                "size": raw.len(),
-            }),
+            MailboxEmail {
+                message_id: header_value(&raw, "Message-ID"),
+                from: header_value(&raw, "From"),
+                to: header_value(&raw, "To"),
+                subject: header_value(&raw, "Subject"),
+                size: raw.len(),
+                file: name,
+            },
         ));
     }
     entries.sort_by_key(|e| std::cmp::Reverse(e.0));
-    Ok(Json(json!({
-        "emails": entries.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
-    })))
+    Ok(Json(Mailbox {
+        emails: entries.into_iter().map(|(_, v)| v).collect(),
+    }))
 }
 
+/// One kept email, as sent (RFC 5322).
+#[utoipa::path(
+    get,
+    path = "/api/mailbox/{file}",
+    tag = "mailbox",
+    operation_id = "mailbox_email",
+    params(("file" = String, Path, description = "A `file` from the list (`….eml`)")),
+    responses(
+        (status = 200, description = "The raw email", body = String, content_type = "message/rfc822"),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 404, description = "No such email, or no development mailbox", body = crate::openapi::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn one(
     State(state): State<AppState>,
     _admin: Admin,

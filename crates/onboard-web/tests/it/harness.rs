@@ -9,24 +9,67 @@ use onboard_engine::clock::ManualClock;
 use onboard_engine::mail::DevMailbox;
 use onboard_engine::{Engine, EngineConfig};
 use onboard_store::testing::TestDatabase;
-use onboard_web::{AppState, Secret};
+use onboard_web::{AppState, HookSecrets, Secret, WallClock, WebhookSecret};
 use serde_json::Value;
 use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use tower::ServiceExt;
 
 pub const TOKEN: &str = "test-token";
 /// 2026-01-05T09:00:00Z.
 pub const T0: &str = "2026-01-05T09:00:00Z";
+/// The base URL the hooks are configured to be called at.
+pub const PUBLIC_URL: &str = "https://onboard.test";
+/// The HubSpot app's client secret.
+pub const HUBSPOT_SECRET: &str = "hubspot-client-secret-for-tests";
+/// Pipedrive's Basic credentials, `user:password`.
+pub const PIPEDRIVE_AUTH: &str = "pipedrive:hook-password";
+/// The Standard Webhooks secret of `/hooks/deals`.
+pub const DEALS_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 pub struct App {
     pub router: Router,
     pub engine: Arc<Engine>,
     pub backend: &'static str,
+    /// The state the router was built with; see [`App::reconfigure`].
+    pub state: AppState,
+    /// The wall clock of signature checks, in unix milliseconds (starts at T0).
+    pub wall_millis: Arc<AtomicI64>,
     _mailbox_dir: tempfile::TempDir,
 }
 
 impl App {
+    /// Rebuilds the router with a changed state (e.g. hooks not configured).
+    pub fn reconfigure(&mut self, change: impl FnOnce(&mut AppState)) {
+        change(&mut self.state);
+        self.router = onboard_web::router(self.state.clone());
+    }
+
+    /// Sets the wall clock (unix milliseconds).
+    pub fn set_wall_clock(&self, millis: i64) {
+        self.wall_millis.store(millis, Ordering::SeqCst);
+    }
+
+    /// The wall clock, in unix milliseconds.
+    pub fn wall_clock(&self) -> i64 {
+        self.wall_millis.load(Ordering::SeqCst)
+    }
+
+    /// Sends any request; returns the status, the headers and the JSON body (Null when the
+    /// body is not JSON).
+    pub async fn send(&self, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            headers,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
     /// Sends a request with the admin token; returns the status and the JSON body (Null
     /// when the body is not JSON).
     pub async fn call(
@@ -186,16 +229,31 @@ pub async fn app_with_program(
     )
     .await
     .unwrap();
+    let wall_millis = Arc::new(AtomicI64::new(
+        onboard_core::Timestamp::parse_rfc3339(start)
+            .unwrap()
+            .millis(),
+    ));
+    let wall = wall_millis.clone();
     let state = AppState {
         engine: engine.clone(),
         admin_token: Secret::new(TOKEN.to_owned()),
         metrics: Some(metrics_handle()),
         mailbox: Some(mailbox.clone()),
+        hooks: HookSecrets {
+            hubspot_client_secret: Some(Secret::new(HUBSPOT_SECRET.to_owned())),
+            pipedrive_basic_auth: Some(Secret::new(PIPEDRIVE_AUTH.to_owned())),
+            deals_webhook_secret: Some(WebhookSecret::parse(DEALS_SECRET).unwrap()),
+            public_url: PUBLIC_URL.to_owned(),
+        },
+        wall_clock: WallClock::from_fn(move || wall.load(Ordering::SeqCst)),
     };
     App {
-        router: onboard_web::router(state),
+        router: onboard_web::router(state.clone()),
         engine,
         backend: db.backend,
+        state,
+        wall_millis,
         _mailbox_dir: mailbox_dir,
     }
 }

@@ -3,10 +3,14 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod academy;
+mod accounts;
 mod bad_input;
 mod clock;
 mod events;
 mod harness;
+mod hooks;
 mod messages;
+mod openapi;
 mod ops;
 mod versions;

@@ -22,10 +22,12 @@ async fn a_decided_email_is_delivered_to_the_mailbox_with_its_message_id() {
         assert_eq!(welcome["attempts"], 1);
         assert_eq!(welcome["attempt_log"][0]["outcome"], "delivered");
         assert_eq!(welcome["to"]["email"], "ann@acme.test");
+        // The personal sign-in link is made at delivery; the outbox keeps its place.
+        assert_eq!(welcome["sign_in_for"], "ann@acme.test");
         assert!(welcome["body"]
             .as_str()
             .unwrap()
-            .contains("https://onboard.test/academy"));
+            .contains("%ONBOARD_SIGN_IN_URL%"));
 
         let (_, mailbox) = app.get("/api/mailbox").await;
         let email = mailbox["emails"]

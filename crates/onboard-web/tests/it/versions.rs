@@ -63,9 +63,13 @@ async fn an_account_keeps_the_program_version_it_started_with() {
         );
 
         let (_, acme) = new.get("/api/messages?account=acme").await;
+        // Ann's welcome, and Bo's: added later, still welcomed under the old version.
         assert_eq!(
             subjects(&acme, "welcome-email"),
-            ["Welcome to Pipeflow, acme Inc."]
+            [
+                "Welcome to Pipeflow, acme Inc.",
+                "Welcome to Pipeflow, acme Inc."
+            ]
         );
         let (_, globex) = new.get("/api/messages?account=globex").await;
         assert_eq!(

@@ -112,7 +112,9 @@ async fn configuration_comes_from_flags_env_and_onboard_toml_in_that_order() {
         let file = data.path().join("custom.toml");
         std::fs::write(&file, "public_url = \"https://file.example\"\n").unwrap();
         let file = file.to_str().unwrap();
+        let smtp = Smtp::start().await;
         let base = ServerConfig::new(data.path(), &db)
+            .smtp(&smtp.url())
             .arg("--config")
             .arg(file);
         let layers = [
@@ -139,10 +141,13 @@ async fn configuration_comes_from_flags_env_and_onboard_toml_in_that_order() {
             server.advance("1s").await;
             let welcome = server.messages_of_rule(&account, "welcome-email").await;
             assert_eq!(welcome.len(), 1, "{layer}: {welcome:#?}");
-            let body = text(&welcome[0]["body"]);
+            let email = smtp.wait_for(&text(&welcome[0]["message_id"])).await;
             assert!(
-                body.contains(&format!("({expected}/academy)")),
-                "{layer}: the sign-in link is on {expected}:\n{body}"
+                email
+                    .body
+                    .contains(&format!("({expected}/academy/sign-in?token=")),
+                "{layer}: the sign-in link is on {expected}:\n{}",
+                email.body
             );
             // Stopped cleanly: the next layer's server takes over the same database.
             let status = server.terminate(DEADLINE).await;

@@ -7,6 +7,7 @@
 
 mod cli;
 mod cluster;
+mod crm;
 mod delivery;
 mod durability;
 mod rules;

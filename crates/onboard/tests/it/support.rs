@@ -588,10 +588,30 @@ impl Email {
                 headers.push((name.trim().to_owned(), value.trim().to_owned()));
             }
         }
-        Email {
-            headers,
-            body: body.to_owned(),
-        }
+        // The body as a mail client shows it: transfer encodings undone.
+        let encoding = headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("Content-Transfer-Encoding"))
+            .map(|(_, v)| v.to_ascii_lowercase());
+        let body = match encoding.as_deref() {
+            Some("quoted-printable") => String::from_utf8(
+                quoted_printable::decode(body.as_bytes(), quoted_printable::ParseMode::Robust)
+                    .unwrap(),
+            )
+            .unwrap(),
+            Some("base64") => {
+                use base64::Engine as _;
+                let compact: String = body.split_whitespace().collect();
+                String::from_utf8(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(compact)
+                        .unwrap(),
+                )
+                .unwrap()
+            }
+            _ => body.to_owned(),
+        };
+        Email { headers, body }
     }
 
     /// The first header named `name` (case-insensitive).

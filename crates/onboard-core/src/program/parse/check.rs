@@ -186,6 +186,60 @@ pub(crate) fn check(file: &str, draft: &Draft, folder: &Folder<'_>, out: &mut Ve
             }
         }
     }
+
+    let csm_emails: Vec<&str> = draft
+        .team
+        .iter()
+        .filter(|m| m.role.as_ref().is_some_and(|r| r.value == "csm"))
+        .filter_map(|m| m.email.as_ref())
+        .map(|e| e.value.as_str())
+        .collect();
+    let mut owners_seen: Vec<String> = Vec::new();
+    for (owner, csm) in &draft.owners {
+        let key = owner.value.to_lowercase();
+        if owners_seen.contains(&key) {
+            cx.error(
+                owner.loc,
+                format!("CRM owner `{}` is mapped twice", owner.value),
+                "keep one [[crm.owners]] entry per owner",
+            );
+        }
+        owners_seen.push(key);
+        if !csm_emails
+            .iter()
+            .any(|e| e.eq_ignore_ascii_case(&csm.value))
+        {
+            cx.error(
+                csm.loc,
+                format!("`{}` is not the email of a CSM in [[team]]", csm.value),
+                if csm_emails.is_empty() {
+                    "add a [[team]] member with `role = \"csm\"` and this email".to_owned()
+                } else {
+                    format!("use one of {}", list(csm_emails.iter().copied()))
+                },
+            );
+        }
+    }
+    if let Some(default) = &draft.default_persona {
+        reference(
+            cx,
+            default,
+            "persona",
+            &persona_names,
+            "declare it with [[personas]]",
+        );
+    }
+    for segment in &draft.segments {
+        if let Some(persona) = &segment.persona {
+            reference(
+                cx,
+                persona,
+                "persona",
+                &persona_names,
+                "declare it with [[personas]]",
+            );
+        }
+    }
 }
 
 /// The declared names among `items` (those that were read), once each, in declaration order.

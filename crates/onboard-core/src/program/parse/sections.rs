@@ -20,6 +20,21 @@ pub(crate) struct Draft {
     pub templates: Vec<DraftTemplate>,
     pub goals: Vec<DraftGoal>,
     pub rules: Vec<DraftRule>,
+    /// `[crm] hubspot_won_stages`, when given.
+    pub hubspot_won_stages: Option<Vec<Text>>,
+    /// `[[crm.owners]]`: CRM owner email → CSM email.
+    pub owners: Vec<(Text, Text)>,
+    /// `[segmentation] default`.
+    pub default_persona: Option<Text>,
+    /// `[[segmentation.rules]]`.
+    pub segments: Vec<DraftSegment>,
+}
+
+#[derive(Debug)]
+pub(crate) struct DraftSegment {
+    pub persona: Option<Text>,
+    pub property: Option<Text>,
+    pub matches: Option<(Text, regex::Regex)>,
 }
 
 #[derive(Debug)]
@@ -105,6 +120,7 @@ pub(crate) enum DraftAction {
 #[derive(Debug)]
 pub(crate) enum DraftRecipient {
     Csm,
+    Person,
     People { persona: Option<Text> },
 }
 
@@ -116,8 +132,14 @@ const TOP: &[&str] = &[
     "templates",
     "goals",
     "rules",
+    "crm",
+    "segmentation",
 ];
 const PROGRAM: &[&str] = &["name", "sender"];
+const CRM: &[&str] = &["hubspot_won_stages", "owners"];
+const OWNER: &[&str] = &["owner", "csm"];
+const SEGMENTATION: &[&str] = &["default", "rules"];
+const SEGMENT: &[&str] = &["persona", "property", "matches"];
 const SENDER: &[&str] = &["name", "email"];
 const PERSONA: &[&str] = &["name", "description", "journey", "aha_event"];
 const MEMBER: &[&str] = &["name", "email", "role"];
@@ -241,7 +263,68 @@ pub(crate) fn read_program(cx: &mut Cx<'_>, root: &Node) -> Draft {
             draft.rules.push(read_rule(cx, &t));
         }
     }
+    if let Some(node) = top.get("crm") {
+        if let Some(t) = cx.table(node, "[crm]", CRM) {
+            if t.get("hubspot_won_stages").is_some() {
+                let stages = cx.strings(&t, "hubspot_won_stages");
+                if stages.is_empty() {
+                    cx.error(
+                        t.key_loc("hubspot_won_stages"),
+                        "`hubspot_won_stages` is empty: no HubSpot deal would ever start an onboarding",
+                        "list the internal ids of your won stages, e.g. `hubspot_won_stages = [\"closedwon\"]` (custom pipelines have numeric ids)",
+                    );
+                }
+                draft.hubspot_won_stages = Some(stages);
+            }
+            for node in cx.tables(&t, "owners") {
+                if let Some(o) = cx.table(node, "[[crm.owners]]", OWNER) {
+                    let owner = cx.string(&o, "owner").and_then(|e| check_email(cx, e));
+                    let csm = cx.string(&o, "csm").and_then(|e| check_email(cx, e));
+                    if let (Some(owner), Some(csm)) = (owner, csm) {
+                        draft.owners.push((owner, csm));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(node) = top.get("segmentation") {
+        if let Some(t) = cx.table(node, "[segmentation]", SEGMENTATION) {
+            draft.default_persona = cx.optional_name(&t, "default");
+            for node in cx.tables(&t, "rules") {
+                if let Some(r) = cx.table(node, "[[segmentation.rules]]", SEGMENT) {
+                    draft.segments.push(read_segment(cx, &r));
+                }
+            }
+        }
+    }
     draft
+}
+
+fn read_segment(cx: &mut Cx<'_>, t: &Table<'_>) -> DraftSegment {
+    let matches = cx.string(t, "matches").and_then(|text| {
+        match regex::RegexBuilder::new(&text.value)
+            .case_insensitive(true)
+            .size_limit(1 << 20)
+            .build()
+        {
+            Ok(re) => Some((text, re)),
+            Err(error) => {
+                let detail = error.to_string();
+                let last = detail.lines().last().unwrap_or("").trim().to_owned();
+                cx.error(
+                    text.loc,
+                    format!("`{}` is not a regular expression: {last}", text.value),
+                    "write a pattern such as `\\b(admin|it|ops)\\b` (case is ignored; use `|` between alternatives and `\\b` for word boundaries)",
+                );
+                None
+            }
+        }
+    });
+    DraftSegment {
+        persona: cx.name(t, "persona"),
+        property: cx.string(t, "property"),
+        matches,
+    }
 }
 
 fn read_sender(cx: &mut Cx<'_>, node: &Node) -> Option<Sender> {
@@ -643,6 +726,7 @@ fn read_recipient(cx: &mut Cx<'_>, text: Text) -> Option<DraftRecipient> {
     match text.value.as_str() {
         "csm" => Some(DraftRecipient::Csm),
         "people" => Some(DraftRecipient::People { persona: None }),
+        "person" => Some(DraftRecipient::Person),
         other => match other.strip_prefix("persona:") {
             Some(persona) => {
                 let persona = Text {
@@ -658,7 +742,7 @@ fn read_recipient(cx: &mut Cx<'_>, text: Text) -> Option<DraftRecipient> {
                 cx.error(
                     text.loc,
                     format!("`{other}` is not a recipient"),
-                    "use `to = \"people\"` (the account's people), `to = \"persona:admin\"` (those of one persona) or `to = \"csm\"` (the account's CSM)",
+                    "use `to = \"people\"` (the account's people), `to = \"person\"` (the person the event is about, e.g. on `person.enrolled`), `to = \"persona:admin\"` (those of one persona) or `to = \"csm\"` (the account's CSM)",
                 );
                 None
             }

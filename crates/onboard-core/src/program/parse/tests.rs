@@ -229,11 +229,24 @@ fn the_bundled_example_program_loads_cleanly() {
         assert!(deadlines.contains(&days), "no goal at {days} days");
     }
     let welcome = program.rule("welcome-email").expect("welcome rule");
-    assert!(matches!(&welcome.trigger, Trigger::On { event } if event.as_str() == "deal.won"));
+    assert!(
+        matches!(&welcome.trigger, Trigger::On { event } if event.as_str() == "person.enrolled")
+    );
     assert!(welcome.actions.contains(&Action::Send {
         message: "welcome".to_owned(),
-        to: Recipient::People { persona: None },
+        to: Recipient::Person,
     }));
+    assert_eq!(program.crm.hubspot_won_stages, ["closedwon"]);
+    assert_eq!(
+        program
+            .crm
+            .owners
+            .get("tom@pipeflow.example")
+            .map(String::as_str),
+        Some("dana@pipeflow.example")
+    );
+    assert_eq!(program.default_persona.as_deref(), Some("end_user"));
+    assert_eq!(program.segments.len(), 2);
     let nudge = program.rule("no-login-nudge").expect("nudge rule");
     match &nudge.trigger {
         Trigger::After {

@@ -1,0 +1,183 @@
+//! Accounts as the processor wrote them: listed page by page, and counted per CSM.
+
+use crate::harness::{account, add_accounts, at, for_each_backend, HOUR};
+use onboard_core::state::{AccountState, AccountStatus};
+use onboard_store::AccountFilter;
+
+fn account_of(id: &str, csm: Option<&str>, status: AccountStatus) -> AccountState {
+    let mut account = account(id, at(0));
+    account.csm = csm.map(str::to_owned);
+    account.status = status;
+    account
+}
+
+#[tokio::test]
+async fn csm_loads_count_only_active_accounts() {
+    for_each_backend(|db| async move {
+        let store = db.store;
+        assert!(store.csm_loads().await.unwrap().is_empty());
+        let grace = Some("grace@example.com");
+        let alan = Some("alan@example.com");
+        add_accounts(
+            &*store,
+            vec![
+                account_of("a1", grace, AccountStatus::Active),
+                account_of("a2", grace, AccountStatus::Active),
+                account_of("a3", grace, AccountStatus::Paused),
+                account_of("a4", alan, AccountStatus::Churned),
+                account_of("a5", alan, AccountStatus::Active),
+                account_of("a6", None, AccountStatus::Active),
+                account_of("a7", Some("zoe@example.com"), AccountStatus::Paused),
+            ],
+        )
+        .await;
+        assert_eq!(
+            store.csm_loads().await.unwrap(),
+            [
+                ("alan@example.com".to_owned(), 1),
+                ("grace@example.com".to_owned(), 2),
+            ]
+        );
+
+        let mut churned = account_of("a1", grace, AccountStatus::Churned);
+        churned.updated_at = at(HOUR);
+        add_accounts(&*store, vec![churned]).await;
+        assert_eq!(
+            store.csm_loads().await.unwrap(),
+            [
+                ("alan@example.com".to_owned(), 1),
+                ("grace@example.com".to_owned(), 1),
+            ],
+            "an account that churns leaves its CSM's load"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn accounts_are_listed_in_id_order_page_by_page() {
+    for_each_backend(|db| async move {
+        let store = db.store;
+        let accounts: Vec<AccountState> = ["c", "a", "e", "b", "d"]
+            .into_iter()
+            .map(|id| account(id, at(0)))
+            .collect();
+        add_accounts(&*store, accounts.clone()).await;
+        let page = |after: Option<&str>, limit: i64| {
+            let store = store.clone();
+            let filter = AccountFilter {
+                after: after.map(str::to_owned),
+                limit,
+                ..AccountFilter::default()
+            };
+            async move {
+                store
+                    .list_accounts(&filter)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|a| a.id)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(page(None, 2).await, ["a", "b"]);
+        assert_eq!(page(Some("b"), 2).await, ["c", "d"]);
+        assert_eq!(page(Some("d"), 2).await, ["e"]);
+        assert!(page(Some("e"), 2).await.is_empty());
+        assert_eq!(
+            page(None, 0).await,
+            ["a", "b", "c", "d", "e"],
+            "no limit: a full page"
+        );
+
+        let first = store
+            .list_accounts(&AccountFilter {
+                limit: 1,
+                ..AccountFilter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            first,
+            [accounts[1].clone()],
+            "the whole state, as `account` gives it"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn accounts_are_listed_by_csm_and_by_status() {
+    for_each_backend(|db| async move {
+        let store = db.store;
+        let grace = Some("grace@example.com");
+        let alan = Some("alan@example.com");
+        add_accounts(
+            &*store,
+            vec![
+                account_of("a1", grace, AccountStatus::Active),
+                account_of("a2", alan, AccountStatus::Active),
+                account_of("a3", grace, AccountStatus::Paused),
+                account_of("a4", grace, AccountStatus::Active),
+                account_of("a5", None, AccountStatus::Paused),
+            ],
+        )
+        .await;
+        let list = |filter: AccountFilter| {
+            let store = store.clone();
+            async move {
+                store
+                    .list_accounts(&filter)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|a| a.id)
+                    .collect::<Vec<_>>()
+            }
+        };
+        let grace_s = || grace.map(str::to_owned);
+        assert_eq!(
+            list(AccountFilter {
+                csm: grace_s(),
+                ..AccountFilter::default()
+            })
+            .await,
+            ["a1", "a3", "a4"]
+        );
+        assert_eq!(
+            list(AccountFilter {
+                status: Some("paused".to_owned()),
+                ..AccountFilter::default()
+            })
+            .await,
+            ["a3", "a5"]
+        );
+        assert_eq!(
+            list(AccountFilter {
+                csm: grace_s(),
+                status: Some("active".to_owned()),
+                ..AccountFilter::default()
+            })
+            .await,
+            ["a1", "a4"]
+        );
+        assert_eq!(
+            list(AccountFilter {
+                csm: grace_s(),
+                status: Some("active".to_owned()),
+                after: Some("a1".to_owned()),
+                limit: 1,
+            })
+            .await,
+            ["a4"],
+            "filters and the cursor together"
+        );
+        assert!(list(AccountFilter {
+            csm: Some("nobody@example.com".to_owned()),
+            ..AccountFilter::default()
+        })
+        .await
+        .is_empty());
+    })
+    .await;
+}

@@ -1,0 +1,562 @@
+//! The OpenAPI 3.1 document of the HTTP surface, served without a token at
+//! `GET /api/openapi.json` (it holds no data).
+//!
+//! The operations of `handlers/` are described by `#[utoipa::path]` on the handlers
+//! themselves, their bodies by the `ToSchema` types they serialize. What lives here: the
+//! common error body and the reusable error answers, the security schemes, the description
+//! of the routes whose handlers live in `hooks/` and `academy.rs` (documentation-only
+//! functions below), and the `#[derive(OpenApi)]` that collects everything. The web tests
+//! compare the document's operations with [`crate::router::ROUTES`] and its schemas with
+//! real answers.
+
+use crate::error::{ApiError, ApiResult};
+use crate::handlers::{accounts, clock, events, health, mailbox, messages};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use std::sync::OnceLock;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
+
+/// The document: every operation of [`crate::router::ROUTES`].
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Onboard",
+        description = "Onboard's HTTP surface: the JSON API (`/api/...`, bearer admin token), \
+            the CRM webhooks (`/hooks/...`, each with its sender's authentication), the \
+            Academy's sign-in pages, health and metrics. Every 4xx and 5xx answer of the JSON \
+            API and the hooks is an `ErrorBody`, and so are the answers to an unknown path (404) \
+            and to a method a path does not take (405)."
+    ),
+    paths(
+        events::append,
+        events::list,
+        messages::list,
+        messages::one,
+        messages::retry,
+        accounts::list,
+        accounts::one,
+        accounts::traces,
+        accounts::set_persona,
+        mailbox::list,
+        mailbox::one,
+        clock::now,
+        clock::advance,
+        document,
+        hubspot_hook,
+        pipedrive_hook,
+        deals_hook,
+        academy_home,
+        academy_sign_in_page,
+        academy_sign_in,
+        academy_sign_out,
+        health::healthz,
+        health::readyz,
+        health::metrics,
+    ),
+    components(
+        schemas(ErrorBody),
+        responses(BadRequest, Unauthorized, TooLarge, Unavailable, Internal)
+    ),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "events", description = "The event log: custom events in, the log out"),
+        (name = "messages", description = "The outbox, with each message's attempts"),
+        (name = "accounts", description = "Accounts as the processor sees them"),
+        (name = "mailbox", description = "The development mailbox (when no SMTP server is set)"),
+        (name = "clock", description = "The engine's clock; moving it needs `--clock manual`"),
+        (name = "hooks", description = "Won deals from CRMs; each hook answers 404 until its secret is configured"),
+        (name = "academy", description = "The Academy's scanner-safe sign-in and the learner's page (HTML)"),
+        (name = "ops", description = "Health, readiness, metrics and this document"),
+    )
+)]
+pub struct ApiDoc;
+
+// Names of the security schemes, as the operations' `security(...)` cite them.
+const BEARER: &str = "bearer";
+const HUBSPOT_SIGNATURE: &str = "hubspot_signature";
+const PIPEDRIVE_BASIC: &str = "pipedrive_basic";
+const STANDARD_WEBHOOKS: &str = "standard_webhooks";
+const ACADEMY_SESSION: &str = "academy_session";
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The admin token: `ONBOARD_ADMIN_TOKEN`, else `<data-dir>/admin-token`",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            HUBSPOT_SIGNATURE,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                crate::hooks::hubspot::SIGNATURE_HEADER,
+                "HubSpot's v3 signature: base64 of HMAC-SHA256 keyed with the app's client secret \
+                 (`ONBOARD_HUBSPOT_CLIENT_SECRET`) over method + public URL + path and query + \
+                 body + `X-HubSpot-Request-Timestamp`",
+            ))),
+        );
+        components.add_security_scheme(
+            PIPEDRIVE_BASIC,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "The `user:password` set on the Pipedrive webhook \
+                         (`ONBOARD_PIPEDRIVE_BASIC_AUTH`)",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            STANDARD_WEBHOOKS,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                crate::hooks::deals::SIGNATURE_HEADER,
+                "Standard Webhooks 1.0.0: space-separated `v1,<base64>` entries, each \
+                 HMAC-SHA256 keyed with the base64-decoded bytes after `whsec_` \
+                 (`ONBOARD_DEALS_WEBHOOK_SECRET`) over `{webhook-id}.{webhook-timestamp}.{body}`; \
+                 one matching entry is enough",
+            ))),
+        );
+        components.add_security_scheme(
+            ACADEMY_SESSION,
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::academy::SESSION_COOKIE,
+                "The learner session opened by `POST /academy/sign-in`",
+            ))),
+        );
+    }
+}
+
+/// The document as JSON, built once.
+pub fn document_json() -> ApiResult<&'static str> {
+    static JSON: OnceLock<Result<String, String>> = OnceLock::new();
+    JSON.get_or_init(|| ApiDoc::openapi().to_json().map_err(|e| e.to_string()))
+        .as_deref()
+        .map_err(ApiError::internal)
+}
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "ops",
+    operation_id = "openapi",
+    responses(
+        (status = 200, description = "The OpenAPI 3.1 document of this server", body = Object),
+        (status = 500, response = Internal),
+    )
+)]
+pub async fn document() -> ApiResult<impl IntoResponse> {
+    Ok(([(CONTENT_TYPE, "application/json")], document_json()?))
+}
+
+// ------------------------------------------------------------------------------ errors
+
+/// The body of every 4xx and 5xx answer of the JSON API and the hooks.
+#[derive(ToSchema)]
+#[schema(example = json!({"error": {"code": "invalid",
+    "message": "1 problem(s) in the events; nothing was written",
+    "details": [{"at": "/0/type", "message": "`type` is required"}]}}))]
+#[allow(dead_code)] // Describes `crate::error::ApiError`'s body.
+pub struct ErrorBody {
+    error: ErrorInner,
+}
+
+#[derive(ToSchema)]
+#[schema(as = Error)]
+#[allow(dead_code)]
+struct ErrorInner {
+    code: ErrorCode,
+    /// What went wrong, for a human; a 5xx says no more than "internal error".
+    message: String,
+    /// Each problem of the input and where it is; absent when there is none.
+    #[schema(required = false)]
+    details: Vec<ErrorDetail>,
+}
+
+/// One problem of the input.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct ErrorDetail {
+    /// Where: a JSON pointer into the body (`/0/type`), a field path (`data.contacts[2].email`)
+    /// or a field name.
+    at: String,
+    message: String,
+}
+
+/// The kind of error, for programs.
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum ErrorCode {
+    BadRequest,
+    BadBody,
+    Invalid,
+    Unauthorized,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    TooLarge,
+    Unavailable,
+    Internal,
+}
+
+/// The request cannot be used: an unknown, repeated or out-of-range query parameter, or a
+/// body that is empty, not JSON, or not of the expected shape.
+#[derive(ToResponse)]
+#[allow(dead_code)]
+pub struct BadRequest(ErrorBody);
+
+/// No `Authorization: Bearer <admin token>`, or not the admin token.
+#[derive(ToResponse)]
+#[allow(dead_code)]
+pub struct Unauthorized(ErrorBody);
+
+/// The body is larger than the endpoint accepts (4 MiB or 1,000 events for
+/// `POST /api/events`, 1 MiB for the hooks, 64 KiB elsewhere).
+#[derive(ToResponse)]
+#[allow(dead_code)]
+pub struct TooLarge(ErrorBody);
+
+/// The server is shutting down, or its database does not answer; try again.
+#[derive(ToResponse)]
+#[response(headers(("retry-after" = u32, description = "Seconds to wait: 1")))]
+#[allow(dead_code)]
+pub struct Unavailable(ErrorBody);
+
+/// Something failed inside; the cause is in the server's log, not in the answer.
+#[derive(ToResponse)]
+#[allow(dead_code)]
+pub struct Internal(ErrorBody);
+
+// ------------------------------------------------------------------------------- hooks
+// The handlers are in `crate::hooks`; these functions only carry their description.
+
+/// What a hook did with a request.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes `crate::hooks::answer`.
+pub struct HookAnswer {
+    /// Events that were new in the log.
+    accepted: usize,
+    /// Events already in the log (a redelivery): nothing changed.
+    duplicates: usize,
+    /// Parts of the request that do not start an onboarding (another event type, a deal
+    /// that did not become won, …).
+    ignored: usize,
+}
+
+/// An id sent as an integer or a string (1 to 100 characters).
+fn id_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::Integer))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(crate::hooks::MAX_ID_LEN)),
+        )
+        .into()
+}
+
+/// One event of a HubSpot webhook batch. Deals created, or moved into one of the
+/// program's `crm.hubspot_won_stages`, become a `hubspot.deal` event; the rest is ignored.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "camelCase")]
+pub struct HubSpotEvent {
+    #[schema(schema_with = id_schema)]
+    event_id: String,
+    #[schema(schema_with = id_schema, required = false)]
+    subscription_id: String,
+    /// The HubSpot account (an integer, or a string of digits).
+    portal_id: i64,
+    /// Epoch milliseconds.
+    occurred_at: i64,
+    /// `deal.creation`, `deal.propertyChange`, `object.creation`, `object.propertyChange`, …
+    #[schema(example = "deal.propertyChange")]
+    subscription_type: String,
+    #[schema(schema_with = id_schema)]
+    object_id: String,
+    /// `0-3` for deals in `object.*` events.
+    #[schema(required = false)]
+    object_type_id: String,
+    #[schema(required = false, example = "dealstage")]
+    property_name: String,
+    #[schema(required = false, example = "closedwon")]
+    property_value: String,
+    #[schema(required = false)]
+    change_source: String,
+    #[schema(required = false)]
+    attempt_number: u32,
+}
+
+/// A Pipedrive deal webhook, v2 (`meta.version` `"2.0"`: `meta`, `data`, `previous`) or
+/// legacy v1 (`v: 1`: `event`, `current`, `previous`). A deal whose `status` just became
+/// `won` becomes one `deal.won` event; everything else is answered 200 and ignored.
+#[derive(ToSchema)]
+#[schema(example = json!({
+    "meta": {"action": "change", "entity": "deal", "entity_id": "746", "version": "2.0",
+             "company_id": "6001", "timestamp": "2026-11-21T09:13:19Z"},
+    "data": {"id": 746, "title": "ACME – Pro", "status": "won", "value": 12000,
+             "org_id": 12, "won_time": "2026-11-21T09:13:19Z"},
+    "previous": {"status": "open"}}))]
+#[allow(dead_code)]
+pub struct PipedriveWebhook {
+    /// v2: `entity`, `action`, `entity_id`, `company_id`, `timestamp`, `version`.
+    #[schema(required = false, value_type = Object)]
+    meta: (),
+    /// v2: the deal after the change.
+    #[schema(required = false, value_type = Object)]
+    data: (),
+    /// The fields that changed, before the change.
+    #[schema(required = false, value_type = Object)]
+    previous: (),
+    /// v1: `1`.
+    #[schema(required = false)]
+    v: i64,
+    /// v1: `updated.deal`.
+    #[schema(required = false)]
+    event: String,
+    /// v1: the deal after the change (`person_id` as an object carries the contact).
+    #[schema(required = false, value_type = Object)]
+    current: (),
+}
+
+/// A Standard Webhooks delivery of `POST /hooks/deals` (minified JSON, at most 1 MiB).
+/// Only `type: "deal.won"` is acted on; for it `data.deal.id`, `data.account.name` and each
+/// contact's `email` are required. The account key is `account.domain` (lower case,
+/// without `www.`), else `deals-company-{account.id}`, else `deals-deal-{deal.id}`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct DealsWebhook {
+    #[serde(rename = "type")]
+    #[schema(example = "deal.won")]
+    kind: String,
+    /// When the deal was won (RFC 3339); else the time it arrives.
+    #[schema(format = DateTime)]
+    timestamp: Option<String>,
+    /// Required for `deal.won`.
+    #[schema(required = false)]
+    data: DealsData,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct DealsData {
+    deal: DealsDeal,
+    account: DealsAccount,
+    /// At most 1,000.
+    #[schema(required = false)]
+    contacts: Vec<DealsContact>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct DealsDeal {
+    #[schema(schema_with = id_schema)]
+    id: String,
+    #[schema(required = false)]
+    name: String,
+    #[schema(required = false)]
+    plan: String,
+    #[schema(required = false)]
+    seats: u32,
+    #[schema(required = false)]
+    amount: f64,
+    /// The deal owner; the CSM is chosen from it when the program maps it.
+    #[schema(required = false, format = Email)]
+    owner_email: String,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct DealsAccount {
+    name: String,
+    #[schema(required = false, example = "acme.example")]
+    domain: String,
+    /// The CRM's company id.
+    #[schema(schema_with = id_schema, required = false)]
+    id: String,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct DealsContact {
+    #[schema(format = Email)]
+    email: String,
+    #[schema(required = false)]
+    name: String,
+    #[schema(required = false)]
+    title: String,
+    #[schema(schema_with = id_schema, required = false)]
+    id: String,
+    /// Any other properties, for segmentation and templates.
+    #[schema(required = false, value_type = Object)]
+    properties: (),
+}
+
+/// HubSpot's push webhooks (v3 signatures only).
+#[utoipa::path(
+    post,
+    path = "/hooks/hubspot",
+    tag = "hooks",
+    operation_id = "hubspot_hook",
+    params(
+        ("X-HubSpot-Request-Timestamp" = i64, Header, description = "Epoch milliseconds; refused more than 5 minutes from the server's wall clock"),
+    ),
+    request_body(content = Vec<HubSpotEvent>, description = "A batch of at most 100 events"),
+    responses(
+        (status = 200, description = "Stored (or ignored); HubSpot does not retry", body = HookAnswer),
+        (status = 400, description = "Not JSON, not an array, more than 100 events, or bad fields (each in `details`, e.g. `[2].portalId`); nothing was written", body = ErrorBody),
+        (status = 401, description = "Missing, stale or wrong signature", body = ErrorBody),
+        (status = 404, description = "The hook is not configured (`ONBOARD_HUBSPOT_CLIENT_SECRET`)", body = ErrorBody),
+        (status = 413, response = TooLarge),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ),
+    security(("hubspot_signature" = []))
+)]
+#[allow(dead_code)]
+fn hubspot_hook() {}
+
+/// Pipedrive deal webhooks, v2 and legacy v1, with HTTP Basic credentials.
+#[utoipa::path(
+    post,
+    path = "/hooks/pipedrive",
+    tag = "hooks",
+    operation_id = "pipedrive_hook",
+    request_body = PipedriveWebhook,
+    responses(
+        (status = 200, description = "Stored, a duplicate, or ignored", body = HookAnswer),
+        (status = 400, description = "Not JSON, or a won deal without an id; nothing was written", body = ErrorBody),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorBody,
+            headers(("www-authenticate" = String, description = "`Basic realm=\"onboard\"`"))),
+        (status = 404, description = "The hook is not configured (`ONBOARD_PIPEDRIVE_BASIC_AUTH`)", body = ErrorBody),
+        (status = 413, response = TooLarge),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ),
+    security(("pipedrive_basic" = []))
+)]
+#[allow(dead_code)]
+fn pipedrive_hook() {}
+
+/// Won deals from any CRM, signed with Standard Webhooks.
+#[utoipa::path(
+    post,
+    path = "/hooks/deals",
+    tag = "hooks",
+    operation_id = "deals_hook",
+    params(
+        ("webhook-id" = String, Header, description = "The message id, the same on every retry"),
+        ("webhook-timestamp" = i64, Header, description = "Unix seconds of this attempt; refused more than 300 s from the server's wall clock"),
+    ),
+    request_body = DealsWebhook,
+    responses(
+        (status = 200, description = "`accepted: 1` once the deal is stored; `duplicates: 1` for the same deal again; `ignored: 1` for another `type`", body = HookAnswer),
+        (status = 400, description = "Not JSON, or bad fields (every one in `details`, e.g. `data.contacts[2].email`); nothing was written", body = ErrorBody),
+        (status = 401, description = "A missing, wrong or stale signature", body = ErrorBody),
+        (status = 404, description = "The hook is not configured (`ONBOARD_DEALS_WEBHOOK_SECRET`)", body = ErrorBody),
+        (status = 413, response = TooLarge),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ),
+    security(("standard_webhooks" = []))
+)]
+#[allow(dead_code)]
+fn deals_hook() {}
+
+// ----------------------------------------------------------------------------- academy
+// The handlers are in `crate::academy`; these functions only carry their description.
+
+/// The form the sign-in page posts.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes `crate::academy::TokenParam`.
+pub struct SignInForm {
+    /// The token of the emailed link.
+    #[schema(max_length = 200)]
+    token: String,
+}
+
+/// The learner's page: their journey when signed in, else how to sign in.
+#[utoipa::path(
+    get,
+    path = "/academy",
+    tag = "academy",
+    operation_id = "academy_home",
+    responses(
+        (status = 200, description = "The learner's journey, or the signed-out page", body = String, content_type = "text/html"),
+        (status = 500, response = Internal),
+    ),
+    security((), ("academy_session" = []))
+)]
+#[allow(dead_code)]
+fn academy_home() {}
+
+/// The page a magic link opens: a button that posts the token, and nothing spent (mail
+/// scanners open links).
+#[utoipa::path(
+    get,
+    path = "/academy/sign-in",
+    tag = "academy",
+    operation_id = "academy_sign_in_page",
+    params(("token" = String, Query, description = "The token of the emailed link")),
+    responses(
+        (status = 200, description = "The sign-in button", body = String, content_type = "text/html",
+            headers(("cache-control" = String, description = "`no-store`"), ("referrer-policy" = String, description = "`no-referrer`"))),
+        (status = 400, description = "No token, one longer than 200 characters, or a query string that cannot be read: the link-not-valid page", body = String, content_type = "text/html"),
+        (status = 500, response = Internal),
+    )
+)]
+#[allow(dead_code)]
+fn academy_sign_in_page() {}
+
+/// Spends the token (single use, expiring) and opens a learner session.
+#[utoipa::path(
+    post,
+    path = "/academy/sign-in",
+    tag = "academy",
+    operation_id = "academy_sign_in",
+    request_body(content = SignInForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Signed in; on to `/academy`",
+            headers(
+                ("location" = String, description = "`/academy`"),
+                ("set-cookie" = String, description = "The session: `onboard_academy=…; Path=/academy; HttpOnly; SameSite=Lax` (and `Secure` behind https), for 14 days"),
+            )),
+        (status = 400, description = "The token is expired, used, replaced by a newer one or unknown, or the body is not the page's form (wrong type, too large, malformed): the link-not-valid page; nothing is spent", body = String, content_type = "text/html"),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[allow(dead_code)]
+fn academy_sign_in() {}
+
+/// Ends the learner session, if any.
+#[utoipa::path(
+    post,
+    path = "/academy/sign-out",
+    tag = "academy",
+    operation_id = "academy_sign_out",
+    responses(
+        (status = 303, description = "Signed out; on to `/academy`",
+            headers(
+                ("location" = String, description = "`/academy`"),
+                ("set-cookie" = String, description = "Clears the session cookie"),
+            )),
+        (status = 500, response = Internal),
+    ),
+    security((), ("academy_session" = []))
+)]
+#[allow(dead_code)]
+fn academy_sign_out() {}

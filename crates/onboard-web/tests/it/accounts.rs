@@ -1,0 +1,125 @@
+//! Accounts through the API: the list with its cursor, one account with its people and
+//! timeline, and a persona changed by hand, which moves the person to another journey.
+
+use crate::harness::{deal_won, for_each_backend};
+use axum::http::{Method, StatusCode};
+
+#[tokio::test]
+async fn accounts_are_listed_in_id_order_page_by_page() {
+    for_each_backend(|app| async move {
+        for (id, account) in [("d1", "globex"), ("d2", "acme"), ("d3", "initech")] {
+            app.post("/api/events", &deal_won(id, account)).await;
+        }
+        app.advance("1s").await;
+
+        let (status, first) = app.get("/api/accounts?limit=2").await;
+        assert_eq!(status, StatusCode::OK, "{first}");
+        let ids: Vec<&str> = first["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["acme", "globex"]);
+        assert_eq!(first["accounts"][0]["people"], 1);
+        assert_eq!(first["next_after"], "globex");
+        let (_, rest) = app.get("/api/accounts?limit=2&after=globex").await;
+        assert_eq!(rest["accounts"][0]["id"], "initech");
+        assert!(rest["next_after"].is_null());
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_account_shows_its_people_and_a_timeline_of_events_and_messages() {
+    for_each_backend(|app| async move {
+        app.post("/api/events", &deal_won("d1", "acme")).await;
+        app.advance("1s").await;
+        let (status, account) = app.get("/api/accounts/acme").await;
+        assert_eq!(status, StatusCode::OK, "{account}");
+        let ann = &account["people"][0];
+        assert_eq!(ann["email"], "ann@acme.test");
+        assert_eq!(ann["persona"], "admin");
+        assert_eq!(ann["journey"], "admin-essentials");
+        let kinds: Vec<&str> = account["timeline"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["type"].as_str().unwrap())
+            .collect();
+        assert!(kinds.contains(&"deal.won"), "{kinds:?}");
+        assert!(kinds.contains(&"person.enrolled"), "{kinds:?}");
+        assert!(account["timeline"]["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["rule"] == "welcome-email"));
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_persona_set_by_hand_moves_the_person_to_its_journey() {
+    for_each_backend(|app| async move {
+        app.post("/api/events", &deal_won("d1", "acme")).await;
+        app.advance("1s").await;
+        let (status, answer) = app
+            .call(
+                Method::PUT,
+                "/api/accounts/acme/people/Ann@acme.test/persona",
+                Some(r#"{"persona": "executive"}"#),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+        app.advance("1s").await;
+        let (_, account) = app.get("/api/accounts/acme").await;
+        let ann = &account["people"][0];
+        assert_eq!(ann["persona"], "executive");
+        assert_eq!(ann["persona_source"], "manual");
+        assert_eq!(ann["journey"], "executive-insights");
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_unknown_persona_or_person_is_refused_and_changes_nothing() {
+    for_each_backend(|app| async move {
+        app.post("/api/events", &deal_won("d1", "acme")).await;
+        app.advance("1s").await;
+        let (_, before) = app.get("/api/events").await;
+
+        let (status, error) = app
+            .call(
+                Method::PUT,
+                "/api/accounts/acme/people/ann@acme.test/persona",
+                Some(r#"{"persona": "wizard"}"#),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+        assert_eq!(error["error"]["details"][0]["at"], "persona");
+        let (status, _) = app
+            .call(
+                Method::PUT,
+                "/api/accounts/acme/people/nobody@acme.test/persona",
+                Some(r#"{"persona": "admin"}"#),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) = app
+            .call(
+                Method::PUT,
+                "/api/accounts/nowhere/people/ann@acme.test/persona",
+                Some(r#"{"persona": "admin"}"#),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+
+        let (_, after) = app.get("/api/events").await;
+        assert_eq!(before, after, "nothing was written");
+        app
+    })
+    .await;
+}
