@@ -1,5 +1,6 @@
-//! Onboard's domain: the program model (onboarding as code), events, timers, outbox
-//! messages, account state and the pure decision function that the engine's processor runs.
+//! Onboard's domain: the program model (onboarding as code), the condition language of its
+//! rules, events, timers, outbox messages, account state and the pure decision function that
+//! the engine's processor runs.
 //!
 //! Invariant: this crate does no I/O, has no async, and never reads the wall clock. Time
 //! comes in as a [`Timestamp`] argument; files come in as a [`program::ProgramSource`].
@@ -7,6 +8,7 @@
 pub mod crm;
 pub mod decide;
 pub mod event;
+pub mod expr;
 pub mod program;
 pub mod state;
 pub mod time;

@@ -18,7 +18,8 @@ use onboard_store::{
     StoreError,
 };
 use rand::Rng;
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::{Mutex, Notify};
@@ -135,6 +136,9 @@ const PROCESSOR_LEASE: &str = "processor";
 const PROCESSOR_LEASE_RENEW_MS: i64 = 5_000;
 /// Event batches a round processes before it fires timers and dispatches messages again.
 const BATCHES_PER_ROUND: usize = 4;
+/// How deep the events an event derives (and theirs, and so on) are decided in its own batch;
+/// deeper ones wait in the log for the next batch, so a rule loop cannot hold a batch.
+const INLINE_DEPTH: usize = 8;
 /// Events processed in one settle from which the engine counts as busy, and lets intake
 /// gather before the next one.
 const BUSY_EVENTS: usize = 64;
@@ -489,23 +493,24 @@ impl Engine {
             let Some(lease) = self.processor_lease().await? else {
                 return Ok(processed);
             };
-            let n = events.len();
-            match self.process_batch(&lease, events).await {
-                Ok(()) => processed += n,
+            let n = match self.process_batch(&lease, events).await {
+                Ok(decided) => decided,
                 Err(EngineError::Store(StoreError::LeaseLost(_))) => {
                     tracing::warn!(node = %self.config.node, "processor lease lost; batch dropped");
                     *self.processor_lease.lock().await = None;
                     return Ok(processed);
                 }
                 Err(error) => return Err(error),
-            }
+            };
+            processed += n;
             metrics::counter!("onboard_events_processed_total").increment(n as u64);
         }
         Ok(processed)
     }
 
-    /// Decides a batch of events and commits everything in one transaction.
-    async fn process_batch(&self, lease: &Lease, events: Vec<Event>) -> Result<()> {
+    /// Decides a batch of events and commits everything in one transaction. Returns how many
+    /// events were decided: the batch's and those they derived for their own accounts.
+    async fn process_batch(&self, lease: &Lease, events: Vec<Event>) -> Result<usize> {
         let mut ids: Vec<String> = events.iter().map(|e| e.account.clone()).collect();
         ids.sort();
         ids.dedup();
@@ -519,6 +524,8 @@ impl Engine {
         let current = self.programs.current().clone();
         let mut decisions = Decisions::default();
         let mut processed = Vec::with_capacity(events.len());
+        let mut handled = Vec::new();
+        let now = self.clock.now();
         // New accounts get the CSM with the least load: count it once per batch that has one.
         let mut settings = self.settings.clone();
         let new_account = events
@@ -540,31 +547,55 @@ impl Engine {
                 processed.push(event.seq);
                 continue;
             }
-            let had_csm = accounts.get(&event.account).and_then(|a| a.csm.clone());
-            let state = accounts
-                .entry(event.account.clone())
-                .or_insert_with(|| AccountState::new(&event.account, &current.version.0, event.at));
-            let program = if state.program_version == current.version.0 {
-                current.clone()
-            } else {
-                self.programs
-                    .version(self.store.as_ref(), &state.program_version)
-                    .await?
-            };
-            let decided = decide(&program, &settings, state, event);
-            if had_csm.is_none() {
-                if let Some(csm) = &state.csm {
-                    *settings.csm_load.entry(csm.to_lowercase()).or_default() += 1;
-                }
-            }
-            // A cancel only reaches timers set before this batch; drop the batch's own.
-            for cancel in &decided.cancels {
-                decisions.timers.retain(|t| {
-                    t.account != cancel.account
-                        || cancel.rule.as_ref().is_some_and(|r| r != &t.rule)
+            // What an event derives for its own account is decided right after it, in the
+            // same transaction: a cause and its consequences commit together, and the order
+            // of decisions does not depend on where batches happen to split.
+            let mut pending = VecDeque::from([(Cow::Borrowed(event), 0usize)]);
+            while let Some((event, depth)) = pending.pop_front() {
+                let had_csm = accounts.get(&event.account).and_then(|a| a.csm.clone());
+                let state = accounts.entry(event.account.clone()).or_insert_with(|| {
+                    AccountState::new(&event.account, &current.version.0, event.at)
                 });
+                let program = if state.program_version == current.version.0 {
+                    current.clone()
+                } else {
+                    self.programs
+                        .version(self.store.as_ref(), &state.program_version)
+                        .await?
+                };
+                let decided = decide(&program, &settings, state, &event);
+                if had_csm.is_none() {
+                    if let Some(csm) = &state.csm {
+                        *settings.csm_load.entry(csm.to_lowercase()).or_default() += 1;
+                    }
+                }
+                // A cancel only reaches timers set before this batch; drop the batch's own.
+                for cancel in &decided.cancels {
+                    decisions.timers.retain(|t| {
+                        t.account != cancel.account
+                            || cancel.rule.as_ref().is_some_and(|r| r != &t.rule)
+                    });
+                }
+                if depth < INLINE_DEPTH {
+                    for derived in decided.events.iter().filter(|d| d.account == event.account) {
+                        handled.push(derived.key.clone());
+                        pending.push_back((
+                            Cow::Owned(Event {
+                                seq: event.seq,
+                                key: derived.key.clone(),
+                                kind: derived.kind.clone(),
+                                account: derived.account.clone(),
+                                at: derived.at,
+                                data: derived.data.clone(),
+                                received_at: now,
+                                processed_at: None,
+                            }),
+                            depth + 1,
+                        ));
+                    }
+                }
+                decisions.extend(decided);
             }
-            decisions.extend(decided);
             processed.push(event.seq);
         }
         let lag = events
@@ -575,12 +606,13 @@ impl Engine {
         metrics::gauge!("onboard_processing_lag_seconds").set(lag as f64 / 1000.0);
         let batch = ProcessedBatch {
             processed,
-            processed_at: self.clock.now(),
+            handled,
+            processed_at: now,
             accounts: accounts.into_values().collect(),
             decisions,
         };
         self.store.commit_batch(lease, &batch).await?;
-        Ok(())
+        Ok(batch.processed.len() + batch.handled.len())
     }
 
     // ---- dispatcher ----

@@ -138,6 +138,7 @@ async fn events(store: &dyn Store, lease: &Lease, n_events: usize, n_accounts: u
             .collect();
         let batch = ProcessedBatch {
             processed: queue.iter().map(|e| e.seq).collect(),
+            handled: Vec::new(),
             processed_at: T0,
             accounts,
             decisions: Decisions {

@@ -147,7 +147,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Writes a processed batch in one transaction: marks its events processed, upserts the
     /// accounts, inserts timers, cancels timers, inserts outbox messages (first attempt due
-    /// at `batch.processed_at`), appends derived events and writes traces. Fenced: fails with
+    /// at `batch.processed_at`), appends derived events (those in `batch.handled` already
+    /// processed) and writes traces. Fenced: fails with
     /// `LeaseLost` and writes nothing unless `lease` is still held.
     ///
     /// `batch.decisions` is taken as net: cancels are applied before the new timers are
@@ -274,6 +275,9 @@ pub trait Store: Send + Sync + 'static {
 pub struct ProcessedBatch {
     /// Sequence numbers of the events handled.
     pub processed: Vec<i64>,
+    /// Keys of derived events (among `decisions.events`) that this batch already decided:
+    /// they are logged as processed.
+    pub handled: Vec<String>,
     pub processed_at: Timestamp,
     /// Accounts created or changed.
     pub accounts: Vec<AccountState>,
@@ -285,6 +289,7 @@ impl Default for ProcessedBatch {
     fn default() -> Self {
         Self {
             processed: Vec::new(),
+            handled: Vec::new(),
             processed_at: Timestamp(0),
             accounts: Vec::new(),
             decisions: Decisions::default(),

@@ -590,6 +590,16 @@ impl Store for PgStore {
             let derived: Vec<&NewEvent> = decisions.events.iter().collect();
             insert_events(&mut tx, &derived, at).await?;
         }
+        if !batch.handled.is_empty() {
+            sqlx::query(
+                "UPDATE events SET processed_at = $1 \
+                 WHERE event_key = ANY($2) AND processed_at IS NULL",
+            )
+            .bind(at.0)
+            .bind(&batch.handled)
+            .execute(&mut *tx)
+            .await?;
+        }
         insert_traces(&mut tx, &decisions.traces).await?;
         tx.commit().await?;
         Ok(())

@@ -82,6 +82,37 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Read-only connections: every read outside a write transaction.
     reader: SqlitePool,
+    /// The task that moves the WAL into the database file beside the writer.
+    checkpointer: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        if let Some(task) = &self.checkpointer {
+            task.abort();
+        }
+    }
+}
+
+/// How often the checkpointer copies the WAL into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Copies what the WAL holds into the database file, on a connection of its own, so that
+/// no commit ever waits for a checkpoint (SQLite would otherwise run one inside the commit
+/// that crosses `wal_autocheckpoint`, and that commit's caller would wait for it). A PASSIVE
+/// checkpoint takes no lock that writers or readers wait for.
+async fn checkpoint_forever(pool: SqlitePool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::warn!(error = %error, "WAL checkpoint failed; the next one retries");
+        }
+    }
 }
 
 impl SqliteStore {
@@ -109,9 +140,9 @@ impl SqliteStore {
                 options
                     .clone()
                     .pragma("cache_size", "-65536")
-                    // Checkpoint every ~40 MB of WAL rather than 4 MB: a page written by
-                    // many transactions in between reaches the database file once.
-                    .pragma("wal_autocheckpoint", "10000"),
+                    // The checkpointer task keeps the WAL short; the writer checkpoints
+                    // only if the WAL reaches ~400 MB all the same (e.g. a reader held it).
+                    .pragma("wal_autocheckpoint", "100000"),
             )
             .await?;
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
@@ -124,13 +155,30 @@ impl SqliteStore {
                 .max_connections(READERS)
                 .connect_with(
                     options
+                        .clone()
                         .create_if_missing(false)
                         .pragma("cache_size", "-16384")
                         .pragma("query_only", "ON"),
                 )
                 .await?
         };
-        Ok(Self { writer, reader })
+        let checkpointer = if in_memory {
+            None
+        } else {
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options.create_if_missing(false))
+                .await?;
+            Some(tokio::spawn(checkpoint_forever(pool)).abort_handle())
+        };
+        Ok(Self {
+            writer,
+            reader,
+            checkpointer,
+        })
     }
 
     /// SQLite's plan for the timer claim, one step a line: shows that due timers come from
@@ -615,6 +663,17 @@ impl Store for SqliteStore {
         if !decisions.events.is_empty() {
             let derived: Vec<&NewEvent> = decisions.events.iter().collect();
             insert_events(&mut tx, &derived, at).await?;
+        }
+        for chunk in chunks(&batch.handled) {
+            let mut update = QueryBuilder::<Sqlite>::new("UPDATE events SET processed_at = ");
+            update.push_bind(at.0);
+            update.push(" WHERE processed_at IS NULL AND event_key IN (");
+            let mut list = update.separated(", ");
+            for key in chunk {
+                list.push_bind(key);
+            }
+            update.push(")");
+            update.build().execute(&mut *tx).await?;
         }
         for chunk in chunks(&decisions.traces) {
             let mut insert = QueryBuilder::<Sqlite>::new(

@@ -173,6 +173,7 @@ pub async fn commit(store: &dyn Store, when: Timestamp, decisions: Decisions) {
             &lease,
             &ProcessedBatch {
                 processed: Vec::new(),
+                handled: Vec::new(),
                 processed_at: when,
                 accounts: Vec::new(),
                 decisions,

@@ -48,6 +48,7 @@ async fn commit_batch_marks_processed_and_writes_everything_in_one_go() {
         let batch = ProcessedBatch {
             processed,
             processed_at: at(MINUTE),
+            handled: Vec::new(),
             // An account twice in one batch: the last state wins.
             accounts: vec![account("acme", T0), acme.clone()],
             decisions: Decisions {
@@ -133,6 +134,60 @@ async fn commit_batch_marks_processed_and_writes_everything_in_one_go() {
 }
 
 #[tokio::test]
+async fn derived_events_the_batch_already_decided_are_logged_as_processed() {
+    for_each_backend(|db| async move {
+        let store = db.store;
+        let batch = ProcessedBatch {
+            processed_at: at(MINUTE),
+            handled: vec!["person.enrolled:acme:ann".to_owned()],
+            decisions: Decisions {
+                events: vec![
+                    event(
+                        "person.enrolled:acme:ann",
+                        "person.enrolled",
+                        "acme",
+                        at(MINUTE),
+                    ),
+                    event(
+                        "project.launched:acme",
+                        "project.launched",
+                        "acme",
+                        at(MINUTE),
+                    ),
+                ],
+                ..Decisions::default()
+            },
+            ..ProcessedBatch::default()
+        };
+        let lease = crate::harness::lease(&*store, "node-a", MINUTE).await;
+        store.commit_batch(&lease, &batch).await.unwrap();
+
+        let logged = store
+            .list_events(&EventFilter {
+                limit: 10,
+                ..EventFilter::default()
+            })
+            .await
+            .unwrap();
+        let processed: Vec<(&str, Option<onboard_core::Timestamp>)> = logged
+            .iter()
+            .map(|e| (e.key.as_str(), e.processed_at))
+            .collect();
+        assert_eq!(
+            processed,
+            [
+                ("person.enrolled:acme:ann", Some(at(MINUTE))),
+                ("project.launched:acme", None)
+            ]
+        );
+        let queue = store.unprocessed_events(10).await.unwrap();
+        assert_eq!(queue.len(), 1);
+        assert_eq!(queue[0].key, "project.launched:acme");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn commit_batch_with_a_lost_lease_writes_nothing() {
     for_each_backend(|db| async move {
         let store = db.store;
@@ -155,6 +210,7 @@ async fn commit_batch_with_a_lost_lease_writes_nothing() {
         };
         let batch = ProcessedBatch {
             processed: vec![seq],
+            handled: Vec::new(),
             processed_at: at(3 * MINUTE),
             accounts: vec![account("acme", T0)],
             decisions: Decisions {
