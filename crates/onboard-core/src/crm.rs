@@ -1,6 +1,9 @@
 //! Won deals from any CRM in one shape. Each intake (HubSpot, Pipedrive, the generic
 //! `/hooks/deals`) turns what its CRM sends into a [`WonDeal`], and [`WonDeal::to_event`]
-//! makes the one `deal.won` event the processor understands.
+//! makes the one `deal.won` event the processor understands. A CRM whose webhooks carry
+//! only ids (HubSpot, Pipedrive with an API token) first logs a raw event on a connector
+//! stream; [`hubspot_fetch`] and [`pipedrive_fetch`] turn it into the outbox entry that asks
+//! the CRM for the deal.
 
 use crate::decide::derived_id;
 use crate::event::{types, Event, EventType, NewEvent, MAX_KEY_LEN};
@@ -14,16 +17,35 @@ pub mod raw {
     /// A HubSpot deal that moved into (or was created in) a won stage: the engine fetches
     /// the deal, its contacts and company, then appends `deal.won`.
     pub const HUBSPOT_DEAL: &str = "hubspot.deal";
+    /// A Pipedrive deal whose status became `won`: the engine fetches the deal, its people,
+    /// organization and owner, then appends `deal.won`.
+    pub const PIPEDRIVE_DEAL: &str = "pipedrive.deal";
 }
+
+const HUBSPOT_STREAM_PREFIX: &str = "hubspot-portal-";
+const PIPEDRIVE_STREAM_PREFIX: &str = "pipedrive-company-";
 
 /// The account key used for raw input of one HubSpot portal (no account is made for it).
 pub fn hubspot_stream(portal: i64) -> String {
-    format!("hubspot-portal-{portal}")
+    format!("{HUBSPOT_STREAM_PREFIX}{portal}")
 }
 
-/// Whether an account key names a connector's raw stream rather than a customer account.
+/// The account key used for raw input of one Pipedrive company (no account is made for it).
+pub fn pipedrive_stream(company_id: i64) -> String {
+    format!("{PIPEDRIVE_STREAM_PREFIX}{company_id}")
+}
+
+/// Whether an account key names a connector's raw stream rather than a customer account:
+/// a connector's prefix followed by an integer (so a domain such as
+/// `hubspot-portal-1.example` stays a customer account).
 pub fn is_connector_stream(account: &str) -> bool {
-    account.starts_with("hubspot-portal-")
+    [HUBSPOT_STREAM_PREFIX, PIPEDRIVE_STREAM_PREFIX]
+        .iter()
+        .filter_map(|prefix| account.strip_prefix(prefix))
+        .any(|id| {
+            let digits = id.strip_prefix('-').unwrap_or(id);
+            !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+        })
 }
 
 /// The outbox channel of HubSpot fetches: each is delivered by asking HubSpot's CRM API for
@@ -78,6 +100,87 @@ pub fn hubspot_fetch(event: &Event) -> Option<NewMessage> {
         subject: format!("Fetch HubSpot deal {deal_id}"),
         body: serde_json::to_string(&fetch).unwrap_or_default(),
         rule: "crm.hubspot".to_owned(),
+        cause: event.key.clone(),
+        sign_in_email: None,
+    })
+}
+
+/// The outbox channel of Pipedrive fetches: each is delivered by asking Pipedrive's API for the
+/// deal, with the outbox's retries, backoff and dead letters.
+pub const PIPEDRIVE_CHANNEL: &str = "pipedrive";
+
+/// What to fetch from Pipedrive (the body of a [`PIPEDRIVE_CHANNEL`] outbox entry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipedriveFetch {
+    /// The Pipedrive company (account) the deal belongs to.
+    pub company_id: i64,
+    pub deal_id: String,
+    /// When the deal was won (else when Pipedrive sent the webhook): the time of the
+    /// `deal.won` it leads to.
+    pub occurred_at: Timestamp,
+}
+
+/// The raw `pipedrive.deal` event of one webhook delivery about a deal that became won, at
+/// `at` (its won time, else the delivery's): on the company's stream, keyed by the delivery
+/// (Pipedrive's `meta.id`; without one, by the deal) so that a redelivery is a duplicate.
+pub fn pipedrive_deal_event(
+    company_id: i64,
+    deal_id: &str,
+    delivery_id: Option<&str>,
+    at: Timestamp,
+) -> NewEvent {
+    let delivery = delivery_id.unwrap_or("won");
+    let mut key = format!("pipedrive:{company_id}:{deal_id}:{delivery}");
+    if key.len() > MAX_KEY_LEN {
+        // Only ids this long get here; a digest keeps the key unique and short.
+        key = derived_id(
+            &format!("pipedrive:{company_id}:sha256"),
+            &[deal_id, delivery],
+        );
+    }
+    NewEvent {
+        key,
+        kind: EventType::parse(raw::PIPEDRIVE_DEAL).unwrap_or_else(|_| unreachable!()),
+        account: pipedrive_stream(company_id),
+        at,
+        data: serde_json::json!({
+            "company_id": company_id,
+            "deal_id": deal_id,
+            "delivery_id": delivery_id,
+        }),
+    }
+}
+
+/// The outbox entry that fetches the deal a raw `pipedrive.deal` event names. One per deal:
+/// Pipedrive's redeliveries, later changes and a deal won again fetch nothing more.
+pub fn pipedrive_fetch(event: &Event) -> Option<NewMessage> {
+    if event.kind.as_str() != raw::PIPEDRIVE_DEAL {
+        return None;
+    }
+    let company_id = event.data.get("company_id")?.as_i64()?;
+    let deal_id = match event.data.get("deal_id")? {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    let id = derived_id("job", &["pipedrive", &company_id.to_string(), &deal_id]);
+    let fetch = PipedriveFetch {
+        company_id,
+        deal_id: deal_id.clone(),
+        occurred_at: event.at,
+    };
+    Some(NewMessage {
+        message_id: id.clone(),
+        id,
+        account: event.account.clone(),
+        channel: PIPEDRIVE_CHANNEL.to_owned(),
+        to_email: format!("company-{company_id}@api.pipedrive.com"),
+        to_name: format!("Pipedrive company {company_id}"),
+        from_email: String::new(),
+        from_name: String::new(),
+        subject: format!("Fetch Pipedrive deal {deal_id}"),
+        body: serde_json::to_string(&fetch).unwrap_or_default(),
+        rule: "crm.pipedrive".to_owned(),
         cause: event.key.clone(),
         sign_in_email: None,
     })
@@ -242,6 +345,127 @@ mod tests {
             deal(None, None).account_key(),
             "hubspot-44112233-deal-18000000042"
         );
+    }
+
+    fn raw_event(kind: &str, key: &str, account: &str, data: serde_json::Value) -> Event {
+        Event {
+            seq: 1,
+            key: key.to_owned(),
+            kind: EventType::parse(kind).unwrap_or_else(|e| panic!("{e}")),
+            account: account.to_owned(),
+            at: Timestamp(1_767_603_600_123),
+            data,
+            received_at: Timestamp(1_767_603_600_200),
+            processed_at: None,
+        }
+    }
+
+    fn pipedrive_deal(key: &str, deal_id: serde_json::Value) -> Event {
+        raw_event(
+            raw::PIPEDRIVE_DEAL,
+            key,
+            &pipedrive_stream(123),
+            serde_json::json!({"company_id": 123, "deal_id": deal_id, "delivery_id": key}),
+        )
+    }
+
+    #[test]
+    fn a_raw_pipedrive_deal_becomes_one_fetch_on_the_pipedrive_channel() {
+        let event = pipedrive_deal("pipedrive:123:746:2f0e-uuid", serde_json::json!("746"));
+        let fetch = pipedrive_fetch(&event).unwrap_or_else(|| panic!("no fetch"));
+        assert_eq!(fetch.channel, PIPEDRIVE_CHANNEL);
+        assert_eq!(fetch.account, "pipedrive-company-123");
+        assert_eq!(fetch.cause, event.key);
+        assert_eq!(fetch.id, fetch.message_id);
+        assert!(fetch.sign_in_email.is_none());
+        let body: PipedriveFetch =
+            serde_json::from_str(&fetch.body).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            body,
+            PipedriveFetch {
+                company_id: 123,
+                deal_id: "746".to_owned(),
+                occurred_at: event.at,
+            }
+        );
+    }
+
+    #[test]
+    fn every_delivery_of_one_pipedrive_deal_is_the_same_fetch() {
+        let first = pipedrive_fetch(&pipedrive_deal("delivery-1", serde_json::json!("746")));
+        let again = pipedrive_fetch(&pipedrive_deal("delivery-2", serde_json::json!(746)));
+        let other = pipedrive_fetch(&pipedrive_deal("delivery-3", serde_json::json!("747")));
+        let id = |m: Option<NewMessage>| m.map(|m| m.id).unwrap_or_default();
+        let first = id(first);
+        assert!(first.starts_with("job_"), "{first}");
+        assert_eq!(first, id(again));
+        assert_ne!(first, id(other));
+    }
+
+    #[test]
+    fn each_connector_fetches_only_its_own_raw_events() {
+        let pipedrive = pipedrive_deal("delivery-1", serde_json::json!("746"));
+        assert!(hubspot_fetch(&pipedrive).is_none());
+        let hubspot = raw_event(
+            raw::HUBSPOT_DEAL,
+            "hubspot:1",
+            &hubspot_stream(44112233),
+            serde_json::json!({"portal_id": 44112233, "deal_id": "18000000042", "trigger": "creation"}),
+        );
+        assert!(pipedrive_fetch(&hubspot).is_none());
+        assert_eq!(
+            hubspot_fetch(&hubspot).map(|m| m.channel).as_deref(),
+            Some(HUBSPOT_CHANNEL)
+        );
+        let malformed = raw_event(
+            raw::PIPEDRIVE_DEAL,
+            "pipedrive:x",
+            &pipedrive_stream(123),
+            serde_json::json!({"company_id": "not a number", "deal_id": "746"}),
+        );
+        assert!(pipedrive_fetch(&malformed).is_none());
+    }
+
+    #[test]
+    fn a_pipedrive_delivery_is_keyed_by_its_id_and_long_ids_stay_short() {
+        let at = Timestamp(1_767_603_600_000);
+        let event = pipedrive_deal_event(123, "746", Some("2f0e-uuid"), at);
+        assert_eq!(event.key, "pipedrive:123:746:2f0e-uuid");
+        assert_eq!(event.kind.as_str(), raw::PIPEDRIVE_DEAL);
+        assert_eq!(event.account, "pipedrive-company-123");
+        assert_eq!(event.at, at);
+        assert_eq!(
+            event.data,
+            serde_json::json!({"company_id": 123, "deal_id": "746", "delivery_id": "2f0e-uuid"})
+        );
+        assert_eq!(
+            pipedrive_deal_event(123, "746", None, at).key,
+            "pipedrive:123:746:won"
+        );
+        let long = "x".repeat(300);
+        let a = pipedrive_deal_event(123, "746", Some(&long), at).key;
+        let b = pipedrive_deal_event(123, "747", Some(&long), at).key;
+        assert!(
+            a.len() <= MAX_KEY_LEN && a.starts_with("pipedrive:123:sha256_"),
+            "{a}"
+        );
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn connector_streams_are_a_prefix_and_an_integer() {
+        assert!(is_connector_stream(&hubspot_stream(44112233)));
+        assert!(is_connector_stream(&pipedrive_stream(123)));
+        assert!(is_connector_stream(&hubspot_stream(-5)));
+        for customer in [
+            "acme.example",
+            "pipedrive-123-company-2",
+            "pipedrive-company-1.example",
+            "hubspot-portal-",
+            "pipedrive-company-",
+        ] {
+            assert!(!is_connector_stream(customer), "{customer}");
+        }
     }
 
     #[test]

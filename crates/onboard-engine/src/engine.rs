@@ -3,11 +3,13 @@
 
 use crate::clock::Clock;
 use crate::crm::hubspot::{FetchedDeal, HubSpotClient};
+use crate::crm::pipedrive::{self, PipedriveClient};
+use crate::crm::FetchError;
 use crate::intake::Intake;
 use crate::mail::Mailer;
 use crate::programs::{program_to_json, Programs};
 use crate::{EngineError, Result};
-use onboard_core::crm::{self, HubSpotFetch};
+use onboard_core::crm::{self, HubSpotFetch, PipedriveFetch, WonDeal};
 use onboard_core::decide::{decide, Settings};
 use onboard_core::event::types;
 use onboard_core::program::{Program, ProgramSource};
@@ -53,6 +55,9 @@ pub struct EngineConfig {
     pub link_ttl: Duration,
     /// HubSpot's CRM API, for the deals its webhooks name.
     pub hubspot: Option<HubSpotSettings>,
+    /// Pipedrive's API, for the deals its webhooks name (without it, the Pipedrive hook
+    /// builds the deal from the webhook alone).
+    pub pipedrive: Option<PipedriveSettings>,
 }
 
 /// Where and how to reach HubSpot's CRM API.
@@ -68,6 +73,23 @@ impl std::fmt::Debug for HubSpotSettings {
         f.debug_struct("HubSpotSettings")
             .field("api_base", &self.api_base)
             .field("access_token", &"***")
+            .finish()
+    }
+}
+
+/// Where and how to reach Pipedrive's API.
+#[derive(Clone)]
+pub struct PipedriveSettings {
+    /// e.g. `https://api.pipedrive.com`.
+    pub api_base: String,
+    pub api_token: String,
+}
+
+impl std::fmt::Debug for PipedriveSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PipedriveSettings")
+            .field("api_base", &self.api_base)
+            .field("api_token", &"***")
             .finish()
     }
 }
@@ -89,6 +111,7 @@ impl EngineConfig {
             first_link_ttl: Duration(7 * 24 * 3_600_000),
             link_ttl: Duration(15 * 60_000),
             hubspot: None,
+            pipedrive: None,
         }
     }
 }
@@ -128,6 +151,7 @@ pub struct Engine {
     processor_lease: Mutex<Option<(Lease, Timestamp)>>,
     stopping: AtomicBool,
     hubspot: Option<Arc<HubSpotClient>>,
+    pipedrive: Option<Arc<PipedriveClient>>,
     /// This engine, for work that runs on beyond a round (CRM fetches).
     me: std::sync::Weak<Engine>,
 }
@@ -173,8 +197,15 @@ impl Engine {
             )),
             None => None,
         };
+        let pipedrive = match &config.pipedrive {
+            Some(p) => Some(Arc::new(
+                PipedriveClient::new(&p.api_base, &p.api_token).map_err(EngineError::Config)?,
+            )),
+            None => None,
+        };
         Ok(Arc::new_cyclic(|me| Self {
             hubspot,
+            pipedrive,
             me: me.clone(),
             store,
             clock,
@@ -543,7 +574,9 @@ impl Engine {
         for event in &events {
             if crm::is_connector_stream(&event.account) {
                 // Raw CRM input: no account of its own; it asks the CRM for the deal.
-                decisions.messages.extend(crm::hubspot_fetch(event));
+                decisions
+                    .messages
+                    .extend(crm::hubspot_fetch(event).or_else(|| crm::pipedrive_fetch(event)));
                 processed.push(event.seq);
                 continue;
             }
@@ -641,11 +674,11 @@ impl Engine {
             for claim in claims {
                 match claim.channel.as_str() {
                     "email" => emails.push(claim),
-                    crm::HUBSPOT_CHANNEL => {
+                    crm::HUBSPOT_CHANNEL | crm::PIPEDRIVE_CHANNEL => {
                         // CRM calls can be slow: they run beside the rounds, so one slow
                         // account never holds up the others.
                         if let Some(engine) = self.me.upgrade() {
-                            tokio::spawn(async move { engine.fetch_hubspot(claim).await });
+                            tokio::spawn(async move { engine.fetch_deal(claim).await });
                         }
                         attempted += 1;
                     }
@@ -723,70 +756,85 @@ impl Engine {
         Ok(email)
     }
 
-    /// Delivers a HubSpot fetch: asks HubSpot for the deal and, when it is won, appends the
-    /// `deal.won` that starts the onboarding.
-    async fn fetch_hubspot(self: Arc<Self>, claim: ClaimedMessage) {
-        let outcome = self.try_fetch_hubspot(&claim).await;
+    /// Delivers a CRM fetch (HubSpot or Pipedrive, by the claim's channel): asks the CRM for
+    /// the deal and, when it is won, appends the `deal.won` that starts the onboarding; the
+    /// outcome is recorded like any delivery (retries with backoff, `Retry-After`, dead).
+    async fn fetch_deal(self: Arc<Self>, claim: ClaimedMessage) {
+        let outcome = if claim.channel == crm::PIPEDRIVE_CHANNEL {
+            self.try_fetch_pipedrive(&claim).await
+        } else {
+            self.try_fetch_hubspot(&claim).await
+        };
         let (result, not_before) = match outcome {
             Ok(()) => (Ok(()), None),
             Err((error, retry_after)) => (Err(error), retry_after),
         };
         if let Err(error) = self.record_delivery(&claim, result, not_before).await {
-            tracing::warn!(message.id = %claim.id, error = %error, "recording a HubSpot fetch failed; it is retried when its claim runs out");
+            tracing::warn!(message.id = %claim.id, channel = %claim.channel, error = %error, "recording a CRM fetch failed; it is retried when its claim runs out");
         }
         self.appended.notify_one();
     }
 
-    async fn try_fetch_hubspot(
-        &self,
-        claim: &ClaimedMessage,
-    ) -> std::result::Result<(), (crate::mail::SendError, Option<Duration>)> {
-        let permanent = |message: String| {
-            (
-                crate::mail::SendError {
-                    permanent: true,
-                    message,
-                },
-                None,
-            )
-        };
+    async fn try_fetch_hubspot(&self, claim: &ClaimedMessage) -> Result<(), FetchFailure> {
         let Some(client) = &self.hubspot else {
-            return Err(permanent(
-                "HubSpot's API is not configured: set ONBOARD_HUBSPOT_ACCESS_TOKEN".to_owned(),
+            return Err(fetch_failed_for_good(
+                "HubSpot's API is not configured: set ONBOARD_HUBSPOT_ACCESS_TOKEN",
             ));
         };
         let fetch: HubSpotFetch = serde_json::from_str(&claim.body)
-            .map_err(|e| permanent(format!("not a HubSpot fetch: {e}")))?;
-        match client.fetch_deal(fetch.portal, &fetch.deal_id).await {
-            Ok(FetchedDeal::Won(deal)) => {
-                self.ingest(vec![deal.to_event(fetch.occurred_at)])
-                    .await
-                    .map_err(|e| {
-                        (
-                            crate::mail::SendError {
-                                permanent: false,
-                                message: format!("the deal could not be logged: {e}"),
-                            },
-                            None,
-                        )
-                    })?;
+            .map_err(|e| fetch_failed_for_good(format!("not a HubSpot fetch: {e}")))?;
+        match client
+            .fetch_deal(fetch.portal, &fetch.deal_id)
+            .await
+            .map_err(fetch_failed)?
+        {
+            FetchedDeal::Won(deal) => {
+                self.start_onboarding(&deal, fetch.occurred_at).await?;
                 tracing::info!(deal = %fetch.deal_id, portal = fetch.portal, "HubSpot deal won: onboarding starts");
-                Ok(())
             }
-            Ok(FetchedDeal::NotWon { stage }) => {
+            FetchedDeal::NotWon { stage } => {
                 tracing::info!(deal = %fetch.deal_id, portal = fetch.portal, stage = ?stage, "HubSpot deal is not closed won: nothing to do");
-                Ok(())
             }
-            Err(error) => Err((
-                crate::mail::SendError {
-                    permanent: error.permanent,
-                    message: error.message.clone(),
-                },
-                error
-                    .retry_after
-                    .map(|d| Duration(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))),
-            )),
         }
+        Ok(())
+    }
+
+    async fn try_fetch_pipedrive(&self, claim: &ClaimedMessage) -> Result<(), FetchFailure> {
+        let Some(client) = &self.pipedrive else {
+            return Err(fetch_failed_for_good(
+                "Pipedrive's API is not configured: set ONBOARD_PIPEDRIVE_API_TOKEN",
+            ));
+        };
+        let fetch: PipedriveFetch = serde_json::from_str(&claim.body)
+            .map_err(|e| fetch_failed_for_good(format!("not a Pipedrive fetch: {e}")))?;
+        match client
+            .fetch_deal(fetch.company_id, &fetch.deal_id)
+            .await
+            .map_err(fetch_failed)?
+        {
+            pipedrive::FetchedDeal::Won(deal) => {
+                self.start_onboarding(&deal, fetch.occurred_at).await?;
+                tracing::info!(deal = %fetch.deal_id, company = fetch.company_id, n_people = deal.contacts.len(), "Pipedrive deal won: onboarding starts");
+            }
+            pipedrive::FetchedDeal::NotWon { status } => {
+                tracing::info!(deal = %fetch.deal_id, company = fetch.company_id, status = ?status, "Pipedrive deal is not won: nothing to do");
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends the `deal.won` of a deal fetched from a CRM, at `at`.
+    async fn start_onboarding(&self, deal: &WonDeal, at: Timestamp) -> Result<(), FetchFailure> {
+        self.ingest(vec![deal.to_event(at)]).await.map_err(|e| {
+            (
+                crate::mail::SendError {
+                    permanent: false,
+                    message: format!("the deal could not be logged: {e}"),
+                },
+                None,
+            )
+        })?;
+        Ok(())
     }
 
     async fn record_delivery(
@@ -847,4 +895,31 @@ impl Engine {
         self.appended.notify_one();
         Ok(())
     }
+}
+
+/// Why a CRM fetch did not deliver, and how long the CRM asked us to wait.
+type FetchFailure = (crate::mail::SendError, Option<Duration>);
+
+/// A CRM fetch that retrying cannot fix (not configured, not a fetch).
+fn fetch_failed_for_good(message: impl Into<String>) -> FetchFailure {
+    (
+        crate::mail::SendError {
+            permanent: true,
+            message: message.into(),
+        },
+        None,
+    )
+}
+
+/// A CRM client's error as a delivery failure, with its `Retry-After`.
+fn fetch_failed(error: FetchError) -> FetchFailure {
+    (
+        crate::mail::SendError {
+            permanent: error.permanent,
+            message: error.message,
+        },
+        error
+            .retry_after
+            .map(|d| Duration(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))),
+    )
 }

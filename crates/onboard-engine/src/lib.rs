@@ -1,6 +1,7 @@
 //! Onboard's engine: the intake (group commit into the event log), the processor (events in
 //! order → state, rules, timers, outbox), the scheduler (due timers → `timer.fired` events),
-//! the dispatchers (outbox → SMTP or the development mailbox) and the clock.
+//! the dispatchers (outbox → SMTP or the development mailbox; CRM fetches from HubSpot and
+//! Pipedrive) and the clock.
 //!
 //! Invariant: the engine reads time only through its [`clock::Clock`]. It knows no HTTP and
 //! no SQL: the web crate calls it, the store persists for it.
@@ -12,7 +13,7 @@ mod intake;
 pub mod mail;
 mod programs;
 
-pub use engine::{Engine, EngineConfig, HubSpotSettings, Progress};
+pub use engine::{Engine, EngineConfig, HubSpotSettings, PipedriveSettings, Progress};
 pub use programs::{program_from_json, program_to_json, read_program_dir};
 
 /// Engine errors.

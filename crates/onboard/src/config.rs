@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 /// HubSpot's API, where deals are read after a webhook.
 pub const DEFAULT_HUBSPOT_API_BASE: &str = "https://api.hubapi.com";
+/// Pipedrive's API, where deals, people and organizations are read after a webhook.
+pub const DEFAULT_PIPEDRIVE_API_BASE: &str = "https://api.pipedrive.com";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -98,6 +100,13 @@ pub struct ServeArgs {
     /// hook is off without them).
     #[arg(long, env = "ONBOARD_PIPEDRIVE_BASIC_AUTH", hide_env_values = true)]
     pub pipedrive_basic_auth: Option<Secret>,
+    /// Pipedrive API token, for reading won deals, their people, organization and owner
+    /// (without it, a deal is built from the webhook alone, with no people).
+    #[arg(long, env = "ONBOARD_PIPEDRIVE_API_TOKEN", hide_env_values = true)]
+    pub pipedrive_api_token: Option<Secret>,
+    /// Pipedrive API base URL (default: https://api.pipedrive.com).
+    #[arg(long, env = "ONBOARD_PIPEDRIVE_API_BASE")]
+    pub pipedrive_api_base: Option<String>,
     /// Standard Webhooks secret `whsec_<base64>` of POST /hooks/deals (the hook is off
     /// without it).
     #[arg(long, env = "ONBOARD_DEALS_WEBHOOK_SECRET", hide_env_values = true)]
@@ -128,6 +137,8 @@ pub struct FileConfig {
     pub hubspot_access_token: Option<Secret>,
     pub hubspot_api_base: Option<String>,
     pub pipedrive_basic_auth: Option<Secret>,
+    pub pipedrive_api_token: Option<Secret>,
+    pub pipedrive_api_base: Option<String>,
     pub deals_webhook_secret: Option<Secret>,
     pub first_link_ttl: Option<String>,
     pub link_ttl: Option<String>,
@@ -186,6 +197,10 @@ pub struct Settings {
     pub hubspot_api_base: String,
     /// `user:password` expected from Pipedrive; the hook is off without it.
     pub pipedrive_basic_auth: Option<Secret>,
+    /// Token for Pipedrive's API; without it the hook builds deals from the webhook alone.
+    pub pipedrive_api_token: Option<Secret>,
+    /// Pipedrive's API base URL, without a trailing slash.
+    pub pipedrive_api_base: String,
     /// The decoded secret of `POST /hooks/deals`; the hook is off without it.
     pub deals_webhook_secret: Option<WebhookSecret>,
 }
@@ -234,6 +249,17 @@ impl Settings {
                 "--hubspot-api-base must start with http:// or https://, not `{hubspot_api_base}`"
             );
         }
+        let pipedrive_api_base = args
+            .pipedrive_api_base
+            .or(file.pipedrive_api_base)
+            .unwrap_or_else(|| DEFAULT_PIPEDRIVE_API_BASE.to_owned());
+        if !(pipedrive_api_base.starts_with("http://")
+            || pipedrive_api_base.starts_with("https://"))
+        {
+            bail!(
+                "--pipedrive-api-base must start with http:// or https://, not `{pipedrive_api_base}`"
+            );
+        }
         let pipedrive_basic_auth = secret(args.pipedrive_basic_auth, file.pipedrive_basic_auth);
         if pipedrive_basic_auth
             .as_ref()
@@ -270,6 +296,8 @@ impl Settings {
             hubspot_access_token: secret(args.hubspot_access_token, file.hubspot_access_token),
             hubspot_api_base: hubspot_api_base.trim_end_matches('/').to_owned(),
             pipedrive_basic_auth,
+            pipedrive_api_token: secret(args.pipedrive_api_token, file.pipedrive_api_token),
+            pipedrive_api_base: pipedrive_api_base.trim_end_matches('/').to_owned(),
             deals_webhook_secret,
         })
     }
@@ -303,6 +331,8 @@ mod tests {
             "pat-token-value",
             "--pipedrive-basic-auth",
             "user:pd-password",
+            "--pipedrive-api-token",
+            "pd-api-token-value",
             "--deals-webhook-secret",
             "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
         ]);
@@ -314,6 +344,7 @@ mod tests {
             "hs-secret-value",
             "pat-token-value",
             "pd-password",
+            "pd-api-token-value",
             "C2FVsBQ",
         ] {
             assert!(!printed.contains(value), "{value} printed in {printed}");
@@ -323,6 +354,11 @@ mod tests {
             Some("hs-secret-value")
         );
         assert_eq!(settings.hubspot_api_base, DEFAULT_HUBSPOT_API_BASE);
+        assert_eq!(
+            settings.pipedrive_api_token.as_ref().map(Secret::expose),
+            Some("pd-api-token-value")
+        );
+        assert_eq!(settings.pipedrive_api_base, DEFAULT_PIPEDRIVE_API_BASE);
         assert_eq!(
             settings
                 .deals_webhook_secret
@@ -370,6 +406,28 @@ mod tests {
         );
         assert_eq!(settings.hubspot_api_base, "http://127.0.0.1:9999");
         assert!(settings.pipedrive_basic_auth.is_none());
+        assert!(settings.pipedrive_api_token.is_none());
+    }
+
+    #[test]
+    fn the_pipedrive_api_comes_from_the_file_too_and_must_be_http() {
+        let file: FileConfig = toml::from_str(
+            "pipedrive_api_token = \"pd-from-file\"\npipedrive_api_base = \"https://acme.pipedrive.com/\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let settings =
+            Settings::resolve(ServeArgs::default(), file).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            settings.pipedrive_api_token.as_ref().map(Secret::expose),
+            Some("pd-from-file")
+        );
+        assert_eq!(settings.pipedrive_api_base, "https://acme.pipedrive.com");
+        let args = serve_args(&["--pipedrive-api-base", "api.pipedrive.com"]);
+        let error = Settings::resolve(args, FileConfig::default())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("--pipedrive-api-base"), "{error}");
     }
 
     #[test]

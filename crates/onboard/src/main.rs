@@ -9,7 +9,7 @@ use clap::Parser;
 use config::{Cli, ClockMode, Command, FileConfig, Settings};
 use onboard_engine::clock::{Clock, ManualClock, SystemClock};
 use onboard_engine::mail::{DevMailbox, Mailer, SmtpMailer};
-use onboard_engine::{Engine, EngineConfig, HubSpotSettings};
+use onboard_engine::{Engine, EngineConfig, HubSpotSettings, PipedriveSettings};
 use onboard_web::{AppState, HookSecrets, Secret, WallClock};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -275,6 +275,20 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             api_base: settings.hubspot_api_base.clone(),
             access_token: token.expose().to_owned(),
         });
+    engine_config.pipedrive =
+        settings
+            .pipedrive_api_token
+            .as_ref()
+            .map(|token| PipedriveSettings {
+                api_base: settings.pipedrive_api_base.clone(),
+                api_token: token.expose().to_owned(),
+            });
+    if settings.pipedrive_basic_auth.is_some() && engine_config.pipedrive.is_none() {
+        tracing::warn!(
+            "the Pipedrive hook is on but ONBOARD_PIPEDRIVE_API_TOKEN is not set: won deals are \
+             built from the webhook alone, and their people cannot be fetched (no sign-in emails)"
+        );
+    }
     let engine = Engine::start(engine_config, store, clock, mailer, program, &source).await?;
 
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()

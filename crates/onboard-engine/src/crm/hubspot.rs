@@ -8,6 +8,7 @@
 //! Not here: retries and backoff (the caller's job queue retries a transient [`FetchError`]),
 //! won-stage configuration, and anything that writes to HubSpot.
 
+pub use super::FetchError;
 use onboard_core::crm::{DealAccount, DealContact, WonDeal};
 use reqwest::header::{self, HeaderValue};
 use reqwest::{StatusCode, Url};
@@ -71,38 +72,6 @@ pub enum FetchedDeal {
         /// The deal's `dealstage` (the stage id, not its label), when set.
         stage: Option<String>,
     },
-}
-
-/// Why a deal could not be fetched. A `permanent` error will not go away by retrying; a
-/// transient one may, after `retry_after` when HubSpot said so.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct FetchError {
-    /// Retrying cannot help (the deal does not exist, HubSpot refused the request as
-    /// malformed, or answered in a shape we do not know).
-    pub permanent: bool,
-    /// How long HubSpot asked us to wait (`Retry-After`, in seconds), when it said.
-    pub retry_after: Option<Duration>,
-    /// What went wrong, with HubSpot's `message` and `correlationId` when it sent them.
-    pub message: String,
-}
-
-impl FetchError {
-    fn permanent(message: impl Into<String>) -> Self {
-        Self {
-            permanent: true,
-            retry_after: None,
-            message: message.into(),
-        }
-    }
-
-    fn transient(message: impl Into<String>) -> Self {
-        Self {
-            permanent: false,
-            retry_after: None,
-            message: message.into(),
-        }
-    }
 }
 
 impl HubSpotClient {

@@ -3,15 +3,22 @@
 //! Pipedrive signs nothing: the webhook is created with HTTP Basic credentials, compared
 //! here in constant time with the configured `user:password`.
 //!
-//! A deal that just became won becomes one `deal.won` event ([`WonDeal`] with source
-//! `pipedrive` and the Pipedrive company as tenant):
+//! A deal that just became won is recognised by:
 //! - v2 (`meta.version` `"2.0"` or a `meta.entity`): `meta.entity == "deal"`,
 //!   `meta.action == "change"`, `data.status == "won"`, and `previous.status` present and
 //!   not `"won"`;
 //! - v1 (`v: 1` or `event: "updated.deal"`): `current.status == "won"` and
 //!   `previous.status != "won"`.
 //!
-//! Everything else is answered 200 and ignored. The event key is one per deal, so a
+//! Everything else is answered 200 and ignored.
+//!
+//! Pipedrive's webhooks carry only ids (person, organization, owner), so when the engine has
+//! Pipedrive's API configured the won deal is logged as a raw `pipedrive.deal` event on the
+//! company's stream ([`raw_event`], keyed by the delivery's `meta.id`): the answer goes out at
+//! once, and the engine fetches the deal, its people, organization and owner, then appends
+//! `deal.won` (one fetch per deal). Without an API token the deal is built from the webhook
+//! alone: one `deal.won` event ([`WonDeal`] with source `pipedrive` and the Pipedrive company
+//! as tenant), keyed per deal, whose people are only those the body carries. Either way a
 //! redelivery is a duplicate.
 
 use crate::error::{ApiError, ApiResult};
@@ -23,9 +30,9 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine as _;
-use onboard_core::crm::{DealAccount, DealContact, WonDeal};
+use onboard_core::crm::{self, DealAccount, DealContact, WonDeal};
 use onboard_core::event::InputError;
-use onboard_core::Timestamp;
+use onboard_core::{NewEvent, Timestamp};
 use serde_json::{Map, Value};
 
 /// The challenge sent with every 401.
@@ -167,6 +174,45 @@ pub fn parse_delivery(body: &Value) -> Result<Delivery, Vec<InputError>> {
     ))
 }
 
+/// The id of a v2 delivery (`meta.id`, the same on Pipedrive's retries of it); `None` for v1,
+/// whose `meta.id` is the object's id.
+pub fn delivery_id(body: &Value) -> Option<String> {
+    let meta = body.get("meta")?.as_object()?;
+    let is_v2 =
+        meta.get("version").and_then(Value::as_str) == Some("2.0") || meta.contains_key("entity");
+    if is_v2 {
+        meta.get("id").and_then(id_text)
+    } else {
+        None
+    }
+}
+
+/// The raw `pipedrive.deal` event of a won deal, for the engine to fetch from Pipedrive's
+/// API: the company's stream, the deal, the delivery (for dedupe) and the time. The company
+/// id is needed to name the stream and the tenant.
+pub fn raw_event(
+    deal: &WonDeal,
+    at: Timestamp,
+    delivery_id: Option<&str>,
+) -> Result<NewEvent, Vec<InputError>> {
+    let company_id = deal
+        .tenant
+        .as_deref()
+        .and_then(super::decimal)
+        .ok_or_else(|| {
+            vec![problem(
+                "meta.company_id",
+                "a won deal needs its Pipedrive company id (digits) to be fetched from the API",
+            )]
+        })?;
+    Ok(crm::pipedrive_deal_event(
+        company_id,
+        &deal.deal_id,
+        delivery_id,
+        at,
+    ))
+}
+
 /// The deal's person when the payload carries an email (v1 `person_id` as an object).
 fn person(current: &Map<String, Value>) -> Option<DealContact> {
     let person = current.get("person_id")?.as_object()?;
@@ -265,10 +311,18 @@ async fn handle(state: AppState, headers: HeaderMap, body: bytes::Bytes) -> ApiR
             return Ok(Json(answer(&[], 1)));
         }
     };
-    let event = deal.to_event(at.unwrap_or_else(|| state.engine.now()));
+    let at = at.unwrap_or_else(|| state.engine.now());
+    // With the API, the deal is fetched later (people, organization, owner); without it, the
+    // webhook's own fields are all there is.
+    let fetch = state.engine.config().pipedrive.is_some();
+    let event = if fetch {
+        raw_event(&deal, at, delivery_id(&payload).as_deref()).map_err(invalid)?
+    } else {
+        deal.to_event(at)
+    };
     let outcomes = state.engine.ingest(vec![event]).await?;
     let answer = answer(&outcomes, 0);
-    tracing::info!(hook = "pipedrive", deal.id = %deal.deal_id, result = %answer, "webhook received");
+    tracing::info!(hook = "pipedrive", deal.id = %deal.deal_id, fetch, result = %answer, "webhook received");
     Ok(Json(answer))
 }
 
@@ -377,6 +431,71 @@ mod tests {
         assert!(matches!(parse_delivery(&body), Ok(Delivery::Ignored(_))));
         let body = json!({"v": 1, "event": "updated.person", "current": {"id": 1, "status": "won"}, "previous": {}});
         assert!(matches!(parse_delivery(&body), Ok(Delivery::Ignored(_))));
+    }
+
+    fn won(body: &Value) -> (WonDeal, Timestamp) {
+        match parse_delivery(body).unwrap() {
+            Delivery::Won(deal, at) => (*deal, at.unwrap()),
+            other => panic!("not won: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_v2_won_deal_is_logged_raw_on_the_company_stream_keyed_by_the_delivery() {
+        let body = v2("won", json!({"status": "open"}));
+        let (deal, at) = won(&body);
+        let event = raw_event(&deal, at, delivery_id(&body).as_deref()).unwrap();
+        assert_eq!(event.kind.as_str(), "pipedrive.deal");
+        assert_eq!(event.account, "pipedrive-company-123");
+        assert_eq!(event.key, "pipedrive:123:746:2f0e-uuid");
+        assert_eq!(
+            event.at,
+            Timestamp::parse_rfc3339("2026-11-21T09:13:19Z").unwrap()
+        );
+        assert_eq!(
+            event.data,
+            json!({"company_id": 123, "deal_id": "746", "delivery_id": "2f0e-uuid"})
+        );
+    }
+
+    #[test]
+    fn a_redelivery_is_the_same_raw_event_and_another_delivery_names_the_same_deal() {
+        let body = v2("won", json!({"status": "open"}));
+        let mut retried = body.clone();
+        retried["meta"]["attempt"] = json!(2);
+        let mut other = body.clone();
+        other["meta"]["id"] = json!("9a1c-uuid");
+        let event = |body: &Value| {
+            let (deal, at) = won(body);
+            raw_event(&deal, at, delivery_id(body).as_deref()).unwrap()
+        };
+        assert_eq!(event(&body), event(&retried));
+        let other = event(&other);
+        assert_ne!(other.key, event(&body).key);
+        assert_eq!(other.data["deal_id"], "746");
+        assert_eq!(other.account, event(&body).account);
+    }
+
+    #[test]
+    fn a_v1_won_deal_is_logged_raw_once_per_deal() {
+        let body = json!({"v": 1, "event": "updated.deal",
+            "meta": {"v": 1, "action": "updated", "object": "deal", "id": 746, "company_id": 123,
+                     "timestamp": 1763716400},
+            "current": {"id": 746, "status": "won", "org_id": 2}, "previous": {"status": "open"}});
+        assert_eq!(delivery_id(&body), None, "v1's meta.id is the deal's");
+        let (deal, at) = won(&body);
+        let event = raw_event(&deal, at, delivery_id(&body).as_deref()).unwrap();
+        assert_eq!(event.key, "pipedrive:123:746:won");
+        assert_eq!(event.at, Timestamp(1_763_716_400_000));
+    }
+
+    #[test]
+    fn a_won_deal_without_a_company_id_cannot_be_fetched() {
+        let mut body = v2("won", json!({"status": "open"}));
+        body["meta"].as_object_mut().unwrap().remove("company_id");
+        let (deal, at) = won(&body);
+        let errors = raw_event(&deal, at, delivery_id(&body).as_deref()).unwrap_err();
+        assert_eq!(errors[0].at, "meta.company_id");
     }
 
     #[test]

@@ -211,6 +211,23 @@ pub async fn app_with_program(
     source: onboard_core::program::ProgramSource,
     start: &str,
 ) -> App {
+    app_with_config(
+        db,
+        source,
+        start,
+        EngineConfig::new("test-node", "https://onboard.test"),
+    )
+    .await
+}
+
+/// An app as [`app_with_program`] makes, its engine configured by `config` (e.g. with a
+/// CRM's API).
+pub async fn app_with_config(
+    db: &TestDatabase,
+    source: onboard_core::program::ProgramSource,
+    start: &str,
+    config: EngineConfig,
+) -> App {
     let program = onboard_core::program::load(&source).unwrap();
     let store = onboard_store::connect(&db.url).await.unwrap();
     store.migrate().await.unwrap();
@@ -220,7 +237,7 @@ pub async fn app_with_program(
     let mailbox_dir = tempfile::tempdir().unwrap();
     let mailbox = mailbox_dir.path().join("mailbox");
     let engine = Engine::start(
-        EngineConfig::new("test-node", "https://onboard.test"),
+        config,
         store,
         clock,
         Arc::new(DevMailbox::new(&mailbox)),

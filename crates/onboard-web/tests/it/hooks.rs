@@ -2,7 +2,8 @@
 //! Signatures are computed here with `hmac` directly, not with the server's own signer.
 
 use crate::harness::{
-    for_each_backend, App, DEALS_SECRET, HUBSPOT_SECRET, PIPEDRIVE_AUTH, PUBLIC_URL,
+    app_with_config, example_program, for_each_backend, App, DEALS_SECRET, HUBSPOT_SECRET,
+    PIPEDRIVE_AUTH, PUBLIC_URL, T0,
 };
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -582,6 +583,45 @@ async fn a_pipedrive_v2_deal_that_became_won_is_one_deal_won_event() {
         app
     })
     .await;
+}
+
+#[tokio::test]
+async fn with_pipedrives_api_a_won_deal_is_logged_raw_and_its_fetch_queued() {
+    for db in onboard_store::testing::TestDatabase::all().await {
+        // Nothing listens there: the fetch fails as a transient error and waits in the queue.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let mut config = onboard_engine::EngineConfig::new("test-node", "https://onboard.test");
+        config.pipedrive = Some(onboard_engine::PipedriveSettings {
+            api_base: format!("http://127.0.0.1:{port}"),
+            api_token: "pd-token".to_owned(),
+        });
+        let (_, source) = example_program();
+        let app = app_with_config(&db, source, T0, config).await;
+
+        let (status, _, body) = app.send(pipedrive(&pipedrive_v2("won", "open"))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body, json!({"accepted": 1, "duplicates": 0, "ignored": 0}));
+        let (_, _, body) = app.send(pipedrive(&pipedrive_v2("won", "open"))).await;
+        assert_eq!(body, json!({"accepted": 0, "duplicates": 1, "ignored": 0}));
+        let raw = app.all_events("&type=pipedrive.deal").await;
+        assert_eq!(raw.len(), 1);
+        assert_eq!(raw[0]["id"], "pipedrive:123:746:2f0e8a1c-uuid");
+        assert_eq!(raw[0]["account"], "pipedrive-company-123");
+        assert_eq!(raw[0]["at"], "2026-01-05T08:59:58Z");
+
+        app.engine.settle().await.unwrap();
+        assert!(app.all_events("&type=deal.won").await.is_empty());
+        let (_, messages) = app.get("/api/messages?account=pipedrive-company-123").await;
+        let fetch = &messages["messages"][0];
+        assert_eq!(fetch["channel"], "pipedrive", "{messages}");
+        assert_eq!(fetch["status"], "queued", "{messages}");
+        app.assert_settled().await;
+        drop(app);
+        db.finish().await;
+    }
 }
 
 #[tokio::test]

@@ -438,3 +438,127 @@ async fn a_failing_hubspot_api_is_retried_with_backoff() {
         db.finish().await;
     }
 }
+
+// ------------------------------------------------------------------------------ Pipedrive
+
+const PIPEDRIVE_AUTH: &str = "pipedrive:hook-password";
+
+/// ACME's won deal as Pipedrive's API holds it: Ada as the deal's person, Vic and Eve as
+/// participants (two pages of two, Ada listed again), the organization with its
+/// website, and Tom as the owner.
+async fn fake_pipedrive_with_acme() -> fake_pipedrive::FakePipedrive {
+    let pipedrive = fake_pipedrive::FakePipedrive::start().await;
+    pipedrive.add_user(456, "tom@pipeflow.example", "Tom Becker");
+    pipedrive.add_org(
+        2,
+        json!({ "name": "ACME", "website": "https://acme.example" }),
+    );
+    for (id, name, title) in [
+        (3, "Ada Byron", "IT Administrator"),
+        (4, "Vic Chief", "VP Sales"),
+        (5, "Eve Seller", "Account Executive"),
+    ] {
+        let email = format!("{}@acme.example", name[..3].to_lowercase());
+        pipedrive.add_person(
+            id,
+            json!({ "name": name, "job_title": title, "org_id": 2,
+                    "emails": [{ "value": email, "primary": true, "label": "work" }] }),
+        );
+        pipedrive.add_participant(746, id);
+    }
+    pipedrive.add_participant(746, 3);
+    pipedrive.add_deal(
+        746,
+        json!({ "title": "ACME – Pro", "status": "won", "value": 12000, "currency": "USD",
+                "person_id": 3, "org_id": 2, "owner_id": 456,
+                "won_time": "2026-01-05T08:59:59Z" }),
+    );
+    pipedrive
+}
+
+/// A v2 webhook: deal 746 of company 123 changed from `open` to `won`; ids only.
+fn pipedrive_deal_won(delivery: &str) -> Value {
+    json!({
+        "meta": { "action": "change", "entity": "deal", "entity_id": "746", "id": delivery,
+                  "company_id": "123", "user_id": "456", "version": "2.0",
+                  "webhook_id": "99", "attempt": 1, "host": "acme.pipedrive.com",
+                  "timestamp": "2026-01-05T09:00:00.000Z", "type": "general" },
+        "data": { "id": 746, "title": "ACME – Pro", "status": "won", "value": 12000,
+                  "currency": "USD", "person_id": 3, "org_id": 2, "owner_id": 456,
+                  "won_time": "2026-01-05 08:59:59" },
+        "previous": { "status": "open" }
+    })
+}
+
+async fn post_pipedrive(server: &Server, body: &Value) -> reqwest::Response {
+    let (user, password) = PIPEDRIVE_AUTH.split_once(':').unwrap();
+    reqwest::Client::new()
+        .post(server.url("/hooks/pipedrive"))
+        .basic_auth(user, Some(password))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipedrive_deal_won_webhook_fetches_its_people_and_each_gets_a_sign_in_email() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let smtp = Smtp::start().await;
+        let pipedrive = fake_pipedrive_with_acme().await;
+        let server = ServerConfig::new(data.path(), &db)
+            .smtp(&smtp.url())
+            .env("ONBOARD_PIPEDRIVE_BASIC_AUTH", PIPEDRIVE_AUTH)
+            .env(
+                "ONBOARD_PIPEDRIVE_API_TOKEN",
+                fake_pipedrive::FakePipedrive::TOKEN,
+            )
+            .env("ONBOARD_PIPEDRIVE_API_BASE", pipedrive.base_url())
+            .start()
+            .await;
+
+        let answer = post_pipedrive(&server, &pipedrive_deal_won("2f0e-uuid-1")).await;
+        assert_eq!(answer.status(), 200);
+        assert_eq!(answer.json::<Value>().await.unwrap()["accepted"], 1);
+        server.advance("1s").await;
+
+        let account = server.get("/api/accounts/acme.example").await;
+        assert_eq!(
+            account["csm"], CSM_EMAIL,
+            "Tom, the owner read from Pipedrive"
+        );
+        let people: Vec<String> = account["people"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| text(&p["email"]))
+            .collect();
+        assert_eq!(
+            people,
+            ["ada@acme.example", "vic@acme.example", "eve@acme.example"],
+            "{account:#}"
+        );
+        // Vic is only a participant: he is known from Pipedrive's API, not the webhook.
+        let email = welcome_email(&smtp, &server, "vic@acme.example").await;
+        let link = sign_in_link(&email.body);
+        assert!(
+            link.starts_with(&server.url("/academy/sign-in?token=")),
+            "{link}"
+        );
+
+        // Pipedrive delivers the same change again: nothing more happens.
+        post_pipedrive(&server, &pipedrive_deal_won("2f0e-uuid-1")).await;
+        server.advance("1s").await;
+        assert_eq!(server.events("type=deal.won").await.len(), 1);
+        assert_eq!(
+            server.messages("account=pipedrive-company-123").await.len(),
+            1
+        );
+        server.assert_settled(0).await;
+
+        drop(server);
+        db.finish().await;
+    }
+}
