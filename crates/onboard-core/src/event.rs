@@ -70,6 +70,8 @@ pub mod types {
     pub const TIMER_FIRED: &str = "timer.fired";
     /// A learner signed in to the Academy (`data.email`).
     pub const ACADEMY_LOGIN: &str = "academy.login";
+    /// A person asked for a new sign-in link (`data.email`) on the Academy's pages.
+    pub const ACADEMY_LINK_REQUESTED: &str = "academy.link_requested";
 }
 
 /// An event on its way into the log, already validated.

@@ -237,6 +237,10 @@ pub trait Store: Send + Sync + 'static {
     /// delivery makes a fresh token). A token hash already stored is a `Conflict`.
     async fn issue_sign_in_token(&self, token: &NewSignInToken) -> Result<()>;
 
+    /// The accounts, in id order, where this email address was ever issued a sign-in link
+    /// (compared as stored: the caller lower-cases it like people's emails).
+    async fn sign_in_accounts(&self, email: &str) -> Result<Vec<String>>;
+
     /// How many tokens were ever issued for this person (account and email), not counting
     /// those issued for the message `other_than_message`: zero while the person's first
     /// link is being made.

@@ -924,6 +924,15 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn sign_in_accounts(&self, email: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT account_id FROM sign_in_tokens WHERE email = $1 ORDER BY account_id",
+        )
+        .bind(email)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn sign_in_links_before(
         &self,
         account: &str,

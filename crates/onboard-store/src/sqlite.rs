@@ -1026,6 +1026,15 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn sign_in_accounts(&self, email: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT account_id FROM sign_in_tokens WHERE email = ?1 ORDER BY account_id",
+        )
+        .bind(email)
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
     async fn sign_in_links_before(
         &self,
         account: &str,

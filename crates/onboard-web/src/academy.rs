@@ -2,7 +2,11 @@
 //! session. `GET /academy/sign-in?token=…` only shows a button; the `POST` it sends spends
 //! the token (single use, expiring), opens a session (an HttpOnly, SameSite=Lax cookie
 //! holding a random id that is stored only as its hash) and logs `academy.login`.
-//! `GET /academy` shows the signed-in learner their journey.
+//! `GET /academy` shows the signed-in learner their journey. `POST /academy/sign-in/new`
+//! lets a person whose link expired ask for a new one by email address: it logs
+//! `academy.link_requested` in each account where that address was sent a link (at most
+//! one per person per five minutes), which the program's rule answers with an email, and
+//! says the same whether the address is known or not.
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -29,6 +33,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/academy", get(home))
         .route("/academy/sign-in", get(sign_in_page).post(sign_in))
+        .route("/academy/sign-in/new", post(new_link))
         .route("/academy/sign-out", post(sign_out))
 }
 
@@ -73,7 +78,8 @@ const REFUSED: &str = r#"{% extends "layout.html" %}
 {% block main %}
 <h1>This sign-in link cannot be used</h1>
 <p>It has expired, was already used, or was replaced by a newer link. Use the newest link
-we emailed you, or ask your Customer Success Manager for a new one.</p>
+we emailed you, or have a new one sent to you:</p>
+{% include "new_link_form.html" %}
 {% endblock %}
 "#;
 
@@ -81,7 +87,34 @@ const SIGNED_OUT: &str = r#"{% extends "layout.html" %}
 {% block title %}Academy{% endblock %}
 {% block main %}
 <h1>The {{ program }} Academy</h1>
-<p>Sign in with the personal link we emailed you.</p>
+<p>Sign in with the personal link we emailed you. Lost it, or did it expire? Have a new
+one sent to you:</p>
+{% include "new_link_form.html" %}
+{% endblock %}
+"#;
+
+const NEW_LINK_FORM: &str = r#"<form method="post" action="/academy/sign-in/new">
+<label for="email">Your work email</label>
+<input id="email" name="email" type="email" required maxlength="254" autocomplete="email">
+<button type="submit">Email me a sign-in link</button>
+</form>
+"#;
+
+const LINK_REQUESTED: &str = r#"{% extends "layout.html" %}
+{% block title %}Check your email{% endblock %}
+{% block main %}
+<h1>Check your email</h1>
+<p>If {{ email }} belongs to someone we are onboarding, a new sign-in link is on its way.
+It works once, for {{ minutes }} minutes.</p>
+{% endblock %}
+"#;
+
+const BAD_EMAIL: &str = r#"{% extends "layout.html" %}
+{% block title %}Email address needed{% endblock %}
+{% block main %}
+<h1>That is not an email address</h1>
+<p>Enter the work email address our emails reach you at.</p>
+{% include "new_link_form.html" %}
 {% endblock %}
 "#;
 
@@ -120,6 +153,9 @@ fn templates() -> &'static minijinja::Environment<'static> {
             ("refused.html", REFUSED),
             ("signed_out.html", SIGNED_OUT),
             ("home.html", HOME),
+            ("new_link_form.html", NEW_LINK_FORM),
+            ("link_requested.html", LINK_REQUESTED),
+            ("bad_email.html", BAD_EMAIL),
         ] {
             if let Err(error) = env.add_template(name, source) {
                 tracing::error!(template = name, error = %error, "a built-in page does not compile");
@@ -171,6 +207,62 @@ async fn sign_in_page(
         StatusCode::OK,
         "sign_in.html",
         serde_json::json!({ "program": program, "token": token }),
+    )
+}
+
+#[derive(Deserialize)]
+struct EmailParam {
+    email: String,
+}
+
+/// How long one request for a new link holds back the next one of the same person.
+const NEW_LINK_EVERY_MS: i64 = 5 * 60_000;
+
+/// A person asks for a new sign-in link. The answer is the same whether the address was
+/// ever sent a link or not, so the page tells no one who is a customer.
+async fn new_link(
+    State(state): State<AppState>,
+    form: Result<Form<EmailParam>, FormRejection>,
+) -> ApiResult<Response> {
+    let program = state.engine.program().name.clone();
+    let email = form
+        .map(|f| f.0.email.trim().to_lowercase())
+        .unwrap_or_default();
+    if email.len() > 254 || !crate::hooks::looks_like_email(&email) {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "bad_email.html",
+            serde_json::json!({ "program": program }),
+        );
+    }
+    let now = state.engine.now();
+    let accounts = state.engine.store().sign_in_accounts(&email).await?;
+    if !accounts.is_empty() {
+        let kind = EventType::parse(types::ACADEMY_LINK_REQUESTED).map_err(ApiError::internal)?;
+        let window = now.millis().div_euclid(NEW_LINK_EVERY_MS);
+        let events = accounts
+            .into_iter()
+            .map(|account| NewEvent {
+                key: format!(
+                    "academy.link_requested:{}:{window}",
+                    &onboard_core::token::hash(&format!("{account}\n{email}"))[..32]
+                ),
+                kind: kind.clone(),
+                account,
+                at: now,
+                data: serde_json::json!({ "email": email }),
+            })
+            .collect();
+        state.engine.ingest(events).await?;
+    }
+    page(
+        StatusCode::OK,
+        "link_requested.html",
+        serde_json::json!({
+            "program": program,
+            "email": email,
+            "minutes": state.engine.config().link_ttl.millis() / 60_000,
+        }),
     )
 }
 

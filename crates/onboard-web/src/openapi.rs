@@ -49,6 +49,7 @@ use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
         academy_home,
         academy_sign_in_page,
         academy_sign_in,
+        academy_new_link,
         academy_sign_out,
         health::healthz,
         health::readyz,
@@ -541,6 +542,35 @@ fn academy_sign_in_page() {}
 )]
 #[allow(dead_code)]
 fn academy_sign_in() {}
+
+/// The form that asks for a new sign-in link.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes `crate::academy::EmailParam`.
+pub struct NewLinkForm {
+    /// The person's email address (trimmed, compared in lower case).
+    #[schema(max_length = 254)]
+    email: String,
+}
+
+/// Asks for a new sign-in link by email address. Logs `academy.link_requested` in every
+/// account where that address was ever sent a link (one request per person per 5 minutes
+/// gets through), for the program's rules to answer; the page is the same whether the
+/// address is known or not.
+#[utoipa::path(
+    post,
+    path = "/academy/sign-in/new",
+    tag = "academy",
+    operation_id = "academy_new_link",
+    request_body(content = NewLinkForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The check-your-email page, whatever the address", body = String, content_type = "text/html"),
+        (status = 400, description = "Not an email address, or not the page's form: the page asks again; nothing is logged", body = String, content_type = "text/html"),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[allow(dead_code)]
+fn academy_new_link() {}
 
 /// Ends the learner session, if any.
 #[utoipa::path(

@@ -38,6 +38,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/academy"),
     ("GET", "/academy/sign-in"),
     ("POST", "/academy/sign-in"),
+    ("POST", "/academy/sign-in/new"),
     ("POST", "/academy/sign-out"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),

@@ -281,6 +281,11 @@ impl Store for TimedStore {
             .await
     }
 
+    async fn sign_in_accounts(&self, email: &str) -> Result<Vec<String>> {
+        self.timed("sign_in_accounts", self.inner.sign_in_accounts(email))
+            .await
+    }
+
     async fn sign_in_links_before(
         &self,
         account: &str,

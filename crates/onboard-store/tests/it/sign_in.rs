@@ -303,3 +303,35 @@ async fn creating_a_session_whose_id_hash_is_taken_is_a_conflict() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_accounts_where_an_email_was_sent_a_link_are_found_by_the_email_alone() {
+    for_each_backend(|db| async move {
+        let store = db.store;
+        let mut globex = token("h2", "ada@example.com", 0, None);
+        globex.account = "globex".to_owned();
+        store.issue_sign_in_token(&globex).await.unwrap();
+        store
+            .issue_sign_in_token(&token("h1", "ada@example.com", 0, None))
+            .await
+            .unwrap();
+        store
+            .issue_sign_in_token(&token("h3", "ada@example.com", MINUTE, None))
+            .await
+            .unwrap();
+        store
+            .issue_sign_in_token(&token("h4", "bob@example.com", 0, None))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.sign_in_accounts("ada@example.com").await.unwrap(),
+            ["acme", "globex"]
+        );
+        assert!(store
+            .sign_in_accounts("nobody@example.com")
+            .await
+            .unwrap()
+            .is_empty());
+    })
+    .await;
+}

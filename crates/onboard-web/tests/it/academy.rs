@@ -61,3 +61,32 @@ async fn the_sign_in_page_without_a_readable_token_is_the_link_not_valid_page() 
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_new_link_request_that_is_not_the_form_asks_again_and_logs_nothing() {
+    for_each_backend(|app| async move {
+        let bodies: [(&str, Vec<u8>); 5] = [
+            ("application/json", br#"{"email":"ann@acme.test"}"#.to_vec()),
+            ("application/x-www-form-urlencoded", b"email=%ZZ".to_vec()),
+            (
+                "application/x-www-form-urlencoded",
+                b"mail=ann@acme.test".to_vec(),
+            ),
+            ("application/x-www-form-urlencoded", b"email=ann".to_vec()),
+            ("application/x-www-form-urlencoded", vec![b'a'; 100_000]),
+        ];
+        for (content_type, body) in bodies {
+            let request = Request::post("/academy/sign-in/new")
+                .header("content-type", content_type)
+                .body(Body::from(body))
+                .unwrap();
+            let (status, headers, _) = app.send(request).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{content_type}");
+            assert!(is_html(&headers), "{content_type}: {headers:?}");
+        }
+        let (_, events) = app.get("/api/events").await;
+        assert_eq!(events["events"].as_array().map(Vec::len), Some(0));
+        app
+    })
+    .await;
+}

@@ -242,6 +242,116 @@ async fn a_first_sign_in_link_expires_after_seven_days() {
     }
 }
 
+/// Asks for a new sign-in link on the Academy's page, as its form does.
+async fn ask_for_new_link(server: &Server, email: &str) -> (u16, String) {
+    let answer = browser()
+        .post(server.url("/academy/sign-in/new"))
+        .form(&[("email", email)])
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status().as_u16();
+    (status, answer.text().await.unwrap())
+}
+
+async fn sign_in_with(server: &Server, token: &str) -> u16 {
+    browser()
+        .post(server.url("/academy/sign-in"))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_whose_link_expired_asks_for_a_new_one_that_lives_fifteen_minutes() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let smtp = Smtp::start().await;
+        let server = deals_server(data.path(), &db, &smtp).await;
+        post_deal(&server, "msg_1", &acme_deal()).await;
+        server.advance("1s").await;
+        welcome_email(&smtp, &server, "eve@acme.example").await;
+        server.advance("8d").await;
+
+        let (status, page) = ask_for_new_link(&server, "  Eve@ACME.example ").await;
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains("Check your email"), "{page}");
+        assert!(page.contains("15 minutes"), "{page}");
+        // A second press within five minutes sends nothing more.
+        ask_for_new_link(&server, "eve@acme.example").await;
+        server.advance("1s").await;
+        let sent = server
+            .messages_of_rule("acme.example", "new-sign-in-link")
+            .await;
+        assert_eq!(sent.len(), 1, "{sent:#?}");
+        assert_eq!(sent[0]["to"]["email"], "eve@acme.example");
+        let first_id = sent[0]["message_id"].clone();
+        let email = smtp.wait_for(&text(&first_id)).await;
+        let subject = email.header("Subject").unwrap_or_default();
+        assert!(subject.contains("sign-in link"), "{subject}");
+        let first = token_of(&sign_in_link(&email.body));
+
+        // Later links live 15 minutes: this one is still good after 14.
+        server.advance("14m").await;
+        assert_eq!(sign_in_with(&server, &first).await, 303);
+
+        // Five minutes on, another request is answered; its link is refused after 15.
+        ask_for_new_link(&server, "eve@acme.example").await;
+        server.advance("1s").await;
+        let sent = server
+            .messages_of_rule("acme.example", "new-sign-in-link")
+            .await;
+        assert_eq!(sent.len(), 2, "{sent:#?}");
+        let newest = sent
+            .iter()
+            .find(|m| m["message_id"] != first_id)
+            .expect("a second message");
+        let email = smtp.wait_for(&text(&newest["message_id"])).await;
+        let second = token_of(&sign_in_link(&email.body));
+        assert_ne!(first, second);
+        server.advance("15m").await;
+        assert_eq!(sign_in_with(&server, &second).await, 400);
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asking_a_link_for_an_unknown_address_says_the_same_and_sends_nothing() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let smtp = Smtp::start().await;
+        let server = deals_server(data.path(), &db, &smtp).await;
+        post_deal(&server, "msg_1", &acme_deal()).await;
+        server.advance("1s").await;
+
+        let (status, page) = ask_for_new_link(&server, "mallory@acme.example").await;
+        assert_eq!(status, 200);
+        assert!(page.contains("Check your email"), "{page}");
+        let (status, page) = ask_for_new_link(&server, "not an address").await;
+        assert_eq!(status, 400, "{page}");
+        assert!(page.contains("not an email address"), "{page}");
+        server.advance("1s").await;
+        assert!(server
+            .events("type=academy.link_requested")
+            .await
+            .is_empty());
+        assert!(server
+            .messages_of_rule("acme.example", "new-sign-in-link")
+            .await
+            .is_empty());
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_deal_delivered_again_creates_nothing_more() {
     for db in TestDatabase::all().await {
