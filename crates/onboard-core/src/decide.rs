@@ -4,7 +4,7 @@
 //! included, which is what makes replay, dry runs and simulation possible.
 
 use crate::event::{types, Event, EventType, NewEvent};
-use crate::program::{Action, Program, Recipient, Reentry, Rule, TeamMember, Trigger};
+use crate::program::{Action, OverBudget, Program, Recipient, Reentry, Rule, TeamMember, Trigger};
 use crate::state::{
     AccountState, AccountStatus, Decisions, NewMessage, NewTimer, RuleRuns, TimerCancel, Trace,
     TraceOutcome, SIGN_IN_URL_PLACEHOLDER,
@@ -53,6 +53,8 @@ pub fn decide(
     let derived = apply::apply(program, settings, state, event);
     if state.status == AccountStatus::Active {
         out.events.extend(derived);
+        projects::on_event(program, state, event, &mut out);
+        goals::on_event(program, state, event, &mut out);
     }
 
     if state.status != AccountStatus::Active {
@@ -190,6 +192,15 @@ fn fire_timer(
         .get("rule")
         .and_then(|v| v.as_str())
         .unwrap_or("");
+    if rule_name == goals::TIMER_RULE {
+        return goals::fire_timer(program, state, event, out);
+    }
+    if rule_name.starts_with(budget::TIMER_PREFIX) {
+        return budget::fire_timer(program, settings, state, event, rule_name, out);
+    }
+    if rule_name.starts_with(projects::TIMER_PREFIX) {
+        return projects::fire_timer(state, event, out);
+    }
     let Some(rule) = program.rule(rule_name) else {
         return;
     };
@@ -326,6 +337,19 @@ fn run_rule(
     audience: Audience,
     out: &mut Decisions,
 ) -> bool {
+    if let Some(condition) = &rule.when {
+        let evaluation = condition.eval(&condition::RuleEnv::new(state, event), event.at);
+        if !evaluation.result {
+            out.traces.push(trace(
+                state,
+                rule,
+                event,
+                TraceOutcome::Skipped,
+                format!("`when {condition}`: {evaluation}"),
+            ));
+            return false;
+        }
+    }
     if let Some(reason) = reentry_refusal(rule, state, event) {
         out.traces
             .push(trace(state, rule, event, TraceOutcome::Skipped, reason));
@@ -335,6 +359,9 @@ fn run_rule(
     let mut done = Vec::new();
     let mut messages = Vec::new();
     let mut events = Vec::new();
+    let mut project_actions = Vec::new();
+    let mut timers = Vec::new();
+    let mut contacts: Vec<(String, Timestamp)> = Vec::new();
     for (index, action) in rule.actions.iter().enumerate() {
         match action {
             Action::Send {
@@ -351,33 +378,45 @@ fn run_rule(
                 if recipients.is_empty() {
                     done.push(format!("send `{message}`: no recipient"));
                 }
+                // The contact budget counts messages to the account's people, not to the
+                // team, and not those of urgent rules.
+                let budget = program
+                    .budget
+                    .as_ref()
+                    .filter(|_| !rule.urgent && !matches!(to, Recipient::Csm));
                 for (name, email) in recipients {
-                    match render(program, settings, state, event, message, &name, &email) {
-                        Ok((subject, body)) => {
-                            let sign_in_email = (subject.contains(SIGN_IN_URL_PLACEHOLDER)
-                                || body.contains(SIGN_IN_URL_PLACEHOLDER))
-                            .then(|| email.clone());
-                            let id = derived_id(
-                                "msg",
-                                &[&event.key, &rule.name, &index.to_string(), &email],
-                            );
-                            let (from_name, from_email) = sender(program, state);
-                            let domain = from_email.rsplit('@').next().unwrap_or("onboard");
-                            messages.push(NewMessage {
-                                message_id: format!("<{id}@{domain}>"),
-                                id,
-                                account: state.id.clone(),
-                                channel: "email".to_owned(),
-                                to_email: email.clone(),
-                                to_name: name,
-                                from_email,
-                                from_name,
-                                subject,
-                                body,
-                                rule: rule.name.clone(),
-                                cause: event.key.clone(),
-                                sign_in_email,
-                            });
+                    if let Some(budget) = budget {
+                        let mut known = budget::contacts(state, &email);
+                        known.extend(
+                            contacts
+                                .iter()
+                                .filter(|(e, _)| e == &email)
+                                .map(|(_, t)| *t),
+                        );
+                        let slot = budget::next_slot(budget, &known, event.at);
+                        let cap = format!("{} per {}", budget.max, budget.per);
+                        if slot > event.at {
+                            match budget.over {
+                                OverBudget::Drop => {
+                                    done.push(format!("send `{message}` to {email}: dropped, the contact budget ({cap}) is used up"));
+                                }
+                                OverBudget::Defer => {
+                                    timers.push(budget::deferral_timer(
+                                        state, &rule.name, index, &email, event, slot,
+                                    ));
+                                    contacts.push((email.clone(), slot));
+                                    done.push(format!("send `{message}` to {email}: held by the contact budget ({cap}), deferred to {slot}"));
+                                }
+                            }
+                            continue;
+                        }
+                        contacts.push((email.clone(), event.at));
+                    }
+                    match email_message(
+                        program, settings, state, event, rule, index, message, &name, &email,
+                    ) {
+                        Ok(sent) => {
+                            messages.push(sent);
                             done.push(format!("send `{message}` to {email}"));
                         }
                         Err(error) => {
@@ -397,6 +436,25 @@ fn run_rule(
                 events.push(derived_event(state, rule, event, index, kind));
                 done.push(format!("emit `{kind}`"));
             }
+            Action::Launch { template, .. } if audience == Audience::TeamOnly => {
+                done.push(format!(
+                    "launch `{template}`: not launched, the account is {}",
+                    state.status.as_str()
+                ));
+            }
+            Action::Launch { template, draft } => {
+                done.push(format!(
+                    "launch `{template}`{}",
+                    if *draft { " as a draft" } else { "" }
+                ));
+                project_actions.push((index, action));
+            }
+            Action::Task {
+                title, assignee, ..
+            } => {
+                done.push(format!("team task `{title}` for {assignee}"));
+                project_actions.push((index, action));
+            }
         }
     }
     let runs = state
@@ -408,7 +466,36 @@ fn run_rule(
         });
     runs.n += 1;
     runs.last_at = event.at;
+    for (index, action) in project_actions {
+        match action {
+            Action::Launch { template, draft } => {
+                let id = derived_id(
+                    "prj",
+                    &[&state.id, &event.key, &rule.name, &index.to_string()],
+                );
+                projects::launch(program, state, template, *draft, &id, event, out);
+            }
+            Action::Task {
+                title,
+                assignee,
+                reason,
+            } => {
+                let reason = reason.as_deref().unwrap_or(title);
+                let identity = format!("{}/{}/{reason}", state.id, rule.name);
+                projects::open_team_task(
+                    program, state, &identity, title, reason, assignee, &rule.name, event,
+                );
+            }
+            _ => {}
+        }
+    }
     out.messages.extend(messages);
+    out.timers.extend(timers);
+    if let Some(budget) = &program.budget {
+        for (email, when) in contacts {
+            budget::record(state, budget, &email, when, event.at);
+        }
+    }
     out.events.extend(events);
     out.traces.push(trace(
         state,
@@ -418,6 +505,44 @@ fn run_rule(
         done.join("; "),
     ));
     true
+}
+
+/// The email of `message` from a rule to one recipient, rendered, with its deterministic id
+/// (from the event, rule, action and recipient) and its sender (the CSM, else the program's).
+#[allow(clippy::too_many_arguments)]
+fn email_message(
+    program: &Program,
+    settings: &Settings,
+    state: &AccountState,
+    event: &Event,
+    rule: &Rule,
+    index: usize,
+    message: &str,
+    name: &str,
+    email: &str,
+) -> Result<NewMessage, String> {
+    let (subject, body) = render(program, settings, state, event, message, name, email)?;
+    let sign_in_email = (subject.contains(SIGN_IN_URL_PLACEHOLDER)
+        || body.contains(SIGN_IN_URL_PLACEHOLDER))
+    .then(|| email.to_owned());
+    let id = derived_id("msg", &[&event.key, &rule.name, &index.to_string(), email]);
+    let (from_name, from_email) = sender(program, state);
+    let domain = from_email.rsplit('@').next().unwrap_or("onboard");
+    Ok(NewMessage {
+        message_id: format!("<{id}@{domain}>"),
+        id,
+        account: state.id.clone(),
+        channel: "email".to_owned(),
+        to_email: email.to_owned(),
+        to_name: name.to_owned(),
+        from_email,
+        from_name,
+        subject,
+        body,
+        rule: rule.name.clone(),
+        cause: event.key.clone(),
+        sign_in_email,
+    })
 }
 
 fn derived_event(
@@ -545,9 +670,16 @@ fn trace(
 }
 
 mod apply;
+mod budget;
+mod condition;
+mod goals;
 #[cfg(test)]
 mod people_tests;
+#[cfg(test)]
+mod project_tests;
+mod projects;
 #[cfg(test)]
 mod tests;
 
 pub use apply::segment;
+pub use projects::{requested_project_id, REVIEW_TITLE, TIMER_PREFIX};

@@ -72,6 +72,27 @@ pub mod types {
     pub const ACADEMY_LOGIN: &str = "academy.login";
     /// A person asked for a new sign-in link (`data.email`) on the Academy's pages.
     pub const ACADEMY_LINK_REQUESTED: &str = "academy.link_requested";
+
+    // Projects and tasks. From the API: a project asked for (`data.template`, `data.draft`),
+    // a draft launched or a project completed by hand (`data.project`), and changes to a
+    // task (`data.project`, `data.task`, plus `by`, `assignee`, `author` and `text`).
+    pub const PROJECT_LAUNCH_REQUESTED: &str = "project.launch_requested";
+    pub const PROJECT_LAUNCH: &str = "project.launch";
+    pub const PROJECT_COMPLETE: &str = "project.complete";
+    pub const TASK_COMPLETED: &str = "task.completed";
+    pub const TASK_REOPENED: &str = "task.reopened";
+    pub const TASK_REASSIGNED: &str = "task.reassigned";
+    pub const COMMENT_POSTED: &str = "comment.posted";
+    /// A team task done (`data.task`: its id).
+    pub const TEAM_TASK_COMPLETED: &str = "team_task.completed";
+    // Derived: what the projects' lifecycle announces, for rules to act on.
+    pub const PROJECT_LAUNCHED: &str = "project.launched";
+    pub const PROJECT_COMPLETED: &str = "project.completed";
+    pub const TASK_UNLOCKED: &str = "task.unlocked";
+    pub const TASK_DUE_SOON: &str = "task.due_soon";
+    pub const TASK_OVERDUE: &str = "task.overdue";
+    pub const TASK_OVERDUE_REMINDER: &str = "task.overdue_reminder";
+    pub const MILESTONE_REACHED: &str = "milestone.reached";
 }
 
 /// An event on its way into the log, already validated.

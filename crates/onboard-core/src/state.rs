@@ -51,6 +51,13 @@ pub struct Person {
     pub journey: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enrolled_at: Option<Timestamp>,
+    /// When rules contacted this person (or will: a message deferred by the contact
+    /// budget), within the budget's window.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<Timestamp>,
+    /// The person's last use of the product or the Academy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_at: Option<Timestamp>,
 }
 
 impl Person {
@@ -65,6 +72,8 @@ impl Person {
             properties: BTreeMap::new(),
             journey: None,
             enrolled_at: None,
+            contacts: Vec::new(),
+            active_at: None,
         }
     }
 }
@@ -131,6 +140,15 @@ pub struct AccountState {
     pub seen: BTreeMap<String, Seen>,
     #[serde(default)]
     pub rule_runs: BTreeMap<String, RuleRuns>,
+    /// The account's projects (instances of the program's templates), oldest first.
+    #[serde(default)]
+    pub projects: Vec<Project>,
+    /// Tasks for our team (CSM and others), oldest first.
+    #[serde(default)]
+    pub team_tasks: Vec<TeamTask>,
+    /// The program's goals as they stand for this account.
+    #[serde(default)]
+    pub goals: Vec<GoalState>,
 }
 
 impl AccountState {
@@ -149,6 +167,173 @@ impl AccountState {
             people: Vec::new(),
             seen: BTreeMap::new(),
             rule_runs: BTreeMap::new(),
+            projects: Vec::new(),
+            team_tasks: Vec::new(),
+            goals: Vec::new(),
+        }
+    }
+
+    /// The project with this id.
+    pub fn project(&self, id: &str) -> Option<&Project> {
+        self.projects.iter().find(|p| p.id == id)
+    }
+}
+
+/// One account's instance of a template: its plan of tasks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Project {
+    /// Deterministic id, from the cause that created it.
+    pub id: String,
+    /// The template's name, and its title when the project was created.
+    pub template: String,
+    pub title: String,
+    pub status: ProjectStatus,
+    pub created_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launched_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<Timestamp>,
+    /// Launch plus the template's `due_days`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_days: Option<u32>,
+    /// The program version the project started with; it keeps it until migrated.
+    pub program_version: String,
+    /// How it completes: `final_task`, `all_tasks` or `manual` (copied from the template).
+    pub completion: String,
+    /// The template launched when it completes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+    /// The key of the event that created it.
+    pub cause: String,
+    /// In template order.
+    pub tasks: Vec<ProjectTask>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProjectStatus {
+    /// Created, not launched: nothing reaches the customer.
+    Draft,
+    Active,
+    Completed,
+}
+
+impl ProjectStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProjectStatus::Draft => "draft",
+            ProjectStatus::Active => "active",
+            ProjectStatus::Completed => "completed",
+        }
+    }
+}
+
+/// A task of a project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectTask {
+    /// The key of the template's task, unique in the project.
+    pub key: String,
+    pub title: String,
+    /// Markdown.
+    pub description: String,
+    /// `team` or `customer`.
+    pub owner: String,
+    /// A team role, a persona, or whoever it was reassigned to (e.g. an email).
+    pub assignee: String,
+    pub status: TaskStatus,
+    pub snooze_days: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_days: Option<u32>,
+    /// Keys of the tasks that must be done first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// Launch plus `snooze_days`; unset while the project is a draft.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlock_at: Option<Timestamp>,
+    /// Launch plus `due_days`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_by: Option<String>,
+    /// Set when its due time passed before it was done; cleared when it is done.
+    #[serde(default)]
+    pub overdue: bool,
+    #[serde(default)]
+    pub milestone: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub comments: Vec<Comment>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    /// Hidden until its `unlock_at` (or until the project launches).
+    Snoozed,
+    /// Unlocked, but a task it depends on is not done.
+    Waiting,
+    Open,
+    Done,
+}
+
+impl TaskStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Snoozed => "snoozed",
+            TaskStatus::Waiting => "waiting",
+            TaskStatus::Open => "open",
+            TaskStatus::Done => "done",
+        }
+    }
+}
+
+/// A comment on a task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comment {
+    pub at: Timestamp,
+    pub author: String,
+    pub text: String,
+}
+
+/// A task for our team, opened by a rule or by a project. Its identity (account, cause and
+/// reason) keeps one open task per reason: a second firing updates it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamTask {
+    /// Deterministic id, from the first firing.
+    pub id: String,
+    /// `<account>/<rule or project>/<reason>`.
+    pub identity: String,
+    pub title: String,
+    pub reason: String,
+    /// The team role it is for (`csm`), and the member's email when known.
+    pub assignee_role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee_email: Option<String>,
+    pub status: TeamTaskStatus,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// How often it fired (1 when created).
+    pub n_firings: u32,
+    /// The rule (or `project/<id>`) and the event that caused the last firing.
+    pub rule: String,
+    pub event: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TeamTaskStatus {
+    Open,
+    Done,
+}
+
+impl TeamTaskStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TeamTaskStatus::Open => "open",
+            TeamTaskStatus::Done => "done",
         }
     }
 }
@@ -253,5 +438,46 @@ impl Decisions {
         self.messages.extend(other.messages);
         self.events.extend(other.events);
         self.traces.extend(other.traces);
+    }
+}
+
+/// One goal of the program, for one account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GoalState {
+    pub name: String,
+    pub target: f64,
+    /// When it is measured from (the deal was won) and its deadline.
+    pub started_at: Timestamp,
+    pub deadline_at: Timestamp,
+    pub status: GoalStatus,
+    /// The value measured at `updated_at`.
+    pub value: f64,
+    /// Where the value is headed by the deadline, when there is enough to go on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<f64>,
+    /// For event-count goals: the events counted so far.
+    #[serde(default)]
+    pub count: u64,
+    pub updated_at: Timestamp,
+}
+
+/// Where a goal stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GoalStatus {
+    OnTrack,
+    AtRisk,
+    Achieved,
+    Missed,
+}
+
+impl GoalStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GoalStatus::OnTrack => "on_track",
+            GoalStatus::AtRisk => "at_risk",
+            GoalStatus::Achieved => "achieved",
+            GoalStatus::Missed => "missed",
+        }
     }
 }

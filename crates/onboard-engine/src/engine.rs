@@ -1,6 +1,7 @@
 //! The engine: one struct that owns the intake, runs the processor, scheduler and
 //! dispatcher rounds, and settles the system up to a time for the manual clock.
 
+use crate::channels::{self, Channels, Endpoint, Outgoing};
 use crate::clock::Clock;
 use crate::crm::hubspot::{FetchedDeal, HubSpotClient};
 use crate::crm::pipedrive::{self, PipedriveClient};
@@ -58,6 +59,12 @@ pub struct EngineConfig {
     /// Pipedrive's API, for the deals its webhooks name (without it, the Pipedrive hook
     /// builds the deal from the webhook alone).
     pub pipedrive: Option<PipedriveSettings>,
+    /// Outbound endpoints (Slack incoming webhooks, signed webhooks) that `slack` and
+    /// `webhook` messages name in `to_email`.
+    pub endpoints: Vec<Endpoint>,
+    /// Lets outbound endpoints resolve to loopback, private, link-local… addresses (tests, a
+    /// receiver on the same network). Off by default: the address guard refuses them.
+    pub allow_private_targets: bool,
 }
 
 /// Where and how to reach HubSpot's CRM API.
@@ -112,6 +119,8 @@ impl EngineConfig {
             link_ttl: Duration(15 * 60_000),
             hubspot: None,
             pipedrive: None,
+            endpoints: Vec::new(),
+            allow_private_targets: false,
         }
     }
 }
@@ -152,6 +161,8 @@ pub struct Engine {
     stopping: AtomicBool,
     hubspot: Option<Arc<HubSpotClient>>,
     pipedrive: Option<Arc<PipedriveClient>>,
+    /// The outbound endpoints and their HTTP client.
+    channels: Channels,
     /// This engine, for work that runs on beyond a round (CRM fetches).
     me: std::sync::Weak<Engine>,
 }
@@ -203,9 +214,12 @@ impl Engine {
             )),
             None => None,
         };
+        let channels = Channels::new(config.endpoints.clone(), config.allow_private_targets)
+            .map_err(EngineError::Config)?;
         Ok(Arc::new_cyclic(|me| Self {
             hubspot,
             pipedrive,
+            channels,
             me: me.clone(),
             store,
             clock,
@@ -235,6 +249,11 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    /// The configured outbound endpoints.
+    pub fn endpoints(&self) -> &channels::Endpoints {
+        self.channels.endpoints()
     }
 
     /// Whether the engine is shutting down (it takes no more events).
@@ -671,9 +690,11 @@ impl Engine {
             }
             let n_claimed = claims.len();
             let mut emails = Vec::with_capacity(claims.len());
+            let mut posts = Vec::new();
             for claim in claims {
                 match claim.channel.as_str() {
                     "email" => emails.push(claim),
+                    channels::SLACK_CHANNEL | channels::WEBHOOK_CHANNEL => posts.push(claim),
                     crm::HUBSPOT_CHANNEL | crm::PIPEDRIVE_CHANNEL => {
                         // CRM calls can be slow: they run beside the rounds, so one slow
                         // account never holds up the others.
@@ -702,8 +723,23 @@ impl Engine {
                 };
                 (claim, result)
             });
-            for (claim, result) in futures::future::join_all(sends).await {
+            let posts = posts.into_iter().map(|claim| async move {
+                let (result, not_before) = match self.post(&claim).await {
+                    Ok(()) => (Ok(()), None),
+                    Err((error, not_before)) => (Err(error), not_before),
+                };
+                (claim, result, not_before)
+            });
+            let (sent, posted) = futures::join!(
+                futures::future::join_all(sends),
+                futures::future::join_all(posts)
+            );
+            for (claim, result) in sent {
                 self.record_delivery(&claim, result, None).await?;
+                attempted += 1;
+            }
+            for (claim, result, not_before) in posted {
+                self.record_delivery(&claim, result, not_before).await?;
                 attempted += 1;
             }
             if (n_claimed as i64) < self.config.dispatch_batch {
@@ -754,6 +790,64 @@ impl Engine {
         email.subject = email.subject.replace(SIGN_IN_URL_PLACEHOLDER, &url);
         email.body = email.body.replace(SIGN_IN_URL_PLACEHOLDER, &url);
         Ok(email)
+    }
+
+    /// Delivers a `slack` or `webhook` message to the endpoint its `to_email` names, unless
+    /// that endpoint is disabled; an answer that says the endpoint is gone disables it.
+    async fn post(&self, claim: &ClaimedMessage) -> Result<(), FetchFailure> {
+        let name = claim.to_email.as_str();
+        let Some(endpoint) = self.channels.endpoints().get(name) else {
+            let variable = name.to_uppercase().replace('-', "_");
+            return Err(fetch_failed_for_good(format!(
+                "no endpoint named `{name}` is configured (set ONBOARD_ENDPOINT_{variable}_URL or [endpoints.{name}] in onboard.toml)"
+            )));
+        };
+        if endpoint.kind.as_str() != claim.channel {
+            return Err(fetch_failed_for_good(format!(
+                "the endpoint `{name}` is a {} endpoint, not {}",
+                endpoint.kind.as_str(),
+                claim.channel
+            )));
+        }
+        let disabled = self.store.disabled_endpoints().await.map_err(|e| {
+            (
+                crate::mail::SendError {
+                    permanent: false,
+                    message: format!("the endpoint's state could not be read: {e}"),
+                },
+                None,
+            )
+        })?;
+        if let Some((_, at, reason)) = disabled.iter().find(|(n, _, _)| n == name) {
+            return Err(fetch_failed_for_good(format!(
+                "the endpoint `{name}` is disabled (since {at}: {reason}); enable it with POST /api/endpoints/{name}/enable, then retry the message"
+            )));
+        }
+        let message = Outgoing {
+            id: &claim.id,
+            body: &claim.body,
+        };
+        let now = self.clock.now();
+        match self.channels.deliver(endpoint, message, now).await {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                if error.disable {
+                    tracing::warn!(endpoint = %name, message.id = %claim.id, reason = %error, "endpoint disabled: it gets nothing more until enabled again");
+                    if let Err(e) = self.store.disable_endpoint(name, now, &error.message).await {
+                        tracing::warn!(endpoint = %name, error = %e, "the endpoint could not be marked disabled");
+                    }
+                }
+                Err((
+                    crate::mail::SendError {
+                        permanent: error.permanent,
+                        message: error.message,
+                    },
+                    error
+                        .retry_after
+                        .map(|d| Duration(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))),
+                ))
+            }
+        }
     }
 
     /// Delivers a CRM fetch (HubSpot or Pipedrive, by the claim's channel): asks the CRM for
@@ -876,17 +970,10 @@ impl Engine {
         Ok(())
     }
 
-    /// The pause before retry number `attempts`: exponential, capped, with ±20 % jitter.
+    /// The pause before retry number `attempts`: exponential, capped, with up to 20 % of
+    /// jitter added.
     fn backoff(&self, attempts: i64) -> Duration {
-        let exponent = u32::try_from((attempts - 1).clamp(0, 30)).unwrap_or(30);
-        let base = self
-            .config
-            .base_backoff
-            .millis()
-            .saturating_mul(1_i64 << exponent)
-            .min(self.config.max_backoff.millis());
-        let jitter = rand::rng().random_range(0.8..1.2);
-        Duration((base as f64 * jitter) as i64)
+        backoff(&self.config, attempts, rand::rng().random_range(1.0..1.2))
     }
 
     /// Puts a dead message back in the queue, due now.
@@ -895,6 +982,20 @@ impl Engine {
         self.appended.notify_one();
         Ok(())
     }
+}
+
+/// The pause before retry number `attempts` (from 1), times `jitter`. Jitter only lengthens
+/// the pause, so the schedule without it is the shortest: with the defaults (15 attempts,
+/// 30 s doubling, capped at 4 h) the last attempt comes at least 24 h 15 min after the
+/// first, the horizon Standard Webhooks senders should cover (see the test below).
+fn backoff(config: &EngineConfig, attempts: i64, jitter: f64) -> Duration {
+    let exponent = u32::try_from((attempts - 1).clamp(0, 30)).unwrap_or(30);
+    let base = config
+        .base_backoff
+        .millis()
+        .saturating_mul(1_i64 << exponent)
+        .min(config.max_backoff.millis());
+    Duration((base as f64 * jitter) as i64)
 }
 
 /// Why a CRM fetch did not deliver, and how long the CRM asked us to wait.
@@ -922,4 +1023,27 @@ fn fetch_failed(error: FetchError) -> FetchFailure {
             .retry_after
             .map(|d| Duration(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_retry_schedule_covers_at_least_a_day() {
+        let config = EngineConfig::new("node", "https://onboard.test");
+        let pauses: Vec<i64> = (1..config.max_attempts)
+            .map(|attempt| backoff(&config, attempt, 1.0).millis())
+            .collect();
+        assert_eq!(&pauses[..3], &[30_000, 60_000, 120_000]);
+        assert_eq!(pauses[pauses.len() - 1], 4 * 3_600_000, "capped at 4 h");
+        // Jitter only lengthens pauses (1.0 to 1.2), so this is the shortest horizon.
+        let horizon: i64 = pauses.iter().sum();
+        assert!(horizon >= 24 * 3_600_000, "{horizon} ms");
+        assert_eq!(horizon, (24 * 3_600 + 15 * 60 + 30) * 1_000);
+        let longest: i64 = (1..config.max_attempts)
+            .map(|attempt| backoff(&config, attempt, 1.2).millis())
+            .sum();
+        assert!(longest < 30 * 3_600_000, "{longest} ms");
+    }
 }

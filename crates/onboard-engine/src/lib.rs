@@ -1,11 +1,13 @@
 //! Onboard's engine: the intake (group commit into the event log), the processor (events in
 //! order → state, rules, timers, outbox), the scheduler (due timers → `timer.fired` events),
 //! the dispatchers (outbox → SMTP or the development mailbox; CRM fetches from HubSpot and
-//! Pipedrive) and the clock.
+//! Pipedrive; Slack incoming webhooks and signed Standard Webhooks, in [`channels`]) and the
+//! clock.
 //!
 //! Invariant: the engine reads time only through its [`clock::Clock`]. It knows no HTTP and
 //! no SQL: the web crate calls it, the store persists for it.
 
+pub mod channels;
 pub mod clock;
 pub mod crm;
 mod engine;

@@ -193,6 +193,9 @@ pub trait Store: Send + Sync + 'static {
     /// One timer.
     async fn timer(&self, id: &str) -> Result<Option<TimerRecord>>;
 
+    /// An account's pending timers, earliest due first (at most `limit`).
+    async fn pending_timers(&self, account: &str, limit: i64) -> Result<Vec<TimerRecord>>;
+
     // ---- outbox ----
 
     /// Claims up to `limit` queued messages whose next attempt is due, with a lease; the
@@ -272,6 +275,19 @@ pub trait Store: Send + Sync + 'static {
     /// Ends a session (signing out) at `at`. Ending an unknown or ended session changes
     /// nothing.
     async fn end_session(&self, id_hash: &str, at: Timestamp) -> Result<()>;
+
+    // ---- outbound endpoints ----
+
+    /// Disables an outbound endpoint (by its configured name) from `at`, for `reason`: the
+    /// dispatcher sends it nothing more until it is enabled again. Disabling an endpoint
+    /// already disabled keeps the first time and reason.
+    async fn disable_endpoint(&self, name: &str, at: Timestamp, reason: &str) -> Result<()>;
+
+    /// Enables an outbound endpoint again. Returns whether it was disabled.
+    async fn enable_endpoint(&self, name: &str) -> Result<bool>;
+
+    /// The disabled endpoints, by name: `(name, disabled_at, reason)`.
+    async fn disabled_endpoints(&self) -> Result<Vec<(String, Timestamp, String)>>;
 }
 
 /// What `commit_batch` writes.

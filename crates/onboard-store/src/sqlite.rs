@@ -837,6 +837,19 @@ impl Store for SqliteStore {
         Ok(row.map(TimerRecord::from))
     }
 
+    async fn pending_timers(&self, account: &str, limit: i64) -> Result<Vec<TimerRecord>> {
+        let rows: Vec<rows::TimerRow> = sqlx::query_as(
+            "SELECT id, account_id, rule, due_at, since_at, state, attempts, fired_at \
+             FROM timers WHERE account_id = ?1 AND state = 'pending' \
+             ORDER BY due_at, id LIMIT ?2",
+        )
+        .bind(account)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(TimerRecord::from).collect())
+    }
+
     async fn claim_due_messages(
         &self,
         holder: &str,
@@ -1108,5 +1121,38 @@ impl Store for SqliteStore {
             .execute(&self.writer)
             .await?;
         Ok(())
+    }
+
+    async fn disable_endpoint(&self, name: &str, at: Timestamp, reason: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO endpoints (name, disabled_at, reason) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(at.0)
+        .bind(reason)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn enable_endpoint(&self, name: &str) -> Result<bool> {
+        let deleted = sqlx::query("DELETE FROM endpoints WHERE name = ?1")
+            .bind(name)
+            .execute(&self.writer)
+            .await?
+            .rows_affected();
+        Ok(deleted > 0)
+    }
+
+    async fn disabled_endpoints(&self) -> Result<Vec<(String, Timestamp, String)>> {
+        let rows: Vec<(String, i64, String)> =
+            sqlx::query_as("SELECT name, disabled_at, reason FROM endpoints ORDER BY name")
+                .fetch_all(&self.reader)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, at, reason)| (name, Timestamp(at), reason))
+            .collect())
     }
 }

@@ -10,7 +10,7 @@
 //! real answers.
 
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::{accounts, clock, events, health, mailbox, messages};
+use crate::handlers::{accounts, clock, endpoints, events, health, mailbox, messages, projects};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use std::sync::OnceLock;
@@ -34,10 +34,22 @@ use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
         messages::list,
         messages::one,
         messages::retry,
+        endpoints::list,
+        endpoints::enable,
         accounts::list,
         accounts::one,
         accounts::traces,
+        accounts::trace,
         accounts::set_persona,
+        projects::list,
+        projects::create,
+        projects::launch,
+        projects::complete,
+        projects::complete_task,
+        projects::reopen_task,
+        projects::reassign_task,
+        projects::comment_task,
+        projects::team_tasks,
         mailbox::list,
         mailbox::one,
         clock::now,
@@ -63,7 +75,9 @@ use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
     tags(
         (name = "events", description = "The event log: custom events in, the log out"),
         (name = "messages", description = "The outbox, with each message's attempts"),
+        (name = "endpoints", description = "Outbound Slack and webhook endpoints (configured on the server) and whether each is disabled"),
         (name = "accounts", description = "Accounts as the processor sees them"),
+        (name = "projects", description = "Projects from templates, their tasks, and team tasks; changes go in as events"),
         (name = "mailbox", description = "The development mailbox (when no SMTP server is set)"),
         (name = "clock", description = "The engine's clock; moving it needs `--clock manual`"),
         (name = "hooks", description = "Won deals from CRMs; each hook answers 404 until its secret is configured"),

@@ -1,7 +1,7 @@
 //! Every route of the server, in one place.
 
 use crate::error::ApiError;
-use crate::handlers::{accounts, clock, events, health, mailbox, messages};
+use crate::handlers::{accounts, clock, endpoints, events, health, mailbox, messages, projects};
 use crate::hooks::{self, HOOK_BODY_LIMIT};
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
@@ -23,10 +23,34 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/messages"),
     ("GET", "/api/messages/{id}"),
     ("POST", "/api/messages/{id}/retry"),
+    ("GET", "/api/endpoints"),
+    ("POST", "/api/endpoints/{name}/enable"),
     ("GET", "/api/accounts"),
     ("GET", "/api/accounts/{id}"),
     ("PUT", "/api/accounts/{id}/people/{email}/persona"),
     ("GET", "/api/accounts/{id}/traces"),
+    ("GET", "/api/accounts/{id}/projects"),
+    ("POST", "/api/accounts/{id}/projects"),
+    ("POST", "/api/accounts/{id}/projects/{project}/launch"),
+    ("POST", "/api/accounts/{id}/projects/{project}/complete"),
+    (
+        "POST",
+        "/api/accounts/{id}/projects/{project}/tasks/{task}/complete",
+    ),
+    (
+        "POST",
+        "/api/accounts/{id}/projects/{project}/tasks/{task}/reopen",
+    ),
+    (
+        "POST",
+        "/api/accounts/{id}/projects/{project}/tasks/{task}/reassign",
+    ),
+    (
+        "POST",
+        "/api/accounts/{id}/projects/{project}/tasks/{task}/comments",
+    ),
+    ("GET", "/api/accounts/{id}/tasks"),
+    ("GET", "/api/accounts/{id}/trace"),
     ("GET", "/api/mailbox"),
     ("GET", "/api/mailbox/{file}"),
     ("GET", "/api/clock"),
@@ -57,6 +81,8 @@ pub fn router(state: AppState) -> Router {
         .route("/messages", get(messages::list))
         .route("/messages/{id}", get(messages::one))
         .route("/messages/{id}/retry", post(messages::retry))
+        .route("/endpoints", get(endpoints::list))
+        .route("/endpoints/{name}/enable", post(endpoints::enable))
         .route("/accounts", get(accounts::list))
         .route("/accounts/{id}", get(accounts::one))
         .route(
@@ -64,6 +90,36 @@ pub fn router(state: AppState) -> Router {
             axum::routing::put(accounts::set_persona),
         )
         .route("/accounts/{id}/traces", get(accounts::traces))
+        .route(
+            "/accounts/{id}/projects",
+            get(projects::list).post(projects::create),
+        )
+        .route(
+            "/accounts/{id}/projects/{project}/launch",
+            post(projects::launch),
+        )
+        .route(
+            "/accounts/{id}/projects/{project}/complete",
+            post(projects::complete),
+        )
+        .route(
+            "/accounts/{id}/projects/{project}/tasks/{task}/complete",
+            post(projects::complete_task),
+        )
+        .route(
+            "/accounts/{id}/projects/{project}/tasks/{task}/reopen",
+            post(projects::reopen_task),
+        )
+        .route(
+            "/accounts/{id}/projects/{project}/tasks/{task}/reassign",
+            post(projects::reassign_task),
+        )
+        .route(
+            "/accounts/{id}/projects/{project}/tasks/{task}/comments",
+            post(projects::comment_task),
+        )
+        .route("/accounts/{id}/tasks", get(projects::team_tasks))
+        .route("/accounts/{id}/trace", get(accounts::trace))
         .route("/mailbox", get(mailbox::list))
         .route("/mailbox/{file}", get(mailbox::one))
         .route("/clock", get(clock::now))

@@ -4,8 +4,10 @@
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use onboard_engine::channels::{Endpoint, EndpointKind};
 use onboard_web::{Secret, WebhookSecret};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// HubSpot's API, where deals are read after a webhook.
@@ -117,6 +119,17 @@ pub struct ServeArgs {
     /// How long every later sign-in link lives (default 15m).
     #[arg(long, env = "ONBOARD_LINK_TTL")]
     pub link_ttl: Option<String>,
+    /// Let outbound endpoints (Slack, webhooks) be loopback, private or link-local addresses,
+    /// and Slack URLs plain http (tests, a receiver on the same network). Endpoints are read
+    /// from `[endpoints.<name>]` in onboard.toml and ONBOARD_ENDPOINT_<NAME>_{URL,KIND,SECRET}.
+    #[arg(
+        long,
+        env = "ONBOARD_ALLOW_PRIVATE_TARGETS",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub allow_private_targets: Option<bool>,
 }
 
 /// `onboard.toml`.
@@ -142,6 +155,123 @@ pub struct FileConfig {
     pub deals_webhook_secret: Option<Secret>,
     pub first_link_ttl: Option<String>,
     pub link_ttl: Option<String>,
+    pub allow_private_targets: Option<bool>,
+    /// Outbound endpoints, `[endpoints.<name>]`.
+    #[serde(default)]
+    pub endpoints: BTreeMap<String, FileEndpoint>,
+}
+
+/// `[endpoints.<name>]` in `onboard.toml`: a Slack incoming webhook or a signed webhook.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEndpoint {
+    /// `slack` or `webhook`.
+    pub kind: Option<String>,
+    /// The URL is a secret (for Slack, the credential itself).
+    pub url: Option<Secret>,
+    /// For webhooks: `whsec_` + base64.
+    pub secret: Option<Secret>,
+}
+
+/// Prefix of the environment variables that configure endpoints:
+/// `ONBOARD_ENDPOINT_<NAME>_URL`, `_KIND`, `_SECRET`.
+const ENDPOINT_VARIABLE: &str = "ONBOARD_ENDPOINT_";
+
+/// One endpoint's settings as gathered, each with the setting it came from (for errors).
+#[derive(Default)]
+struct EndpointSettings {
+    kind: Option<(String, String)>,
+    url: Option<(Secret, String)>,
+    secret: Option<(Secret, String)>,
+}
+
+/// The outbound endpoints of `[endpoints.<name>]` in the file and of the variables
+/// `ONBOARD_ENDPOINT_<NAME>_{URL,KIND,SECRET}` among `variables` (which win, setting by
+/// setting). `NAME` is the endpoint's name upper-cased with `-` as `_`. Every endpoint is
+/// validated; an error names the setting at fault.
+pub fn endpoints(
+    file: &BTreeMap<String, FileEndpoint>,
+    variables: impl IntoIterator<Item = (String, String)>,
+    allow_private_targets: bool,
+) -> anyhow::Result<Vec<Endpoint>> {
+    let mut gathered: BTreeMap<String, EndpointSettings> = BTreeMap::new();
+    for (name, endpoint) in file {
+        let place = |field: &str| format!("`{field}` of [endpoints.{name}] in onboard.toml");
+        let settings = gathered.entry(name.clone()).or_default();
+        settings.kind = endpoint.kind.clone().map(|k| (k, place("kind")));
+        settings.url = endpoint.url.clone().map(|u| (u, place("url")));
+        settings.secret = endpoint.secret.clone().map(|s| (s, place("secret")));
+    }
+    for (variable, value) in variables {
+        let Some(rest) = variable.strip_prefix(ENDPOINT_VARIABLE) else {
+            continue;
+        };
+        let (upper, field) = if let Some(upper) = rest.strip_suffix("_URL") {
+            (upper, "url")
+        } else if let Some(upper) = rest.strip_suffix("_KIND") {
+            (upper, "kind")
+        } else if let Some(upper) = rest.strip_suffix("_SECRET") {
+            (upper, "secret")
+        } else {
+            bail!("{variable}: an endpoint variable ends in _URL, _KIND or _SECRET");
+        };
+        if upper.is_empty() {
+            bail!("{variable}: the endpoint's name is missing");
+        }
+        if value.trim().is_empty() {
+            continue;
+        }
+        let name = upper.to_lowercase().replace('_', "-");
+        let settings = gathered.entry(name).or_default();
+        match field {
+            "url" => settings.url = Some((Secret::new(value), variable)),
+            "kind" => settings.kind = Some((value, variable)),
+            _ => settings.secret = Some((Secret::new(value), variable)),
+        }
+    }
+    let mut endpoints = Vec::with_capacity(gathered.len());
+    for (name, settings) in gathered {
+        let variable = |field: &str| {
+            format!(
+                "{ENDPOINT_VARIABLE}{}_{field}",
+                name.to_uppercase().replace('-', "_")
+            )
+        };
+        let Some((kind, kind_place)) = settings.kind else {
+            bail!(
+                "endpoint `{name}` has no kind: set {} or `kind` in [endpoints.{name}] (`slack` or `webhook`)",
+                variable("KIND")
+            );
+        };
+        let kind =
+            EndpointKind::parse(kind.trim()).map_err(|e| anyhow::anyhow!("{kind_place}: {e}"))?;
+        let Some((url, url_place)) = settings.url else {
+            bail!(
+                "endpoint `{name}` has no URL: set {} or `url` in [endpoints.{name}]",
+                variable("URL")
+            );
+        };
+        let secret_place = settings.secret.as_ref().map(|(_, place)| place.clone());
+        let endpoint = Endpoint {
+            name: name.clone(),
+            kind,
+            url: url.expose().trim().to_owned(),
+            secret: settings.secret.map(|(s, _)| s.expose().trim().to_owned()),
+        };
+        if let Err(problem) = endpoint.validate(allow_private_targets) {
+            let place = match problem.field {
+                "url" => url_place,
+                "secret" => secret_place.unwrap_or_else(|| {
+                    format!("{} or `secret` in [endpoints.{name}]", variable("SECRET"))
+                }),
+                "kind" => kind_place,
+                _ => format!("endpoint name `{name}`"),
+            };
+            bail!("{place}: {}", problem.message);
+        }
+        endpoints.push(endpoint);
+    }
+    Ok(endpoints)
 }
 
 impl FileConfig {
@@ -203,6 +333,11 @@ pub struct Settings {
     pub pipedrive_api_base: String,
     /// The decoded secret of `POST /hooks/deals`; the hook is off without it.
     pub deals_webhook_secret: Option<WebhookSecret>,
+    /// Outbound endpoints for `slack` and `webhook` messages (their `Debug` hides URLs and
+    /// secrets).
+    pub endpoints: Vec<Endpoint>,
+    /// Whether outbound endpoints may be private addresses.
+    pub allow_private_targets: bool,
 }
 
 /// A secret given as a flag, variable or file key; an empty value counts as none.
@@ -271,6 +406,11 @@ impl Settings {
             .map(|s| WebhookSecret::parse(s.expose()))
             .transpose()
             .map_err(|e| anyhow::anyhow!("--deals-webhook-secret: {e}"))?;
+        let allow_private_targets = args
+            .allow_private_targets
+            .or(file.allow_private_targets)
+            .unwrap_or(false);
+        let endpoints = endpoints(&file.endpoints, std::env::vars(), allow_private_targets)?;
         Ok(Self {
             listen,
             data_dir,
@@ -299,6 +439,8 @@ impl Settings {
             pipedrive_api_token: secret(args.pipedrive_api_token, file.pipedrive_api_token),
             pipedrive_api_base: pipedrive_api_base.trim_end_matches('/').to_owned(),
             deals_webhook_secret,
+            endpoints,
+            allow_private_targets,
         })
     }
 }
@@ -440,5 +582,138 @@ mod tests {
         assert!(error.contains("--deals-webhook-secret"), "{error}");
         let args = serve_args(&["--pipedrive-basic-auth", "no-colon"]);
         assert!(Settings::resolve(args, FileConfig::default()).is_err());
+    }
+
+    const WHSEC: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+
+    fn variables(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn endpoint_error(
+        toml_text: &str,
+        env: &[(&str, &str)],
+        allow_private_targets: bool,
+    ) -> String {
+        let file: FileConfig = toml::from_str(toml_text).unwrap_or_else(|e| panic!("{e}"));
+        endpoints(&file.endpoints, variables(env), allow_private_targets)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn endpoints_come_from_the_file_and_the_environment_which_wins() {
+        let file: FileConfig = toml::from_str(&format!(
+            "allow_private_targets = false\n\
+             [endpoints.sales-slack]\nkind = \"slack\"\nurl = \"https://hooks.slack.com/services/T0/B0/SLACKPATH\"\n\
+             [endpoints.crm-hook]\nkind = \"webhook\"\nurl = \"https://old.example.com/hook\"\nsecret = \"{WHSEC}\"\n"
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let env = variables(&[
+            (
+                "ONBOARD_ENDPOINT_CRM_HOOK_URL",
+                "https://crm.example.com/hooks/onboard",
+            ),
+            ("ONBOARD_ENDPOINT_BILLING_KIND", "webhook"),
+            (
+                "ONBOARD_ENDPOINT_BILLING_URL",
+                "https://billing.example.com/in",
+            ),
+            ("ONBOARD_ENDPOINT_BILLING_SECRET", WHSEC),
+            ("ONBOARD_DATABASE_URL", "sqlite://x.db"),
+        ]);
+        let endpoints = endpoints(&file.endpoints, env, false).unwrap_or_else(|e| panic!("{e}"));
+        let names: Vec<&str> = endpoints.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["billing", "crm-hook", "sales-slack"]);
+        assert_eq!(endpoints[1].url, "https://crm.example.com/hooks/onboard");
+        assert_eq!(endpoints[1].kind, EndpointKind::Webhook);
+        assert_eq!(endpoints[1].secret.as_deref(), Some(WHSEC));
+        assert_eq!(endpoints[2].kind, EndpointKind::Slack);
+        let printed = format!("{endpoints:?}");
+        assert!(
+            !printed.contains("SLACKPATH") && !printed.contains("whsec_"),
+            "{printed}"
+        );
+    }
+
+    #[test]
+    fn a_bad_endpoint_stops_the_start_naming_the_setting() {
+        let error = endpoint_error(
+            "",
+            &[
+                ("ONBOARD_ENDPOINT_CRM_HOOK_KIND", "webhook"),
+                ("ONBOARD_ENDPOINT_CRM_HOOK_URL", "https://crm.example.com/h"),
+            ],
+            false,
+        );
+        assert!(
+            error.contains("ONBOARD_ENDPOINT_CRM_HOOK_SECRET"),
+            "{error}"
+        );
+        let error = endpoint_error(
+            "",
+            &[
+                ("ONBOARD_ENDPOINT_CRM_HOOK_KIND", "webhook"),
+                ("ONBOARD_ENDPOINT_CRM_HOOK_URL", "https://crm.example.com/h"),
+                ("ONBOARD_ENDPOINT_CRM_HOOK_SECRET", "whsec_not base64!"),
+            ],
+            false,
+        );
+        assert!(
+            error.contains("ONBOARD_ENDPOINT_CRM_HOOK_SECRET"),
+            "{error}"
+        );
+        let error = endpoint_error(
+            "[endpoints.crm-hook]\nkind = \"webhook\"\nurl = \"ftp://crm.example.com/SECRETPATH\"\n",
+            &[],
+            false,
+        );
+        assert!(error.contains("`url` of [endpoints.crm-hook]"), "{error}");
+        assert!(
+            !error.contains("SECRETPATH"),
+            "the URL is a secret: {error}"
+        );
+        let error = endpoint_error(
+            "[endpoints.crm-hook]\nkind = \"teams\"\nurl = \"https://a.example/h\"\n",
+            &[],
+            false,
+        );
+        assert!(error.contains("`kind` of [endpoints.crm-hook]"), "{error}");
+        let error = endpoint_error(
+            "",
+            &[("ONBOARD_ENDPOINT_CRM_HOOK_URL", "https://a.example/h")],
+            false,
+        );
+        assert!(error.contains("ONBOARD_ENDPOINT_CRM_HOOK_KIND"), "{error}");
+        // Slack needs https, unless private targets are allowed.
+        let slack = [
+            ("ONBOARD_ENDPOINT_TEAM_KIND", "slack"),
+            ("ONBOARD_ENDPOINT_TEAM_URL", "http://127.0.0.1:9000/slack"),
+        ];
+        let error = endpoint_error("", &slack, false);
+        assert!(error.contains("ONBOARD_ENDPOINT_TEAM_URL"), "{error}");
+        assert_eq!(endpoint_error("", &slack, true), "");
+    }
+
+    #[test]
+    fn private_targets_are_refused_unless_allowed_by_flag_variable_or_file() {
+        let settings = Settings::resolve(serve_args(&[]), FileConfig::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!settings.allow_private_targets);
+        let settings = Settings::resolve(
+            serve_args(&["--allow-private-targets"]),
+            FileConfig::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(settings.allow_private_targets);
+        let file: FileConfig =
+            toml::from_str("allow_private_targets = true\n").unwrap_or_else(|e| panic!("{e}"));
+        let settings =
+            Settings::resolve(ServeArgs::default(), file).unwrap_or_else(|e| panic!("{e}"));
+        assert!(settings.allow_private_targets);
     }
 }

@@ -289,6 +289,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
              built from the webhook alone, and their people cannot be fetched (no sign-in emails)"
         );
     }
+    engine_config.endpoints = settings.endpoints.clone();
+    engine_config.allow_private_targets = settings.allow_private_targets;
     let engine = Engine::start(engine_config, store, clock, mailer, program, &source).await?;
 
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()

@@ -1491,3 +1491,355 @@ fn a_once_absence_rule_does_not_repeat() {
     let decided = run(&program, &mut state, &[fired(&scheduled[0].timers[0])]);
     assert!(decided[0].timers.is_empty());
 }
+
+// ----------------------------------------------------------------------------- conditions
+
+const BIG_ACCOUNTS: &str = r#"
+[[rules]]
+name = "big-account"
+on = "deal.won"
+when = "account.seats >= 10 and account.name != \"Test\""
+
+[[rules.actions]]
+send = "note"
+to = "csm"
+"#;
+
+/// A deal won with this many seats.
+fn deal_won_with_seats(key: &str, seats: u32) -> Event {
+    let mut deal = deal_won(key, T0);
+    deal.data["deal_id"] = json!(key);
+    deal.data["seats"] = json!(seats);
+    deal
+}
+
+#[test]
+fn a_rule_whose_condition_holds_runs() {
+    let program = program(BIG_ACCOUNTS);
+    let mut state = account();
+    let [decisions] = run(&program, &mut state, &[deal_won_with_seats("d1", 12)])
+        .try_into()
+        .expect("one event");
+    assert_eq!(recipients(&decisions), ["ann@onboard.example"]);
+    assert_eq!(
+        trace(&decisions, "big-account").outcome,
+        TraceOutcome::Fired
+    );
+}
+
+#[test]
+fn a_rule_whose_condition_is_false_runs_nothing_and_says_the_values_it_saw() {
+    let program = program(BIG_ACCOUNTS);
+    let mut state = account();
+    let [decisions] = run(&program, &mut state, &[deal_won_with_seats("d1", 3)])
+        .try_into()
+        .expect("one event");
+    assert!(decisions.messages.is_empty());
+    let skipped = trace(&decisions, "big-account");
+    assert_eq!(skipped.outcome, TraceOutcome::Skipped);
+    assert!(
+        skipped.reason.contains("account.seats = 3"),
+        "{}",
+        skipped.reason
+    );
+    assert!(
+        skipped.reason.contains("account.seats >= 10"),
+        "{}",
+        skipped.reason
+    );
+    // A false condition is not a run: re-entry has nothing to count.
+    assert!(state.rule_runs.is_empty());
+}
+
+#[test]
+fn a_condition_reads_the_event_data_and_the_person_the_event_names() {
+    let program = program(
+        r#"
+[[rules]]
+name = "admin-on-pro"
+on = "plan.changed"
+when = "event.data.plan in [\"pro\", \"enterprise\"] and person.persona == \"admin\""
+reentry = { every = "1m" }
+
+[[rules.actions]]
+send = "note"
+to = "csm"
+"#,
+    );
+    let mut state = account();
+    let changed = |key: &str, email: &str, plan: &str| {
+        event(
+            key,
+            "plan.changed",
+            hours(1),
+            json!({ "email": email, "plan": plan }),
+        )
+    };
+    let decisions = run(
+        &program,
+        &mut state,
+        &[
+            deal_won("d1", T0),
+            changed("p1", "alice@acme.example", "pro"),
+            changed("p2", "eve@acme.example", "pro"),
+            changed("p3", "alice@acme.example", "free"),
+        ],
+    );
+    let outcomes: Vec<TraceOutcome> = decisions[1..]
+        .iter()
+        .map(|d| trace(d, "admin-on-pro").outcome)
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            TraceOutcome::Fired,
+            TraceOutcome::Skipped,
+            TraceOutcome::Skipped
+        ]
+    );
+    assert!(trace(&decisions[2], "admin-on-pro")
+        .reason
+        .contains("person.persona = \"end_user\""));
+}
+
+// ------------------------------------------------------------------------- contact budget
+
+/// Two rules that write to the person an event names, and one to the CSM, under a budget of
+/// two messages per person a week (`over` as given).
+fn budget_program(over: &str) -> Program {
+    program(&format!(
+        r#"
+[budget]
+max = 2
+per = "7d"
+over = "{over}"
+
+[[rules]]
+name = "tip"
+on = "tip.due"
+reentry = {{ every = "1m" }}
+
+[[rules.actions]]
+send = "hello"
+to = "person"
+
+[[rules]]
+name = "security-alert"
+on = "security.alert"
+urgent = true
+reentry = {{ every = "1m" }}
+
+[[rules.actions]]
+send = "hello"
+to = "person"
+
+[[rules]]
+name = "csm-note"
+on = "tip.due"
+reentry = {{ every = "1m" }}
+
+[[rules.actions]]
+send = "note"
+to = "csm"
+"#
+    ))
+}
+
+fn for_alice(key: &str, kind: &str, at: Timestamp) -> Event {
+    event(key, kind, at, json!({ "email": "alice@acme.example" }))
+}
+
+#[test]
+fn a_message_over_the_contact_budget_is_deferred_until_the_window_has_room() {
+    let program = budget_program("defer");
+    let mut state = account();
+    let decisions = run(
+        &program,
+        &mut state,
+        &[
+            deal_won("d1", T0),
+            for_alice("t1", "tip.due", hours(1)),
+            for_alice("t2", "tip.due", hours(2)),
+            for_alice("t3", "tip.due", hours(3)),
+        ],
+    );
+    let to_alice = |d: &Decisions| {
+        d.messages
+            .iter()
+            .filter(|m| m.to_email == "alice@acme.example")
+            .count()
+    };
+    assert_eq!(to_alice(&decisions[1]) + to_alice(&decisions[2]), 2);
+    let held = &decisions[3];
+    assert_eq!(to_alice(held), 0);
+    let reason = &trace(held, "tip").reason;
+    assert!(
+        reason.contains("held by the contact budget (2 per 7d)"),
+        "{reason}"
+    );
+    let [timer] = held.timers.as_slice() else {
+        panic!("one deferral timer, got {:#?}", held.timers);
+    };
+    // The week after the first tip, the window has room again.
+    assert_eq!(timer.due_at, hours(1 + 7 * 24));
+    // Messages to the team are not counted.
+    assert_eq!(recipients(held), ["ann@onboard.example"]);
+
+    let [sent] = run(&program, &mut state, &[fired(timer)])
+        .try_into()
+        .expect("one event");
+    assert_eq!(recipients(&sent), ["alice@acme.example"]);
+    assert!(trace(&sent, "tip")
+        .reason
+        .contains("held by the contact budget until now"));
+}
+
+#[test]
+fn a_message_over_the_contact_budget_is_dropped_when_the_program_says_so() {
+    let program = budget_program("drop");
+    let mut state = account();
+    let decisions = run(
+        &program,
+        &mut state,
+        &[
+            deal_won("d1", T0),
+            for_alice("t1", "tip.due", hours(1)),
+            for_alice("t2", "tip.due", hours(2)),
+            for_alice("t3", "tip.due", hours(3)),
+            for_alice("t4", "tip.due", hours(1 + 7 * 24)),
+        ],
+    );
+    assert!(decisions[3].timers.is_empty());
+    assert!(trace(&decisions[3], "tip").reason.contains("dropped"));
+    assert_eq!(
+        recipients(&decisions[4]),
+        ["alice@acme.example", "ann@onboard.example"],
+        "a week after the first tip there is room again"
+    );
+}
+
+#[test]
+fn an_urgent_rule_is_neither_held_nor_counted_by_the_contact_budget() {
+    let program = budget_program("drop");
+    let mut state = account();
+    let decisions = run(
+        &program,
+        &mut state,
+        &[
+            deal_won("d1", T0),
+            for_alice("a1", "security.alert", hours(1)),
+            for_alice("a2", "security.alert", hours(2)),
+            for_alice("a3", "security.alert", hours(3)),
+            for_alice("t1", "tip.due", hours(4)),
+            for_alice("t2", "tip.due", hours(5)),
+        ],
+    );
+    for d in &decisions[1..] {
+        assert!(
+            recipients(d).contains(&"alice@acme.example"),
+            "{:#?}",
+            d.traces
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------- goals
+
+/// A 30-day goal of 50 imported leads, and its rule.
+const LEADS_GOAL: &str = r#"
+[[goals]]
+name = "leads"
+title = "Fifty leads imported"
+deadline_days = 30
+metric = { event_count = "Lead Imported" }
+target = 50
+
+[[rules]]
+name = "goal-alert"
+on = "goal.at_risk"
+
+[[rules.actions]]
+send = "note"
+to = "csm"
+"#;
+
+fn lead_imported(day: i64, n: i64) -> Event {
+    event(
+        &format!("lead-{day}-{n}"),
+        "product.track",
+        hours(day * 24 + 1),
+        json!({ "email": "eve@acme.example", "event": "Lead Imported" }),
+    )
+}
+
+/// Fires the account's daily goal timers one after another until `days` have passed,
+/// returning every decision.
+fn run_days(
+    program: &Program,
+    state: &mut AccountState,
+    first: Decisions,
+    days: i64,
+) -> Vec<Decisions> {
+    let mut all = vec![first];
+    loop {
+        let next = all
+            .iter()
+            .rev()
+            .find_map(|d| d.timers.iter().find(|t| t.rule == "goals/daily").cloned());
+        let Some(timer) = next else { break };
+        if timer.due_at > hours(days * 24) {
+            break;
+        }
+        let [decided] = run(program, state, &[fired(&timer)])
+            .try_into()
+            .expect("one");
+        all.push(decided);
+    }
+    all
+}
+
+#[test]
+fn a_goal_that_will_be_missed_at_this_pace_is_at_risk_well_before_day_14() {
+    let program = program(LEADS_GOAL);
+    let mut state = account();
+    let [won] = run(&program, &mut state, &[deal_won("d1", T0)])
+        .try_into()
+        .expect("one");
+    // One lead a day: 30 by day 30, short of 50.
+    for day in 1..=6 {
+        run(&program, &mut state, &[lead_imported(day, 0)]);
+    }
+    let decisions = run_days(&program, &mut state, won, 14);
+    let at_risk = decisions
+        .iter()
+        .flat_map(|d| &d.events)
+        .find(|e| e.kind.as_str() == "goal.at_risk")
+        .expect("goal.at_risk by day 14");
+    assert!(at_risk.at <= hours(14 * 24), "at risk at {}", at_risk.at);
+    assert_eq!(at_risk.data["goal"], "leads");
+    let goal = &state.goals[0];
+    assert_eq!(goal.status.as_str(), "at_risk");
+    assert!(goal.forecast.is_some_and(|f| f < 50.0), "{goal:?}");
+}
+
+#[test]
+fn a_goal_on_pace_stays_on_track_and_is_achieved_when_it_reaches_its_target() {
+    let program = program(LEADS_GOAL);
+    let mut state = account();
+    run(&program, &mut state, &[deal_won("d1", T0)]);
+    let mut events = Vec::new();
+    for day in 1..=10 {
+        for n in 0..5 {
+            events.push(lead_imported(day, n));
+        }
+    }
+    let decisions = run(&program, &mut state, &events);
+    let kinds: Vec<&str> = decisions
+        .iter()
+        .flat_map(|d| &d.events)
+        .map(|e| e.kind.as_str())
+        .filter(|k| k.starts_with("goal."))
+        .collect();
+    assert_eq!(kinds, ["goal.achieved"]);
+    assert_eq!(state.goals[0].value, 50.0);
+}

@@ -30,6 +30,26 @@ pub struct Program {
     pub segments: Vec<Segment>,
     /// The persona of people no segment matches.
     pub default_persona: Option<String>,
+    /// How often one person may be contacted, across channels (`[budget]`).
+    pub budget: Option<ContactBudget>,
+}
+
+/// A cap on messages to one person (`[budget] max = 3, per = "7d", over = "defer"`): rules
+/// marked `urgent` and messages to the team are not counted and never held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContactBudget {
+    pub max: u32,
+    pub per: Duration,
+    pub over: OverBudget,
+}
+
+/// What happens to a message the budget holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverBudget {
+    /// Sent once the person's window has room again.
+    Defer,
+    /// Not sent at all.
+    Drop,
 }
 
 /// CRM settings of the program (`[crm]`).
@@ -182,6 +202,11 @@ pub struct Rule {
     pub name: String,
     pub description: String,
     pub trigger: Trigger,
+    /// The rule's condition (`when`), checked when the rule would run (for `after` rules,
+    /// when the timer fires): a false condition runs nothing and says why in the trace.
+    pub when: Option<crate::expr::Condition>,
+    /// Urgent rules' messages are neither counted against nor held by the contact budget.
+    pub urgent: bool,
     pub reentry: Reentry,
     pub actions: Vec<Action>,
 }
@@ -213,6 +238,17 @@ pub enum Action {
     Send { message: String, to: Recipient },
     /// Append a derived event of this type for the account.
     Emit { event: EventType },
+    /// Start a project from the named template: launched at once, or a draft when the
+    /// action or the template says so.
+    Launch { template: String, draft: bool },
+    /// Open a task for our team (or update the open one with the same rule and reason).
+    Task {
+        title: String,
+        /// A team role held in `[[team]]`, e.g. `csm`.
+        assignee: String,
+        /// Why; with the account and the rule, the task's identity (default: the title).
+        reason: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

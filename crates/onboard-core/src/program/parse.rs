@@ -356,6 +356,8 @@ fn assemble(
             })
         })
         .collect::<Option<Vec<_>>>()?;
+    let persona_names: Vec<&str> = personas.iter().map(|p| p.name.as_str()).collect();
+    let schema = check::condition_schema(&persona_names);
     let rules = draft
         .rules
         .into_iter()
@@ -364,6 +366,11 @@ fn assemble(
                 name: r.name?.value,
                 description: r.description,
                 trigger: r.trigger?,
+                urgent: r.urgent,
+                when: match &r.when {
+                    Some(text) => Some(crate::expr::Condition::parse(&text.value, &schema).ok()?),
+                    None => None,
+                },
                 reentry: r.reentry,
                 actions: r
                     .actions
@@ -380,6 +387,19 @@ fn assemble(
                             },
                         },
                         DraftAction::Emit { event } => Action::Emit { event },
+                        DraftAction::Launch { template, draft } => Action::Launch {
+                            template: template.value,
+                            draft,
+                        },
+                        DraftAction::Task {
+                            title,
+                            assignee,
+                            reason,
+                        } => Action::Task {
+                            title: title.value,
+                            assignee: assignee.value,
+                            reason: reason.map(|r| r.value),
+                        },
                     })
                     .collect(),
             })
@@ -399,5 +419,6 @@ fn assemble(
         crm,
         segments,
         default_persona: draft.default_persona.map(|p| p.value),
+        budget: draft.budget,
     })
 }

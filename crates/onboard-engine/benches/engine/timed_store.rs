@@ -225,6 +225,11 @@ impl Store for TimedStore {
         self.timed("timer", self.inner.timer(id)).await
     }
 
+    async fn pending_timers(&self, account: &str, limit: i64) -> Result<Vec<TimerRecord>> {
+        self.timed("pending_timers", self.inner.pending_timers(account, limit))
+            .await
+    }
+
     async fn claim_due_messages(
         &self,
         holder: &str,
@@ -324,6 +329,24 @@ impl Store for TimedStore {
 
     async fn end_session(&self, id_hash: &str, at: Timestamp) -> Result<()> {
         self.timed("end_session", self.inner.end_session(id_hash, at))
+            .await
+    }
+
+    async fn disable_endpoint(&self, name: &str, at: Timestamp, reason: &str) -> Result<()> {
+        self.timed(
+            "disable_endpoint",
+            self.inner.disable_endpoint(name, at, reason),
+        )
+        .await
+    }
+
+    async fn enable_endpoint(&self, name: &str) -> Result<bool> {
+        self.timed("enable_endpoint", self.inner.enable_endpoint(name))
+            .await
+    }
+
+    async fn disabled_endpoints(&self) -> Result<Vec<(String, Timestamp, String)>> {
+        self.timed("disabled_endpoints", self.inner.disabled_endpoints())
             .await
     }
 }

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod concurrency;
+mod endpoints;
 mod events;
 mod harness;
 mod messages;

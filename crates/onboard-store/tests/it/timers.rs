@@ -361,3 +361,38 @@ async fn a_due_timer_counts_as_due_work_while_claimed_until_it_fires() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_account_s_pending_timers_are_listed_earliest_first() {
+    for_each_backend(|db| async move {
+        let store = db.store;
+        add_timers(
+            &*store,
+            vec![
+                timer("late", "acme", "nudge", at(3 * HOUR)),
+                timer("early", "acme", "welcome", at(HOUR)),
+                timer("other", "globex", "nudge", at(HOUR)),
+                timer("gone", "acme", "stale", at(2 * HOUR)),
+            ],
+        )
+        .await;
+        commit(
+            &*store,
+            at(MINUTE),
+            Decisions {
+                cancels: vec![TimerCancel {
+                    account: "acme".to_owned(),
+                    rule: Some("stale".to_owned()),
+                }],
+                ..Decisions::default()
+            },
+        )
+        .await;
+        let pending = store.pending_timers("acme", 10).await.unwrap();
+        let listed: Vec<(&str, Timestamp)> =
+            pending.iter().map(|t| (t.id.as_str(), t.due_at)).collect();
+        assert_eq!(listed, [("early", at(HOUR)), ("late", at(3 * HOUR))]);
+        assert_eq!(store.pending_timers("acme", 1).await.unwrap().len(), 1);
+    })
+    .await;
+}

@@ -1,6 +1,8 @@
 //! Accounts as the processor sees them: `GET /api/accounts` (a page of accounts),
 //! `GET /api/accounts/{id}` (people with personas and journeys, CSM, deals, and a timeline of
-//! events and messages), `GET /api/accounts/{id}/traces` (why each rule fired or did not),
+//! events and messages), `GET /api/accounts/{id}/traces` (why each rule fired or did not, one
+//! decision at a time), `GET /api/accounts/{id}/trace` (every rule of the program, where it
+//! stands for the account),
 //! and `PUT /api/accounts/{id}/people/{email}/persona` (re-segment a person by hand).
 
 use crate::error::{ApiError, ApiResult};
@@ -268,6 +270,146 @@ pub async fn traces(
     }))
 }
 
+/// Where one rule of the program stands for an account.
+#[derive(Serialize, ToSchema)]
+pub struct RuleStanding {
+    pub rule: String,
+    /// The trigger as written: `on deal.won`, `after 72h since deal.won unless academy.login`.
+    pub trigger: String,
+    /// The rule's condition, if it has one.
+    pub when: Option<String>,
+    /// `fired`, `skipped`, `failed`, `cancelled`: the latest decision; `scheduled`: a timer
+    /// is pending; `waiting`: nothing has triggered it yet.
+    pub status: &'static str,
+    /// Why, in words: what it did, why not (a false condition with the values it read,
+    /// re-entry, an exit), or until when its timer waits.
+    pub why: String,
+    /// How many times it ran for this account (all its people together).
+    pub runs: u32,
+    /// The latest decision about it, if any.
+    pub latest: Option<TraceView>,
+    /// Its pending timers, earliest first.
+    pub pending: Vec<PendingTimer>,
+}
+
+/// A timer waiting to fire.
+#[derive(Serialize, ToSchema)]
+pub struct PendingTimer {
+    pub id: String,
+    #[schema(format = DateTime)]
+    pub due_at: String,
+}
+
+/// Every rule of the program and where it stands for one account.
+#[derive(Serialize, ToSchema)]
+pub struct AccountTrace {
+    pub account: String,
+    /// The program version the account runs under.
+    pub program_version: String,
+    pub rules: Vec<RuleStanding>,
+}
+
+/// Every rule of the program, for one account: whether it fired, when and what it did, or
+/// why not (condition false with the values seen, timer pending until a time, cancelled,
+/// held by re-entry, exited), from the latest traces and the pending timers.
+#[utoipa::path(
+    get,
+    path = "/api/accounts/{id}/trace",
+    tag = "accounts",
+    operation_id = "account_trace",
+    params(("id" = String, Path, description = "The account key")),
+    responses(
+        (status = 200, description = "Each rule and where it stands", body = AccountTrace),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 404, description = "No account has this key", body = crate::openapi::ErrorBody),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn trace(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AccountTrace>> {
+    let store = state.engine.store();
+    let account = store
+        .account(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no account `{id}`")))?;
+    let traces = store.traces(&id, 1_000).await?;
+    let timers = store.pending_timers(&id, 1_000).await?;
+    let program = state.engine.program();
+    let rules = program
+        .rules
+        .iter()
+        .map(|rule| {
+            let latest = traces.iter().find(|t| t.rule == rule.name);
+            let pending: Vec<PendingTimer> = timers
+                .iter()
+                .filter(|t| t.rule == rule.name)
+                .map(|t| PendingTimer {
+                    id: t.id.clone(),
+                    due_at: t.due_at.to_rfc3339(),
+                })
+                .collect();
+            let runs = account
+                .rule_runs
+                .iter()
+                .filter(|(key, _)| {
+                    key.as_str() == rule.name
+                        || key
+                            .strip_prefix(rule.name.as_str())
+                            .is_some_and(|rest| rest.starts_with('/'))
+                })
+                .map(|(_, runs)| runs.n)
+                .sum();
+            let trigger = match &rule.trigger {
+                onboard_core::program::Trigger::On { event } => format!("on {event}"),
+                onboard_core::program::Trigger::After {
+                    delay,
+                    since,
+                    unless,
+                } => match unless {
+                    Some(unless) => format!("after {delay} since {since} unless {unless}"),
+                    None => format!("after {delay} since {since}"),
+                },
+            };
+            let (status, why) = match (pending.first(), latest) {
+                (Some(first), _) => ("scheduled", format!("timer pending until {}", first.due_at)),
+                (None, Some(t)) => (t.outcome.as_str(), t.reason.clone()),
+                (None, None) => {
+                    let first = match &rule.trigger {
+                        onboard_core::program::Trigger::On { event } => event,
+                        onboard_core::program::Trigger::After { since, .. } => since,
+                    };
+                    ("waiting", format!("no `{first}` for this account yet"))
+                }
+            };
+            RuleStanding {
+                rule: rule.name.clone(),
+                trigger,
+                when: rule.when.as_ref().map(|w| w.source().to_owned()),
+                status,
+                why,
+                runs,
+                latest: latest.map(|t| TraceView {
+                    rule: t.rule.clone(),
+                    event: t.event.clone(),
+                    at: t.at.to_rfc3339(),
+                    outcome: t.outcome.as_str(),
+                    reason: t.reason.clone(),
+                }),
+                pending,
+            }
+        })
+        .collect();
+    Ok(Json(AccountTrace {
+        account: account.id.clone(),
+        program_version: account.program_version.clone(),
+        rules,
+    }))
+}
+
 /// The body of `PUT /api/accounts/{id}/people/{email}/persona`.
 #[derive(ToSchema)]
 #[allow(dead_code)] // Describes the body only; the handler reads a `Value`.
@@ -391,6 +533,19 @@ pub struct AccountSchema {
     seen: BTreeMap<String, SeenSchema>,
     /// How often each rule ran, by rule.
     rule_runs: BTreeMap<String, RuleRunsSchema>,
+    /// The account's projects with their tasks, as stored (times in epoch milliseconds);
+    /// `GET /api/accounts/{id}/projects` shows them with RFC 3339 times.
+    #[schema(value_type = Vec<Object>)]
+    projects: Vec<Value>,
+    /// The account's team tasks, as stored; see `GET /api/accounts/{id}/tasks`.
+    #[schema(value_type = Vec<Object>)]
+    team_tasks: Vec<Value>,
+    /// The program's goals for this account: `name`, `target`, `started_at` and
+    /// `deadline_at` (epoch milliseconds), `status` (`on_track`, `at_risk`, `achieved`,
+    /// `missed`), the measured `value`, the `forecast` at the deadline when there is enough to
+    /// go on, `count` (events counted), `updated_at`.
+    #[schema(value_type = Vec<Object>)]
+    goals: Vec<Value>,
     timeline: Timeline,
 }
 
@@ -422,6 +577,13 @@ pub struct PersonSchema {
     /// Since when, in epoch milliseconds.
     #[schema(required = false)]
     enrolled_at: i64,
+    /// When rules contacted the person within the contact budget's window (epoch
+    /// milliseconds; a deferred message counts at the time it will go).
+    #[schema(required = false)]
+    contacts: Vec<i64>,
+    /// The person's last use of the product or the Academy, in epoch milliseconds.
+    #[schema(required = false)]
+    active_at: i64,
 }
 
 /// Where a persona came from: the program's segmentation, the CRM, or set by hand (which

@@ -2,7 +2,9 @@
 
 pub mod accounts;
 pub mod clock;
+pub mod endpoints;
 pub mod events;
 pub mod health;
 pub mod mailbox;
 pub mod messages;
+pub mod projects;

@@ -123,3 +123,40 @@ async fn an_unknown_persona_or_person_is_refused_and_changes_nothing() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_trace_says_where_every_rule_stands_for_an_account() {
+    for_each_backend(|app| async move {
+        app.post("/api/events", &deal_won("d1", "acme")).await;
+        app.advance("1s").await;
+        let (status, trace) = app.get("/api/accounts/acme/trace").await;
+        assert_eq!(status, StatusCode::OK, "{trace}");
+        let rules = trace["rules"].as_array().expect("rules");
+        assert_eq!(rules.len(), app.engine.program().rules.len());
+        let rule = |name: &str| {
+            rules
+                .iter()
+                .find(|r| r["rule"] == name)
+                .unwrap_or_else(|| panic!("no rule {name} in {trace}"))
+                .clone()
+        };
+        let welcome = rule("welcome-email");
+        assert_eq!(welcome["status"], "fired", "{welcome}");
+        assert_eq!(welcome["runs"], 1);
+        assert_eq!(welcome["trigger"], "on person.enrolled");
+        let nudge = rule("no-login-nudge");
+        assert_eq!(nudge["status"], "scheduled", "{nudge}");
+        assert!(nudge["why"]
+            .as_str()
+            .unwrap()
+            .starts_with("timer pending until "));
+        assert_eq!(nudge["pending"].as_array().map(Vec::len), Some(1));
+        let celebration = rule("milestone-celebration");
+        assert_eq!(celebration["status"], "waiting", "{celebration}");
+
+        let (status, missing) = app.get("/api/accounts/nobody/trace").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+        app
+    })
+    .await;
+}

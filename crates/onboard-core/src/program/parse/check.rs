@@ -161,8 +161,33 @@ pub(crate) fn check(file: &str, draft: &Draft, folder: &Folder<'_>, out: &mut Ve
         }
     }
 
+    let schema = condition_schema(&persona_names);
     for rule in &draft.rules {
+        if let Some(when) = &rule.when {
+            check_condition(cx, when, &schema);
+        }
         for action in &rule.actions {
+            match action {
+                DraftAction::Launch { template, .. } => {
+                    reference(
+                        cx,
+                        template,
+                        "template",
+                        &template_names,
+                        "declare it with [[templates]]",
+                    );
+                }
+                DraftAction::Task { assignee, .. } => {
+                    reference(
+                        cx,
+                        assignee,
+                        "team role",
+                        &roles,
+                        "add a [[team]] member with this `role`",
+                    );
+                }
+                _ => {}
+            }
             if let DraftAction::Send { message, to } = action {
                 reference(
                     cx,
@@ -607,5 +632,37 @@ fn check_chaining(cx: &mut Cx<'_>, draft: &Draft) {
             path.push(next);
             at = next;
         }
+    }
+}
+
+/// The fields a rule's `when` may read: the standard ones, with the program's persona names
+/// as the known values of `person.persona` (so a misspelt persona gets a hint).
+pub(crate) fn condition_schema(personas: &[&str]) -> crate::expr::Schema {
+    crate::expr::Schema::standard().with_values("person.persona", personas.iter().copied())
+}
+
+/// Reports every problem of a rule's condition at its place in the file. The place is exact
+/// for a condition written on one line without escapes (the usual case); otherwise it is
+/// counted from the start of the string.
+fn check_condition(cx: &mut Cx<'_>, when: &Text, schema: &crate::expr::Schema) {
+    let Err(errors) = crate::expr::Condition::parse(&when.value, schema) else {
+        return;
+    };
+    for error in errors {
+        let before = when.value.get(..error.offset).unwrap_or(&when.value);
+        let lines = before.matches('\n').count();
+        let column = match before.rfind('\n') {
+            // The first line starts after the opening quote.
+            None => when.loc.column + 1 + u32::try_from(before.chars().count()).unwrap_or(0),
+            Some(newline) => 1 + u32::try_from(before[newline + 1..].chars().count()).unwrap_or(0),
+        };
+        let loc = Loc {
+            line: when.loc.line + u32::try_from(lines).unwrap_or(0),
+            column,
+        };
+        let hint = error.hint.unwrap_or_else(|| {
+            "see the condition language in the program format: fields such as `account.seats`, operators such as `and`, `==`, `in`".to_owned()
+        });
+        cx.error(loc, format!("in `when`: {}", error.message), hint);
     }
 }

@@ -28,6 +28,8 @@ pub(crate) struct Draft {
     pub default_persona: Option<Text>,
     /// `[[segmentation.rules]]`.
     pub segments: Vec<DraftSegment>,
+    /// `[budget]`, when given and valid.
+    pub budget: Option<crate::program::ContactBudget>,
 }
 
 #[derive(Debug)]
@@ -107,14 +109,31 @@ pub(crate) struct DraftRule {
     pub name: Option<Text>,
     pub description: String,
     pub trigger: Option<Trigger>,
+    /// The condition's text, checked against the program in `check`.
+    pub when: Option<Text>,
+    pub urgent: bool,
     pub reentry: Reentry,
     pub actions: Vec<DraftAction>,
 }
 
 #[derive(Debug)]
 pub(crate) enum DraftAction {
-    Send { message: Text, to: DraftRecipient },
-    Emit { event: EventType },
+    Send {
+        message: Text,
+        to: DraftRecipient,
+    },
+    Emit {
+        event: EventType,
+    },
+    Launch {
+        template: Text,
+        draft: bool,
+    },
+    Task {
+        title: Text,
+        assignee: Text,
+        reason: Option<Text>,
+    },
 }
 
 #[derive(Debug)]
@@ -134,7 +153,9 @@ const TOP: &[&str] = &[
     "rules",
     "crm",
     "segmentation",
+    "budget",
 ];
+const BUDGET: &[&str] = &["max", "per", "over"];
 const PROGRAM: &[&str] = &["name", "sender"];
 const CRM: &[&str] = &["hubspot_won_stages", "owners"];
 const OWNER: &[&str] = &["owner", "csm"];
@@ -182,11 +203,15 @@ const RULE: &[&str] = &[
     "after",
     "since",
     "unless",
+    "when",
+    "urgent",
     "reentry",
     "actions",
 ];
 const REENTRY_TABLE: &[&str] = &["every", "at_most"];
-const ACTION: &[&str] = &["send", "to", "emit"];
+const ACTION: &[&str] = &[
+    "send", "to", "emit", "launch", "draft", "task", "assignee", "reason",
+];
 
 const DURATION_HINT: &str =
     "write a number and a unit (s, m, h, d or w), e.g. \"30m\", \"72h\", \"3d\", \"1w\" or \"1d12h\"";
@@ -287,6 +312,11 @@ pub(crate) fn read_program(cx: &mut Cx<'_>, root: &Node) -> Draft {
             }
         }
     }
+    if let Some(node) = top.get("budget") {
+        if let Some(t) = cx.table(node, "[budget]", BUDGET) {
+            draft.budget = read_budget(cx, &t);
+        }
+    }
     if let Some(node) = top.get("segmentation") {
         if let Some(t) = cx.table(node, "[segmentation]", SEGMENTATION) {
             draft.default_persona = cx.optional_name(&t, "default");
@@ -298,6 +328,36 @@ pub(crate) fn read_program(cx: &mut Cx<'_>, root: &Node) -> Draft {
         }
     }
     draft
+}
+
+/// `[budget] max = 3, per = "7d", over = "defer" | "drop"` (`over` defaults to `defer`).
+fn read_budget(cx: &mut Cx<'_>, t: &Table<'_>) -> Option<crate::program::ContactBudget> {
+    use crate::program::{ContactBudget, OverBudget};
+    let max = cx.count(t, "max", 1);
+    let per = match cx.string(t, "per") {
+        Some(text) => parse_duration(cx, &text),
+        None => None,
+    };
+    let over = match cx.optional_string(t, "over") {
+        None => Some(OverBudget::Defer),
+        Some(text) => match text.value.as_str() {
+            "defer" => Some(OverBudget::Defer),
+            "drop" => Some(OverBudget::Drop),
+            other => {
+                cx.error(
+                    text.loc,
+                    format!("`over = \"{other}\"` is neither `defer` nor `drop`"),
+                    "`defer` sends a held message once the person's window has room; `drop` does not send it",
+                );
+                None
+            }
+        },
+    };
+    Some(ContactBudget {
+        max: max?,
+        per: per?,
+        over: over?,
+    })
 }
 
 fn read_segment(cx: &mut Cx<'_>, t: &Table<'_>) -> DraftSegment {
@@ -600,6 +660,8 @@ fn read_rule(cx: &mut Cx<'_>, t: &Table<'_>) -> DraftRule {
         name,
         description: cx.text(t, "description"),
         trigger,
+        when: cx.optional_string(t, "when"),
+        urgent: cx.boolean(t, "urgent", false),
         reentry,
         actions,
     }
@@ -682,7 +744,19 @@ fn read_reentry(cx: &mut Cx<'_>, node: &Node) -> Option<Reentry> {
 }
 
 fn read_action(cx: &mut Cx<'_>, t: &Table<'_>) -> Option<DraftAction> {
-    const HINT: &str = "an action either sends a message (`send = \"welcome\"` with `to = \"people\"`, `\"csm\"` or `\"persona:admin\"`) or emits an event (`emit = \"welcome.sent\"`)";
+    const HINT: &str = "an action either sends a message (`send = \"welcome\"` with `to = \"people\"`, `\"csm\"` or `\"persona:admin\"`), emits an event (`emit = \"welcome.sent\"`), launches a project (`launch = \"onboarding\"`) or opens a team task (`task = \"Call them\"` with `assignee = \"csm\"`)";
+    if t.get("launch").is_some() || t.get("task").is_some() {
+        return read_project_action(cx, t, HINT);
+    }
+    for key in ["draft", "assignee", "reason"] {
+        if t.get(key).is_some() {
+            cx.error(
+                t.key_loc(key),
+                format!("`{key}` only goes with `launch` or `task`"),
+                HINT,
+            );
+        }
+    }
     let send = cx.optional_string(t, "send");
     let emit = read_event(cx, t, "emit");
     match (t.get("send").is_some(), t.get("emit").is_some()) {
@@ -720,6 +794,57 @@ fn read_action(cx: &mut Cx<'_>, t: &Table<'_>) -> Option<DraftAction> {
             })
         }
     }
+}
+
+/// A `launch = "<template>"` (with `draft`) or `task = "<title>"` (with `assignee` and
+/// `reason`) action; the template and the role are checked in `check`.
+fn read_project_action(cx: &mut Cx<'_>, t: &Table<'_>, hint: &str) -> Option<DraftAction> {
+    let given: Vec<&str> = ["send", "emit", "launch", "task"]
+        .into_iter()
+        .filter(|k| t.get(k).is_some())
+        .collect();
+    if given.len() > 1 {
+        cx.error(
+            t.key_loc(given[1]),
+            format!(
+                "an action has both `{}` and `{}`; it does one thing",
+                given[0], given[1]
+            ),
+            hint,
+        );
+        return None;
+    }
+    let only = |cx: &mut Cx<'_>, keys: &[&str], with: &str| {
+        for key in keys {
+            if t.get(key).is_some() {
+                cx.error(
+                    t.key_loc(key),
+                    format!("`{key}` does not go with `{with}`"),
+                    hint,
+                );
+            }
+        }
+    };
+    if t.get("launch").is_some() {
+        only(cx, &["to", "assignee", "reason"], "launch");
+        let template = cx
+            .string(t, "launch")
+            .and_then(|text| cx.check_name(&text, "template name"));
+        let draft = cx.boolean(t, "draft", false);
+        return Some(DraftAction::Launch {
+            template: template?,
+            draft,
+        });
+    }
+    only(cx, &["to", "draft"], "task");
+    let title = cx.string(t, "task");
+    let assignee = cx.name(t, "assignee");
+    let reason = cx.optional_string(t, "reason");
+    Some(DraftAction::Task {
+        title: title?,
+        assignee: assignee?,
+        reason,
+    })
 }
 
 fn read_recipient(cx: &mut Cx<'_>, text: Text) -> Option<DraftRecipient> {

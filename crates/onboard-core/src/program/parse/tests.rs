@@ -1296,3 +1296,93 @@ proptest! {
         prop_assert_eq!(well_formed(load(&source)), Ok(()));
     }
 }
+
+// ----------------------------------------------------------------------------- conditions
+
+#[test]
+fn a_rule_condition_is_parsed_into_the_rule() {
+    let toml = mini_edited(
+        "on = \"deal.won\"",
+        "on = \"deal.won\"\nwhen = \"account.seats >= 10 and person.persona == \\\"admin\\\"\"",
+    );
+    let program = load(&mini_with(&toml)).expect("a valid condition");
+    let when = program.rules[0].when.as_ref().expect("a condition");
+    assert_eq!(
+        when.source(),
+        "account.seats >= 10 and person.persona == \"admin\""
+    );
+}
+
+#[test]
+fn a_type_error_in_a_condition_is_reported_at_its_column() {
+    let toml = mini_edited(
+        "on = \"deal.won\"",
+        "on = \"deal.won\"\nwhen = \"account.seats == 'x' or account.seats > \\\"ten\\\"\"",
+    );
+    let toml = toml.replace("'x'", "3");
+    let diagnostics = errors(&mini_with(&toml));
+    let (line, column) = position(&toml, "account.seats > ", 0);
+    let d = assert_reported(&diagnostics, "program.toml", (line, column), "in `when`: ");
+    assert!(d.message.contains("number"), "{d}");
+}
+
+#[test]
+fn an_unknown_field_in_a_condition_gets_a_did_you_mean() {
+    let toml = mini_edited(
+        "on = \"deal.won\"",
+        "on = \"deal.won\"\nwhen = \"acount.seats > 3\"",
+    );
+    let diagnostics = errors(&mini_with(&toml));
+    let d = assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "acount", 0),
+        "acount.seats",
+    );
+    assert!(hint(d).contains("account.seats"), "{d}");
+}
+
+#[test]
+fn a_misspelt_persona_in_a_condition_names_the_programs_personas() {
+    let toml = mini_edited(
+        "on = \"deal.won\"",
+        "on = \"deal.won\"\nwhen = \"person.persona == \\\"admn\\\"\"",
+    );
+    let diagnostics = errors(&mini_with(&toml));
+    let d = diagnostics
+        .iter()
+        .find(|d| d.message.contains("in `when`"))
+        .unwrap_or_else(|| panic!("no condition error in {diagnostics:#?}"));
+    assert!(hint(d).contains("admin"), "{d}");
+}
+
+#[test]
+fn a_contact_budget_is_read_and_its_mistakes_are_reported_at_their_place() {
+    let toml = format!("{MINI}\n[budget]\nmax = 3\nper = \"7d\"\n");
+    let program = load(&mini_with(&toml)).expect("a valid budget");
+    let budget = program.budget.expect("a budget");
+    assert_eq!(
+        (budget.max, budget.per),
+        (3, Duration::parse("7d").expect("a duration"))
+    );
+    assert_eq!(budget.over, crate::program::OverBudget::Defer);
+
+    let toml = format!("{MINI}\n[budget]\nmax = 0\nper = \"soon\"\nover = \"later\"\n");
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"soon\"", 0),
+        "not a duration",
+    );
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"later\"", 0),
+        "neither `defer` nor `drop`",
+    );
+    assert!(
+        diagnostics.iter().any(|d| d.message.contains("max")),
+        "{diagnostics:#?}"
+    );
+}

@@ -1,0 +1,290 @@
+//! Goals: each of the program's goals is followed per account from the won deal (or from the
+//! launch of its template's project) to its deadline. Its value is measured as data arrives,
+//! its status comes from a forecast of the value's trajectory, and a daily timer recomputes
+//! it when nothing arrives (a stalled account drifts to `at_risk` on its own). A change of
+//! status is a derived event (`goal.at_risk`, `goal.on_track`, `goal.achieved`,
+//! `goal.missed`) that rules can act on.
+//!
+//! The forecast is linear: the value reached so far, extended over the whole span at the
+//! pace since the start. It says nothing during the first quarter of the span (too little
+//! to go on); after that a goal whose forecast falls short of its target is `at_risk`. A
+//! task goal is at risk when its task is overdue or due after the goal's deadline.
+
+use super::derived_id;
+use crate::event::{types, Event, EventType, NewEvent};
+use crate::program::{Goal, GoalMetric, Program};
+use crate::state::{AccountState, Decisions, GoalState, GoalStatus, NewTimer, TaskStatus};
+use crate::time::{Duration, Timestamp};
+
+/// The `rule` of an account's daily goal timer.
+pub const TIMER_RULE: &str = "goals/daily";
+
+/// A person counts as active for a week after their last use of the product or the Academy.
+const ACTIVE_FOR: Duration = Duration(7 * 86_400_000);
+
+/// Part of a goal's span before a forecast is trusted.
+const FORECAST_AFTER: f64 = 0.25;
+
+/// Follows every goal through one event: records activity, starts goals, measures, and
+/// announces changes of status.
+pub(super) fn on_event(
+    program: &Program,
+    state: &mut AccountState,
+    event: &Event,
+    out: &mut Decisions,
+) {
+    if program.goals.is_empty() || event.kind.as_str() == types::TIMER_FIRED {
+        return;
+    }
+    record_activity(state, event);
+    let started = start_goals(program, state, event.at);
+    for goal in &program.goals {
+        if let Some(counted) = counts(goal, event) {
+            if let Some(g) = state.goals.iter_mut().find(|g| g.name == goal.name) {
+                if counted && event.at <= g.deadline_at {
+                    g.count += 1;
+                }
+            }
+        }
+    }
+    update(program, state, event, event.at, out);
+    if started {
+        schedule_next(state, event.at, out);
+    }
+}
+
+/// The daily timer: recomputes every open goal at the timer's time, and sets the next.
+pub(super) fn fire_timer(
+    program: &Program,
+    state: &mut AccountState,
+    event: &Event,
+    out: &mut Decisions,
+) {
+    update(program, state, event, event.at, out);
+    schedule_next(state, event.at, out);
+}
+
+/// Marks the person an event names as active when it is product usage or an Academy visit.
+fn record_activity(state: &mut AccountState, event: &Event) {
+    let active = matches!(
+        event.kind.as_str(),
+        "product.track" | "product.page" | types::ACADEMY_LOGIN | "module.completed"
+    );
+    if !active {
+        return;
+    }
+    let Some(email) = event.data.get("email").and_then(|v| v.as_str()) else {
+        return;
+    };
+    let email = email.to_lowercase();
+    if let Some(person) = state.people.iter_mut().find(|p| p.email == email) {
+        if person.active_at.is_none_or(|at| at < event.at) {
+            person.active_at = Some(event.at);
+        }
+    }
+}
+
+/// Starts the goals that apply from now: those of no template once a deal is won, those of a
+/// template once a project of it is active. Returns whether any started.
+fn start_goals(program: &Program, state: &mut AccountState, now: Timestamp) -> bool {
+    let won = state
+        .deals
+        .first()
+        .map(|d| d.won_at)
+        .or_else(|| state.seen.get(types::DEAL_WON).map(|s| s.first_at));
+    let Some(won) = won else {
+        return false;
+    };
+    let mut started = false;
+    for goal in &program.goals {
+        if state.goals.iter().any(|g| g.name == goal.name) {
+            continue;
+        }
+        let applies = match &goal.template {
+            None => true,
+            Some(template) => state
+                .projects
+                .iter()
+                .any(|p| &p.template == template && p.launched_at.is_some()),
+        };
+        if !applies {
+            continue;
+        }
+        state.goals.push(GoalState {
+            name: goal.name.clone(),
+            target: goal.target,
+            started_at: won,
+            deadline_at: won.plus(Duration(i64::from(goal.deadline_days) * 86_400_000)),
+            status: GoalStatus::OnTrack,
+            value: 0.0,
+            forecast: None,
+            count: 0,
+            updated_at: now,
+        });
+        started = true;
+    }
+    started
+}
+
+/// Whether `event` adds one to the goal's count: `Some(true)` when it does, `None` when the
+/// goal is not a count. An `event_count` goal counts events of that type and product events
+/// of that name (`product.track` with `data.event`).
+fn counts(goal: &Goal, event: &Event) -> Option<bool> {
+    let GoalMetric::EventCount { event: name } = &goal.metric else {
+        return None;
+    };
+    let named = event.kind.as_str() == "product.track"
+        && event.data.get("event").and_then(|v| v.as_str()) == Some(name.as_str());
+    Some(named || event.kind.as_str() == name)
+}
+
+/// The goal's value now.
+fn measure(goal: &Goal, state: &AccountState, g: &GoalState, now: Timestamp) -> f64 {
+    let active = || {
+        state
+            .people
+            .iter()
+            .filter(|p| goal.persona.is_none() || p.persona == goal.persona)
+            .filter(|p| {
+                p.active_at
+                    .is_some_and(|at| now.millis() - at.millis() < ACTIVE_FOR.millis())
+            })
+            .count() as f64
+    };
+    match &goal.metric {
+        GoalMetric::EventCount { .. } => g.count as f64,
+        GoalMetric::ActiveUsers => active(),
+        GoalMetric::SeatShareActive => {
+            let seats = state
+                .deals
+                .last()
+                .and_then(|d| d.seats)
+                .map_or(state.people.len() as f64, f64::from);
+            if seats > 0.0 {
+                active() / seats
+            } else {
+                0.0
+            }
+        }
+        GoalMetric::Task { task } => {
+            let done = state
+                .projects
+                .iter()
+                .flat_map(|p| &p.tasks)
+                .any(|t| &t.key == task && t.status == TaskStatus::Done);
+            if done {
+                1.0
+            } else {
+                0.0
+            }
+        }
+    }
+}
+
+/// The status a goal has at `now`, with the forecast behind it.
+fn assess(
+    goal: &Goal,
+    state: &AccountState,
+    g: &GoalState,
+    value: f64,
+    now: Timestamp,
+) -> (GoalStatus, Option<f64>) {
+    if value >= g.target {
+        return (GoalStatus::Achieved, Some(value));
+    }
+    if now >= g.deadline_at {
+        return (GoalStatus::Missed, Some(value));
+    }
+    let span = (g.deadline_at.millis() - g.started_at.millis()).max(1) as f64;
+    let elapsed = (now.millis() - g.started_at.millis()).max(0) as f64;
+    if let GoalMetric::Task { task } = &goal.metric {
+        let late = state
+            .projects
+            .iter()
+            .flat_map(|p| &p.tasks)
+            .filter(|t| &t.key == task)
+            .any(|t| t.overdue || t.due_at.is_some_and(|due| due > g.deadline_at));
+        let status = if late {
+            GoalStatus::AtRisk
+        } else {
+            GoalStatus::OnTrack
+        };
+        return (status, None);
+    }
+    if elapsed / span < FORECAST_AFTER {
+        return (GoalStatus::OnTrack, None);
+    }
+    let forecast = value * span / elapsed.max(1.0);
+    let status = if forecast < g.target {
+        GoalStatus::AtRisk
+    } else {
+        GoalStatus::OnTrack
+    };
+    (status, Some(forecast))
+}
+
+/// Measures and assesses every goal that is still open, announcing each change of status.
+fn update(
+    program: &Program,
+    state: &mut AccountState,
+    cause: &Event,
+    now: Timestamp,
+    out: &mut Decisions,
+) {
+    for goal in &program.goals {
+        let Some(index) = state.goals.iter().position(|g| g.name == goal.name) else {
+            continue;
+        };
+        let g = &state.goals[index];
+        if matches!(g.status, GoalStatus::Achieved | GoalStatus::Missed) {
+            continue;
+        }
+        let value = measure(goal, state, g, now);
+        let (status, forecast) = assess(goal, state, g, value, now);
+        let changed = status != g.status;
+        let g = &mut state.goals[index];
+        g.value = value;
+        g.forecast = forecast;
+        g.updated_at = now;
+        if changed {
+            g.status = status;
+            let kind = format!("goal.{}", status.as_str());
+            if let Ok(kind) = EventType::parse(&kind) {
+                out.events.push(NewEvent {
+                    key: derived_id("evt", &[&state.id, &goal.name, status.as_str(), &cause.key]),
+                    kind,
+                    account: state.id.clone(),
+                    at: now,
+                    data: serde_json::json!({
+                        "goal": goal.name,
+                        "title": goal.title,
+                        "value": value,
+                        "target": goal.target,
+                        "forecast": forecast,
+                        "deadline_at": state.goals[index].deadline_at.millis(),
+                    }),
+                });
+            }
+        }
+    }
+}
+
+/// The next daily check, while any goal is open: one day after `now`.
+fn schedule_next(state: &AccountState, now: Timestamp, out: &mut Decisions) {
+    let open = state
+        .goals
+        .iter()
+        .any(|g| matches!(g.status, GoalStatus::OnTrack | GoalStatus::AtRisk));
+    if !open {
+        return;
+    }
+    let due = now.plus(Duration(86_400_000));
+    out.timers.push(NewTimer {
+        id: derived_id("tmr", &[&state.id, TIMER_RULE, &due.millis().to_string()]),
+        account: state.id.clone(),
+        rule: TIMER_RULE.to_owned(),
+        due_at: due,
+        since_at: now,
+        program_version: state.program_version.clone(),
+    });
+}
