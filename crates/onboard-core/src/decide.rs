@@ -6,8 +6,8 @@
 use crate::event::{types, Event, EventType, NewEvent};
 use crate::program::{Action, OverBudget, Program, Recipient, Reentry, Rule, TeamMember, Trigger};
 use crate::state::{
-    AccountState, AccountStatus, Decisions, NewMessage, NewTimer, RuleRuns, TimerCancel, Trace,
-    TraceOutcome, SIGN_IN_URL_PLACEHOLDER,
+    AccountState, AccountStatus, Alert, AlertStatus, Decisions, NewMessage, NewTimer, RuleRuns,
+    TimerCancel, Trace, TraceOutcome, SIGN_IN_URL_PLACEHOLDER,
 };
 use crate::time::{Duration, Timestamp};
 use sha2::{Digest, Sha256};
@@ -51,6 +51,17 @@ pub fn decide(
 ) -> Decisions {
     let mut out = Decisions::default();
     let derived = apply::apply(program, settings, state, event);
+    if let Some(email) = person_named(state, event) {
+        if let Some(person) = state.people.iter_mut().find(|p| p.email == email) {
+            let last = person
+                .seen
+                .entry(event.kind.as_str().to_owned())
+                .or_insert(event.at);
+            if *last < event.at {
+                *last = event.at;
+            }
+        }
+    }
     if state.status == AccountStatus::Active {
         out.events.extend(derived);
         projects::on_event(program, state, event, &mut out);
@@ -123,10 +134,18 @@ pub fn decide(
                 unless,
             } => {
                 if unless.as_ref() == Some(&event.kind) {
+                    // The account's timer of the rule, and the timer of the person the event
+                    // names, if any (another person's window stays open).
                     out.cancels.push(TimerCancel {
                         account: state.id.clone(),
                         rule: Some(rule.name.clone()),
                     });
+                    if let Some(email) = person_named(state, event) {
+                        out.cancels.push(TimerCancel {
+                            account: state.id.clone(),
+                            rule: Some(person_timer_rule(&rule.name, &email)),
+                        });
+                    }
                     out.traces.push(trace(
                         state,
                         rule,
@@ -174,7 +193,12 @@ fn concerns(rule: &Rule, event: &Event) -> bool {
             since == &event.kind
                 || unless.as_ref() == Some(&event.kind)
                 || (event.kind.as_str() == types::TIMER_FIRED
-                    && event.data.get("rule").and_then(|v| v.as_str()) == Some(&rule.name))
+                    && event
+                        .data
+                        .get("rule")
+                        .and_then(|v| v.as_str())
+                        .map(|r| r.split_once('#').map_or(r, |(name, _)| name))
+                        == Some(&rule.name))
         }
     }
 }
@@ -201,6 +225,19 @@ fn fire_timer(
     if rule_name.starts_with(projects::TIMER_PREFIX) {
         return projects::fire_timer(state, event, out);
     }
+    // A timer of one person's window: the person is in `data.email` (or, from an older
+    // engine, in the rule as `<rule>#<email>`).
+    let (rule_name, person) = match rule_name.split_once('#') {
+        Some((name, email)) => (name, Some(email.to_owned())),
+        None => (
+            rule_name,
+            event
+                .data
+                .get("email")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
+        ),
+    };
     let Some(rule) = program.rule(rule_name) else {
         return;
     };
@@ -216,8 +253,16 @@ fn fire_timer(
         ..
     } = &rule.trigger
     {
-        if let Some(seen) = state.seen.get(unless.as_str()) {
-            if seen.last_at >= since_at {
+        let last = match &person {
+            Some(email) => state
+                .people
+                .iter()
+                .find(|p| &p.email == email)
+                .and_then(|p| p.seen.get(unless.as_str()).copied()),
+            None => state.seen.get(unless.as_str()).map(|s| s.last_at),
+        };
+        if let Some(last_at) = last {
+            if last_at >= since_at {
                 out.traces.push(trace(
                     state,
                     rule,
@@ -225,23 +270,28 @@ fn fire_timer(
                     TraceOutcome::Skipped,
                     format!(
                         "`{unless}` happened at {} (after the window opened at {since_at}): nothing to do",
-                        seen.last_at
+                        last_at
                     ),
                 ));
                 return;
             }
         }
     }
+    // A person's timer speaks of them: `to = "person"` and re-entry mean that person.
+    let mut about = event.clone();
+    if let (Some(email), Some(data)) = (&person, about.data.as_object_mut()) {
+        data.insert("email".to_owned(), serde_json::Value::from(email.as_str()));
+    }
     if run_rule(
         program,
         settings,
         state,
         rule,
-        event,
+        &about,
         Audience::Everyone,
         out,
     ) {
-        rearm(state, rule, event, out);
+        rearm(state, rule, &about, out);
     }
 }
 
@@ -273,14 +323,60 @@ fn rearm(state: &AccountState, rule: &Rule, event: &Event, out: &mut Decisions) 
 }
 
 /// A timer for `rule`, due `wait` after `event`, whose window opens at the event.
+/// When the event names one of the account's people, the timer is that person's: its window
+/// closes only when they do what `unless` waits for, and it speaks of them when it fires.
 fn timer_after(state: &AccountState, rule: &Rule, event: &Event, wait: Duration) -> NewTimer {
+    let name = match person_named(state, event) {
+        Some(email) => person_timer_rule(&rule.name, &email),
+        None => rule.name.clone(),
+    };
     NewTimer {
-        id: derived_id("tmr", &[&state.id, &rule.name, &event.key]),
+        id: derived_id("tmr", &[&state.id, &name, &event.key]),
         account: state.id.clone(),
-        rule: rule.name.clone(),
+        rule: name,
         due_at: event.at.plus(wait),
         since_at: event.at,
         program_version: state.program_version.clone(),
+    }
+}
+
+/// The account's person an event is about (its `data.email`, lower case), if any.
+fn person_named(state: &AccountState, event: &Event) -> Option<String> {
+    event
+        .data
+        .get("email")
+        .and_then(|v| v.as_str())
+        .map(str::to_lowercase)
+        .filter(|email| state.people.iter().any(|p| &p.email == email))
+}
+
+/// The `rule` of one person's timer of a rule: `<rule>#<email>` (rule names hold no `#`).
+pub fn person_timer_rule(rule: &str, email: &str) -> String {
+    format!("{rule}#{email}")
+}
+
+/// The data of the `timer.fired` event of a timer: its id, its rule, the person it is about
+/// (a person's timer, `<rule>#<email>`), when its window opened and its program version.
+pub fn timer_fired_data(
+    timer: &str,
+    rule: &str,
+    since_at: Timestamp,
+    program_version: &str,
+) -> serde_json::Value {
+    match rule.split_once('#') {
+        Some((name, email)) => serde_json::json!({
+            "timer": timer,
+            "rule": name,
+            "email": email,
+            "since_at": since_at.millis(),
+            "program_version": program_version,
+        }),
+        None => serde_json::json!({
+            "timer": timer,
+            "rule": rule,
+            "since_at": since_at.millis(),
+            "program_version": program_version,
+        }),
     }
 }
 
@@ -362,6 +458,7 @@ fn run_rule(
     let mut project_actions = Vec::new();
     let mut timers = Vec::new();
     let mut contacts: Vec<(String, Timestamp)> = Vec::new();
+    let mut alerts: Vec<(String, String, String)> = Vec::new();
     for (index, action) in rule.actions.iter().enumerate() {
         match action {
             Action::Send {
@@ -455,6 +552,44 @@ fn run_rule(
                 done.push(format!("team task `{title}` for {assignee}"));
                 project_actions.push((index, action));
             }
+            Action::Alert {
+                channel,
+                message,
+                reason,
+            } => {
+                let reason = reason.as_deref().unwrap_or(message);
+                let identity = format!("{}/{}/{reason}", state.id, rule.name);
+                if state
+                    .alerts
+                    .iter()
+                    .any(|a| a.identity == identity && a.status == AlertStatus::Open)
+                {
+                    done.push(format!(
+                        "alert `{message}` to {channel}: already open, updated"
+                    ));
+                    alerts.push((identity, channel.clone(), reason.to_owned()));
+                    continue;
+                }
+                match alert_message(
+                    program, settings, state, event, rule, channel, message, &identity, reason,
+                ) {
+                    Ok(posted) => {
+                        messages.push(posted);
+                        alerts.push((identity, channel.clone(), reason.to_owned()));
+                        done.push(format!("alert `{message}` to {channel}"));
+                    }
+                    Err(error) => {
+                        out.traces.push(trace(
+                            state,
+                            rule,
+                            event,
+                            TraceOutcome::Failed,
+                            format!("alert `{message}` to {channel} could not be made: {error}; nothing was done"),
+                        ));
+                        return false;
+                    }
+                }
+            }
         }
     }
     let runs = state
@@ -491,6 +626,26 @@ fn run_rule(
     }
     out.messages.extend(messages);
     out.timers.extend(timers);
+    for (identity, channel, reason) in alerts {
+        match state.alerts.iter_mut().find(|a| a.identity == identity) {
+            Some(open) => {
+                open.count += 1;
+                open.updated_at = event.at;
+                open.status = AlertStatus::Open;
+            }
+            None => state.alerts.push(Alert {
+                identity,
+                rule: rule.name.clone(),
+                channel,
+                reason,
+                status: AlertStatus::Open,
+                opened_at: event.at,
+                updated_at: event.at,
+                count: 1,
+                cause: event.key.clone(),
+            }),
+        }
+    }
     if let Some(budget) = &program.budget {
         for (email, when) in contacts {
             budget::record(state, budget, &email, when, event.at);
@@ -505,6 +660,68 @@ fn run_rule(
         done.join("; "),
     ));
     true
+}
+
+/// The post of an alert to a channel: the message rendered for the CSM, as the channel's kind
+/// expects it (Slack: `{"text"}`; a webhook: an `onboard.alert` JSON event). Its id comes
+/// from the alert's identity, so the same alert is never posted twice.
+#[allow(clippy::too_many_arguments)]
+fn alert_message(
+    program: &Program,
+    settings: &Settings,
+    state: &AccountState,
+    event: &Event,
+    rule: &Rule,
+    channel: &str,
+    message: &str,
+    identity: &str,
+    reason: &str,
+) -> Result<NewMessage, String> {
+    let kind = program
+        .channels
+        .iter()
+        .find(|c| c.name == channel)
+        .map(|c| c.kind.clone())
+        .ok_or_else(|| format!("no channel named `{channel}`"))?;
+    let (name, email) = csm(program, state)
+        .map(|m| (m.name.clone(), m.email.clone()))
+        .unwrap_or_else(|| (program.sender.name.clone(), program.sender.email.clone()));
+    let (subject, text) = render(program, settings, state, event, message, &name, &email)?;
+    let payload = if kind == "slack" {
+        serde_json::json!({ "text": format!("*{subject}*\n{text}") })
+    } else {
+        serde_json::json!({
+            "type": "onboard.alert",
+            "timestamp": event.at.to_rfc3339(),
+            "data": {
+                "account": state.id,
+                "account_name": state.name,
+                "rule": rule.name,
+                "reason": reason,
+                "subject": subject,
+                "text": text,
+                "cause": event.key,
+            },
+        })
+    };
+    let id = derived_id("alr", &[identity]);
+    let (from_name, from_email) = sender(program, state);
+    let domain = from_email.rsplit('@').next().unwrap_or("onboard");
+    Ok(NewMessage {
+        message_id: format!("<{id}@{domain}>"),
+        id,
+        account: state.id.clone(),
+        channel: kind,
+        to_email: channel.to_owned(),
+        to_name: channel.to_owned(),
+        from_email,
+        from_name,
+        subject,
+        body: payload.to_string(),
+        rule: rule.name.clone(),
+        cause: event.key.clone(),
+        sign_in_email: None,
+    })
 }
 
 /// The email of `message` from a rule to one recipient, rendered, with its deterministic id

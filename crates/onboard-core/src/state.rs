@@ -58,6 +58,10 @@ pub struct Person {
     /// The person's last use of the product or the Academy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_at: Option<Timestamp>,
+    /// When each event type last named this person (`data.email`): what a person's
+    /// `unless` window checks.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub seen: BTreeMap<String, Timestamp>,
 }
 
 impl Person {
@@ -74,6 +78,7 @@ impl Person {
             enrolled_at: None,
             contacts: Vec::new(),
             active_at: None,
+            seen: BTreeMap::new(),
         }
     }
 }
@@ -149,6 +154,9 @@ pub struct AccountState {
     /// The program's goals as they stand for this account.
     #[serde(default)]
     pub goals: Vec<GoalState>,
+    /// Alerts raised to channels, by identity (account, rule, reason).
+    #[serde(default)]
+    pub alerts: Vec<Alert>,
 }
 
 impl AccountState {
@@ -170,6 +178,7 @@ impl AccountState {
             projects: Vec::new(),
             team_tasks: Vec::new(),
             goals: Vec::new(),
+            alerts: Vec::new(),
         }
     }
 
@@ -480,4 +489,28 @@ impl GoalStatus {
             GoalStatus::Missed => "missed",
         }
     }
+}
+
+/// An alert a rule raised to a channel. Its identity is the account, the rule and the
+/// reason: while it is open, another firing updates it instead of posting again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    pub identity: String,
+    pub rule: String,
+    pub channel: String,
+    pub reason: String,
+    pub status: AlertStatus,
+    pub opened_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// How many times it was raised.
+    pub count: u32,
+    /// The key of the event that first raised it.
+    pub cause: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStatus {
+    Open,
+    Closed,
 }

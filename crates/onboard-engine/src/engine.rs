@@ -472,12 +472,12 @@ impl Engine {
                         kind,
                         account: claim.account.clone(),
                         at: claim.due_at,
-                        data: serde_json::json!({
-                            "timer": claim.id,
-                            "rule": claim.rule,
-                            "since_at": claim.since_at.millis(),
-                            "program_version": claim.program_version,
-                        }),
+                        data: onboard_core::decide::timer_fired_data(
+                            &claim.id,
+                            &claim.rule,
+                            claim.since_at,
+                            &claim.program_version,
+                        ),
                     };
                     Some((claim, event))
                 })

@@ -1843,3 +1843,156 @@ fn a_goal_on_pace_stays_on_track_and_is_achieved_when_it_reaches_its_target() {
     assert_eq!(kinds, ["goal.achieved"]);
     assert_eq!(state.goals[0].value, 50.0);
 }
+
+// --------------------------------------------------------------------------------- alerts
+
+const SALES_ALERT: &str = r#"
+[[channels]]
+name = "sales"
+kind = "slack"
+
+[[channels]]
+name = "crm-hook"
+kind = "webhook"
+
+[[rules]]
+name = "power-user"
+on = "usage.spike"
+reentry = { every = "1m" }
+
+[[rules.actions]]
+alert = "sales"
+message = "note"
+reason = "expansion"
+
+[[rules.actions]]
+alert = "crm-hook"
+message = "note"
+"#;
+
+#[test]
+fn an_alert_is_posted_to_its_channel_in_the_channel_s_format() {
+    let program = program(SALES_ALERT);
+    let mut state = account();
+    let decisions = run(
+        &program,
+        &mut state,
+        &[deal_won("d1", T0), plain("s1", "usage.spike", hours(1))],
+    );
+    let posts = &decisions[1].messages;
+    let slack = posts
+        .iter()
+        .find(|m| m.channel == "slack")
+        .expect("a Slack post");
+    assert_eq!(slack.to_email, "sales");
+    let body: Value = serde_json::from_str(&slack.body).expect("JSON");
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("*About Acme Corp*"),
+        "{body}"
+    );
+    let hook = posts
+        .iter()
+        .find(|m| m.channel == "webhook")
+        .expect("a webhook");
+    let body: Value = serde_json::from_str(&hook.body).expect("JSON");
+    assert_eq!(body["type"], "onboard.alert");
+    assert_eq!(body["data"]["rule"], "power-user");
+    assert_eq!(body["data"]["reason"], "note");
+}
+
+#[test]
+fn a_second_firing_of_an_open_alert_updates_it_instead_of_posting_again() {
+    let program = program(SALES_ALERT);
+    let mut state = account();
+    let decisions = run(
+        &program,
+        &mut state,
+        &[
+            deal_won("d1", T0),
+            plain("s1", "usage.spike", hours(1)),
+            plain("s2", "usage.spike", hours(2)),
+        ],
+    );
+    assert!(
+        decisions[2].messages.is_empty(),
+        "{:#?}",
+        decisions[2].messages
+    );
+    assert!(trace(&decisions[2], "power-user")
+        .reason
+        .contains("already open, updated"));
+    let sales = state
+        .alerts
+        .iter()
+        .find(|a| a.channel == "sales")
+        .expect("the sales alert");
+    assert_eq!((sales.count, sales.updated_at), (2, hours(2)));
+    assert_eq!(sales.reason, "expansion");
+}
+
+// ----------------------------------------------------------------- a person's own window
+
+const PERSON_NUDGE: &str = r#"
+[[rules]]
+name = "no-login"
+after = "72h"
+since = "person.enrolled"
+unless = "academy.login"
+
+[[rules.actions]]
+send = "hello"
+to = "person"
+"#;
+
+fn enrolled(email: &str) -> Event {
+    event(
+        &format!("enrolled-{email}"),
+        "person.enrolled",
+        T0,
+        json!({ "email": email }),
+    )
+}
+
+#[test]
+fn a_window_opened_by_a_person_s_event_is_theirs_and_speaks_of_them_when_it_fires() {
+    let program = program(PERSON_NUDGE);
+    let mut state = account();
+    let decisions = run(
+        &program,
+        &mut state,
+        &[
+            deal_won("d1", T0),
+            enrolled("alice@acme.example"),
+            enrolled("eve@acme.example"),
+            // Alice signs in; Eve does not.
+            for_alice("login-1", "academy.login", hours(5)),
+        ],
+    );
+    let timers: Vec<&NewTimer> = decisions.iter().flat_map(|d| &d.timers).collect();
+    let rules: Vec<&str> = timers.iter().map(|t| t.rule.as_str()).collect();
+    assert_eq!(
+        rules,
+        ["no-login#alice@acme.example", "no-login#eve@acme.example"]
+    );
+    // Alice's sign-in cancels her timer only.
+    assert!(decisions[3]
+        .cancels
+        .iter()
+        .any(|c| c.rule.as_deref() == Some("no-login#alice@acme.example")));
+
+    // Fired anyway (say the cancel came too late), Alice's timer sees her sign-in...
+    let [alice] = run(&program, &mut state, &[fired(timers[0])])
+        .try_into()
+        .expect("one");
+    assert!(alice.messages.is_empty());
+    assert_eq!(trace(&alice, "no-login").outcome, TraceOutcome::Skipped);
+    // ...and Eve's reminds Eve alone, from her CSM.
+    let [eve] = run(&program, &mut state, &[fired(timers[1])])
+        .try_into()
+        .expect("one");
+    assert_eq!(recipients(&eve), ["eve@acme.example"]);
+    assert_eq!(eve.messages[0].from_email, "ann@onboard.example");
+}

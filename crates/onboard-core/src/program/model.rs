@@ -32,6 +32,8 @@ pub struct Program {
     pub default_persona: Option<String>,
     /// How often one person may be contacted, across channels (`[budget]`).
     pub budget: Option<ContactBudget>,
+    /// Where alerts go.
+    pub channels: Vec<Channel>,
 }
 
 /// A cap on messages to one person (`[budget] max = 3, per = "7d", over = "defer"`): rules
@@ -249,6 +251,22 @@ pub enum Action {
         /// Why; with the account and the rule, the task's identity (default: the title).
         reason: Option<String>,
     },
+    /// Posts the named message to a channel (`[[channels]]`): Slack or a signed webhook.
+    Alert {
+        channel: String,
+        message: String,
+        /// Why; with the account and the rule, the alert's identity (default: the message).
+        reason: Option<String>,
+    },
+}
+
+/// A place alerts go (`[[channels]] name, kind`); its URL and secret are the server's
+/// settings under the same name, not the program's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channel {
+    pub name: String,
+    /// `slack` or `webhook`.
+    pub kind: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -400,6 +400,15 @@ fn assemble(
                             assignee: assignee.value,
                             reason: reason.map(|r| r.value),
                         },
+                        DraftAction::Alert {
+                            channel,
+                            message,
+                            reason,
+                        } => Action::Alert {
+                            channel: channel.value,
+                            message: message.value,
+                            reason: reason.map(|r| r.value),
+                        },
                     })
                     .collect(),
             })
@@ -420,5 +429,13 @@ fn assemble(
         segments,
         default_persona: draft.default_persona.map(|p| p.value),
         budget: draft.budget,
+        channels: draft
+            .channels
+            .iter()
+            .map(|(name, kind)| crate::program::Channel {
+                name: name.value.clone(),
+                kind: kind.value.clone(),
+            })
+            .collect(),
     })
 }

@@ -346,7 +346,13 @@ pub async fn trace(
             let latest = traces.iter().find(|t| t.rule == rule.name);
             let pending: Vec<PendingTimer> = timers
                 .iter()
-                .filter(|t| t.rule == rule.name)
+                // The rule's timers: the account's, and each person's (`<rule>#<email>`).
+                .filter(|t| {
+                    t.rule
+                        .split_once('#')
+                        .map_or(t.rule.as_str(), |(name, _)| name)
+                        == rule.name
+                })
                 .map(|t| PendingTimer {
                     id: t.id.clone(),
                     due_at: t.due_at.to_rfc3339(),
@@ -546,6 +552,11 @@ pub struct AccountSchema {
     /// go on, `count` (events counted), `updated_at`.
     #[schema(value_type = Vec<Object>)]
     goals: Vec<Value>,
+    /// Alerts rules raised to channels: `identity` (account, rule, reason), `rule`,
+    /// `channel`, `reason`, `status` (`open`, `closed`), `opened_at` and `updated_at` (epoch
+    /// milliseconds), `count` (times raised), `cause` (the first event's key).
+    #[schema(value_type = Vec<Object>)]
+    alerts: Vec<Value>,
     timeline: Timeline,
 }
 
@@ -584,6 +595,9 @@ pub struct PersonSchema {
     /// The person's last use of the product or the Academy, in epoch milliseconds.
     #[schema(required = false)]
     active_at: i64,
+    /// When each event type last named the person, by type, in epoch milliseconds.
+    #[schema(required = false)]
+    seen: BTreeMap<String, i64>,
 }
 
 /// Where a persona came from: the program's segmentation, the CRM, or set by hand (which

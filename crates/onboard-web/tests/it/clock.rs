@@ -85,7 +85,7 @@ async fn an_absence_rule_is_cancelled_by_the_awaited_event() {
         app.advance("10h").await;
         app.post(
             "/api/events",
-            r#"{"id": "l1", "type": "academy.login", "account": "acme"}"#,
+            r#"{"id": "l1", "type": "academy.login", "account": "acme", "data": {"email": "ann@acme.test"}}"#,
         )
         .await;
         app.advance("5d").await;
@@ -169,6 +169,40 @@ async fn a_stalled_account_reminds_its_csm_every_week_until_usage_starts() {
         .await;
         app.advance("30d").await;
         assert_eq!(decided_at(&app, "stalled-account-csm").await.len(), 3);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_person_who_has_not_signed_in_after_72_hours_alone_gets_a_reminder_from_their_csm() {
+    for_each_backend(|app| async move {
+        app.post(
+            "/api/events",
+            r#"{"id": "d1", "type": "deal.won", "account": "acme", "data": {
+                "account_name": "Acme", "contacts": [
+                    {"email": "ann@acme.test", "name": "Ann Lee", "persona": "admin"},
+                    {"email": "bob@acme.test", "name": "Bob Roe", "persona": "end_user"}]}}"#,
+        )
+        .await;
+        app.advance("10h").await;
+        app.post(
+            "/api/events",
+            r#"{"id": "l1", "type": "academy.login", "account": "acme", "data": {"email": "ann@acme.test"}}"#,
+        )
+        .await;
+        app.advance("3d").await;
+        let (_, account) = app.get("/api/accounts/acme").await;
+        let (_, messages) = app.get("/api/messages?account=acme").await;
+        let reminders: Vec<&serde_json::Value> = messages["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["rule"] == "no-login-nudge")
+            .collect();
+        assert_eq!(reminders.len(), 1, "{messages}");
+        assert_eq!(reminders[0]["to"]["email"], "bob@acme.test");
+        assert_eq!(reminders[0]["from"]["email"], account["csm"], "from the CSM");
         app
     })
     .await;

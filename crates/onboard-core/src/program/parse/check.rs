@@ -177,6 +177,29 @@ pub(crate) fn check(file: &str, draft: &Draft, folder: &Folder<'_>, out: &mut Ve
                         "declare it with [[templates]]",
                     );
                 }
+                DraftAction::Alert {
+                    channel, message, ..
+                } => {
+                    let channels: Vec<&str> = draft
+                        .channels
+                        .iter()
+                        .map(|(n, _)| n.value.as_str())
+                        .collect();
+                    reference(
+                        cx,
+                        channel,
+                        "channel",
+                        &channels,
+                        "declare it with [[channels]] (`name`, `kind = \"slack\"` or `\"webhook\"`)",
+                    );
+                    reference(
+                        cx,
+                        message,
+                        "message",
+                        &message_names,
+                        &format!("create `messages/{}.md`", message.value),
+                    );
+                }
                 DraftAction::Task { assignee, .. } => {
                     reference(
                         cx,

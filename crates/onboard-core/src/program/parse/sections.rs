@@ -30,6 +30,8 @@ pub(crate) struct Draft {
     pub segments: Vec<DraftSegment>,
     /// `[budget]`, when given and valid.
     pub budget: Option<crate::program::ContactBudget>,
+    /// `[[channels]]`: name and kind.
+    pub channels: Vec<(Text, Text)>,
 }
 
 #[derive(Debug)]
@@ -134,6 +136,11 @@ pub(crate) enum DraftAction {
         assignee: Text,
         reason: Option<Text>,
     },
+    Alert {
+        channel: Text,
+        message: Text,
+        reason: Option<Text>,
+    },
 }
 
 #[derive(Debug)]
@@ -154,8 +161,10 @@ const TOP: &[&str] = &[
     "crm",
     "segmentation",
     "budget",
+    "channels",
 ];
 const BUDGET: &[&str] = &["max", "per", "over"];
+const CHANNEL: &[&str] = &["name", "kind"];
 const PROGRAM: &[&str] = &["name", "sender"];
 const CRM: &[&str] = &["hubspot_won_stages", "owners"];
 const OWNER: &[&str] = &["owner", "csm"];
@@ -210,7 +219,7 @@ const RULE: &[&str] = &[
 ];
 const REENTRY_TABLE: &[&str] = &["every", "at_most"];
 const ACTION: &[&str] = &[
-    "send", "to", "emit", "launch", "draft", "task", "assignee", "reason",
+    "send", "to", "emit", "launch", "draft", "task", "assignee", "reason", "alert", "message",
 ];
 
 const DURATION_HINT: &str =
@@ -309,6 +318,26 @@ pub(crate) fn read_program(cx: &mut Cx<'_>, root: &Node) -> Draft {
                         draft.owners.push((owner, csm));
                     }
                 }
+            }
+        }
+    }
+    for node in cx.tables(&top, "channels") {
+        if let Some(t) = cx.table(node, "[[channels]]", CHANNEL) {
+            let name = cx.name(&t, "name");
+            let kind = cx.string(&t, "kind").and_then(|kind| {
+                if matches!(kind.value.as_str(), "slack" | "webhook") {
+                    Some(kind)
+                } else {
+                    cx.error(
+                        kind.loc,
+                        format!("`kind = \"{}\"` is neither `slack` nor `webhook`", kind.value),
+                        "`slack` posts to a Slack incoming webhook; `webhook` sends a signed JSON request (Standard Webhooks)",
+                    );
+                    None
+                }
+            });
+            if let (Some(name), Some(kind)) = (name, kind) {
+                draft.channels.push((name, kind));
             }
         }
     }
@@ -745,6 +774,35 @@ fn read_reentry(cx: &mut Cx<'_>, node: &Node) -> Option<Reentry> {
 
 fn read_action(cx: &mut Cx<'_>, t: &Table<'_>) -> Option<DraftAction> {
     const HINT: &str = "an action either sends a message (`send = \"welcome\"` with `to = \"people\"`, `\"csm\"` or `\"persona:admin\"`), emits an event (`emit = \"welcome.sent\"`), launches a project (`launch = \"onboarding\"`) or opens a team task (`task = \"Call them\"` with `assignee = \"csm\"`)";
+    if t.get("alert").is_some() {
+        for key in ["send", "emit", "launch", "task", "to", "draft", "assignee"] {
+            if t.get(key).is_some() {
+                cx.error(
+                    t.key_loc(key),
+                    format!("`{key}` does not go with `alert`"),
+                    HINT,
+                );
+            }
+        }
+        let channel = cx
+            .string(t, "alert")
+            .and_then(|text| cx.check_name(&text, "channel name"));
+        let message = cx
+            .string(t, "message")
+            .and_then(|text| cx.check_name(&text, "message name"));
+        return Some(DraftAction::Alert {
+            channel: channel?,
+            message: message?,
+            reason: cx.optional_string(t, "reason"),
+        });
+    }
+    if t.get("message").is_some() {
+        cx.error(
+            t.key_loc("message"),
+            "`message` only goes with `alert`",
+            "write `send = \"<message>\"` to email it, or `alert = \"<channel>\"` with `message` to post it",
+        );
+    }
     if t.get("launch").is_some() || t.get("task").is_some() {
         return read_project_action(cx, t, HINT);
     }

@@ -255,7 +255,7 @@ fn the_bundled_example_program_loads_cleanly() {
             unless,
         } => {
             assert_eq!(*delay, Duration::parse("72h").expect("duration"));
-            assert_eq!(since.as_str(), "deal.won");
+            assert_eq!(since.as_str(), "person.enrolled");
             assert_eq!(unless.as_ref().map(|e| e.as_str()), Some("academy.login"));
         }
         other => panic!("unexpected trigger {other:?}"),
@@ -1384,5 +1384,31 @@ fn a_contact_budget_is_read_and_its_mistakes_are_reported_at_their_place() {
     assert!(
         diagnostics.iter().any(|d| d.message.contains("max")),
         "{diagnostics:#?}"
+    );
+}
+
+#[test]
+fn an_alert_to_an_undeclared_channel_is_reported_with_the_declared_ones() {
+    let toml = format!(
+        "{MINI}\n[[channels]]\nname = \"sales\"\nkind = \"slack\"\n\n[[channels]]\nname = \"ops\"\nkind = \"email\"\n"
+    )
+    .replacen(
+        "send = \"welcome\"\nto = \"people\"",
+        "alert = \"saels\"\nmessage = \"welcome\"",
+        1,
+    );
+    let diagnostics = errors(&mini_with(&toml));
+    let d = assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"saels\"", 0),
+        "saels",
+    );
+    assert!(hint(d).contains("sales"), "{d}");
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"email\"", 0),
+        "neither `slack` nor `webhook`",
     );
 }
