@@ -381,7 +381,7 @@ pub fn timer_fired_data(
 }
 
 /// Whom re-entry counts runs for: the person an event is about (it names one of the
-/// account's people in `data.email`), else the account.
+/// account's people in `data.email`), else the project task it is about, else the account.
 fn subject_key(rule: &Rule, state: &AccountState, event: &Event) -> String {
     let person = event
         .data
@@ -389,9 +389,15 @@ fn subject_key(rule: &Rule, state: &AccountState, event: &Event) -> String {
         .and_then(|v| v.as_str())
         .map(str::to_lowercase)
         .filter(|email| state.people.iter().any(|p| &p.email == email));
+    // Else the project task it is about (`data.project` and `data.task`).
+    let task = || {
+        let project = event.data.get("project")?.as_str()?;
+        let task = event.data.get("task")?.as_str()?;
+        Some(format!("{}/{project}/{task}", rule.name))
+    };
     match person {
         Some(email) => format!("{}/{email}", rule.name),
-        None => rule.name.clone(),
+        None => task().unwrap_or_else(|| rule.name.clone()),
     }
 }
 
@@ -463,7 +469,7 @@ fn run_rule(
         match action {
             Action::Send {
                 message,
-                to: Recipient::People { .. } | Recipient::Person,
+                to: Recipient::People { .. } | Recipient::Person | Recipient::Assignee,
             } if audience == Audience::TeamOnly => {
                 done.push(format!(
                     "send `{message}`: not sent, the account is {}",
@@ -795,6 +801,20 @@ fn recipients(
             .filter(|p| persona.is_none() || p.persona.as_ref() == persona.as_ref())
             .map(|p| (p.name.clone(), p.email.clone()))
             .collect(),
+        Recipient::Assignee => {
+            let assignee = event
+                .data
+                .get("assignee")
+                .and_then(|v| v.as_str())
+                .map(str::to_lowercase)
+                .unwrap_or_default();
+            state
+                .people
+                .iter()
+                .filter(|p| p.email == assignee || p.persona.as_deref() == Some(assignee.as_str()))
+                .map(|p| (p.name.clone(), p.email.clone()))
+                .collect()
+        }
         Recipient::Person => {
             let email = event
                 .data
@@ -839,7 +859,27 @@ fn render(
         .ok_or_else(|| format!("no message named `{message}`"))?;
     let csm = csm(program, state);
     let person = state.people.iter().find(|p| p.email == email);
+    // The task a task event is about, for reminders.
+    let task = event
+        .data
+        .get("project")
+        .and_then(|v| v.as_str())
+        .and_then(|id| state.project(id))
+        .and_then(|project| {
+            let key = event.data.get("task").and_then(|v| v.as_str())?;
+            project.tasks.iter().find(|t| t.key == key)
+        })
+        .map(|t| {
+            serde_json::json!({
+                "key": t.key,
+                "title": t.title,
+                "description": t.description,
+                "due_at": t.due_at.map(|d| d.to_rfc3339()),
+                "due_date": t.due_at.map(|d| d.to_rfc3339().chars().take(10).collect::<String>()),
+            })
+        });
     let context = serde_json::json!({
+        "task": task,
         "account": { "id": state.id, "name": state.name, "domain": state.domain },
         "person": {
             "name": name,

@@ -277,6 +277,9 @@ pub enum Recipient {
     People { persona: Option<String> },
     /// The person the event is about (its `data.email`), e.g. on `person.enrolled`.
     Person,
+    /// Whom a task event names as its assignee (`data.assignee`): the person with that
+    /// email, else the people of that persona (a customer task's assignee).
+    Assignee,
 }
 
 /// A message text from `messages/<name>.md`.

@@ -381,6 +381,7 @@ fn assemble(
                             to: match to {
                                 DraftRecipient::Csm => Recipient::Csm,
                                 DraftRecipient::Person => Recipient::Person,
+                                DraftRecipient::Assignee => Recipient::Assignee,
                                 DraftRecipient::People { persona } => Recipient::People {
                                     persona: persona.map(|p| p.value),
                                 },

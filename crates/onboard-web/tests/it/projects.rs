@@ -316,3 +316,80 @@ async fn a_churned_account_s_projects_take_no_changes() {
     })
     .await;
 }
+
+/// The account's messages of one rule, oldest first.
+async fn sent_by(app: &App, rule: &str) -> Vec<Value> {
+    let (_, body) = app.get("/api/messages?account=acme&limit=500").await;
+    let mut sent: Vec<Value> = body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["rule"] == rule)
+        .cloned()
+        .collect();
+    sent.sort_by(|a, b| a["created_at"].as_str().cmp(&b["created_at"].as_str()));
+    sent
+}
+
+#[tokio::test]
+async fn a_customer_task_reminds_its_assignee_when_it_opens_the_day_before_and_the_day_after_it_is_due(
+) {
+    for_each_backend(|app| async move {
+        let project = onboarding(&app).await;
+        let (status, body) = app
+            .post(
+                &format!("/api/accounts/acme/projects/{project}/tasks/kickoff/complete"),
+                "{}",
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        app.advance("1s").await;
+        let ready = sent_by(&app, "task-unlocked-customer").await;
+        let confirm = ready
+            .iter()
+            .find(|m| m["subject"].as_str().unwrap_or("").contains("Confirm your"))
+            .unwrap_or_else(|| panic!("no reminder for confirm-goals in {ready:#?}"));
+        assert_eq!(
+            confirm["to"]["email"], "ann@acme.test",
+            "the admin it is assigned to"
+        );
+
+        // confirm-goals is due on day 10 (2026-01-15 09:00): reminded the day before, at its hour.
+        app.advance("9d").await;
+        let soon = sent_by(&app, "task-due-soon-customer").await;
+        let soon: Vec<&Value> = soon
+            .iter()
+            .filter(|m| m["subject"].as_str().unwrap_or("").contains("Confirm your"))
+            .collect();
+        let (_, traces) = app.get("/api/accounts/acme/traces?limit=1000").await;
+        let seen: Vec<&Value> = traces["traces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["rule"] == "task-due-soon-customer")
+            .collect();
+        assert_eq!(soon.len(), 1, "{soon:#?} {seen:#?}");
+        assert_eq!(soon[0]["created_at"], "2026-01-14T09:00:00Z");
+
+        // Not done by its due date: the CSM is flagged; the day after, the assignee is reminded.
+        app.advance("2d").await;
+        let late = sent_by(&app, "task-late-customer").await;
+        assert!(
+            late.iter()
+                .any(|m| m["created_at"] == "2026-01-16T09:00:00Z"
+                    && m["subject"].as_str().unwrap_or("").contains("Confirm your")),
+            "{late:#?}"
+        );
+        let (_, tasks) = app.get("/api/accounts/acme/tasks").await;
+        assert!(
+            tasks["tasks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["title"] == "Follow up on an overdue task" && t["status"] == "open"),
+            "{tasks}"
+        );
+        app
+    })
+    .await;
+}

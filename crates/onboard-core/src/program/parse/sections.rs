@@ -147,6 +147,7 @@ pub(crate) enum DraftAction {
 pub(crate) enum DraftRecipient {
     Csm,
     Person,
+    Assignee,
     People { persona: Option<Text> },
 }
 
@@ -910,6 +911,7 @@ fn read_recipient(cx: &mut Cx<'_>, text: Text) -> Option<DraftRecipient> {
         "csm" => Some(DraftRecipient::Csm),
         "people" => Some(DraftRecipient::People { persona: None }),
         "person" => Some(DraftRecipient::Person),
+        "assignee" => Some(DraftRecipient::Assignee),
         other => match other.strip_prefix("persona:") {
             Some(persona) => {
                 let persona = Text {
@@ -925,7 +927,7 @@ fn read_recipient(cx: &mut Cx<'_>, text: Text) -> Option<DraftRecipient> {
                 cx.error(
                     text.loc,
                     format!("`{other}` is not a recipient"),
-                    "use `to = \"people\"` (the account's people), `to = \"person\"` (the person the event is about, e.g. on `person.enrolled`), `to = \"persona:admin\"` (those of one persona) or `to = \"csm\"` (the account's CSM)",
+                    "use `to = \"people\"` (the account's people), `to = \"person\"` (the person the event is about, e.g. on `person.enrolled`), `to = \"persona:admin\"` (those of one persona), `to = \"assignee\"` (whom a task event names) or `to = \"csm\"` (the account's CSM)",
                 );
                 None
             }
