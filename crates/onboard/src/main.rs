@@ -290,6 +290,28 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         );
     }
     engine_config.endpoints = settings.endpoints.clone();
+    // The program names its channels; the server knows where they are.
+    for channel in &program.channels {
+        match settings.endpoints.iter().find(|e| e.name == channel.name) {
+            None => tracing::warn!(
+                channel = %channel.name,
+                "the program's channel `{}` has no endpoint: set ONBOARD_ENDPOINT_{}_URL (or \
+                 [endpoints.{}] in onboard.toml); until then its alerts are dead letters",
+                channel.name,
+                channel.name.to_uppercase().replace('-', "_"),
+                channel.name
+            ),
+            Some(endpoint) if endpoint.kind.as_str() != channel.kind => tracing::warn!(
+                channel = %channel.name,
+                "the program's channel `{}` is a {} channel, but its endpoint is a {} endpoint: \
+                 its alerts are formatted for the wrong receiver",
+                channel.name,
+                channel.kind,
+                endpoint.kind.as_str()
+            ),
+            Some(_) => {}
+        }
+    }
     engine_config.allow_private_targets = settings.allow_private_targets;
     let engine = Engine::start(engine_config, store, clock, mailer, program, &source).await?;
 
