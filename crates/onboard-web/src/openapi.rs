@@ -50,6 +50,7 @@ use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
         projects::reassign_task,
         projects::comment_task,
         projects::team_tasks,
+        projects::complete_team_task,
         mailbox::list,
         mailbox::one,
         clock::now,

@@ -50,6 +50,7 @@ pub const ROUTES: &[(&str, &str)] = &[
         "/api/accounts/{id}/projects/{project}/tasks/{task}/comments",
     ),
     ("GET", "/api/accounts/{id}/tasks"),
+    ("POST", "/api/accounts/{id}/tasks/{task}/complete"),
     ("GET", "/api/accounts/{id}/trace"),
     ("GET", "/api/mailbox"),
     ("GET", "/api/mailbox/{file}"),
@@ -119,6 +120,10 @@ pub fn router(state: AppState) -> Router {
             post(projects::comment_task),
         )
         .route("/accounts/{id}/tasks", get(projects::team_tasks))
+        .route(
+            "/accounts/{id}/tasks/{task}/complete",
+            post(projects::complete_team_task),
+        )
         .route("/accounts/{id}/trace", get(accounts::trace))
         .route("/mailbox", get(mailbox::list))
         .route("/mailbox/{file}", get(mailbox::one))

@@ -292,6 +292,59 @@ pub async fn team_tasks(
     }))
 }
 
+/// The answer of a team task's completion: the event that carries it.
+#[derive(Serialize, ToSchema)]
+pub struct TeamTaskAccepted {
+    /// The key of the `team_task.completed` event appended.
+    pub event: String,
+    pub task: String,
+}
+
+/// Marks a team task done (the CSM followed up). A later firing of its rule with the same
+/// identity opens a new one.
+#[utoipa::path(
+    post,
+    path = "/api/accounts/{id}/tasks/{task}/complete",
+    tag = "projects",
+    operation_id = "complete_team_task",
+    params(
+        ("id" = String, Path, description = "The account key"),
+        ("task" = String, Path, description = "The team task's id"),
+    ),
+    responses(
+        (status = 202, description = "The completion is in the event log", body = TeamTaskAccepted),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 404, description = "No such account or team task", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The team task is already done", body = crate::openapi::ErrorBody),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn complete_team_task(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path((id, task)): Path<(String, String)>,
+) -> ApiResult<(StatusCode, Json<TeamTaskAccepted>)> {
+    let account = account(&state, &id).await?;
+    let found = account
+        .team_tasks
+        .iter()
+        .find(|t| t.id == task)
+        .ok_or_else(|| ApiError::not_found(format!("no team task `{task}` at account `{id}`")))?;
+    if found.status == onboard_core::state::TeamTaskStatus::Done {
+        return Err(ApiError::conflict(format!(
+            "team task `{task}` is already done"
+        )));
+    }
+    let data = json!({ "task": task });
+    let key = append(&state, &id, types::TEAM_TASK_COMPLETED, &task, data).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(TeamTaskAccepted { event: key, task }),
+    ))
+}
+
 // ----------------------------------------------------------------------------- changes
 
 /// The body of `POST /api/accounts/{id}/projects`.

@@ -393,3 +393,48 @@ async fn a_customer_task_reminds_its_assignee_when_it_opens_the_day_before_and_t
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_csm_checks_in_on_day_14_and_closes_the_team_task_over_the_api() {
+    for_each_backend(|app| async move {
+        onboarding(&app).await;
+        app.advance("14d").await;
+        let (_, tasks) = app.get("/api/accounts/acme/tasks").await;
+        let check_in = tasks["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["title"] == "Two-week check-in with the customer")
+            .unwrap_or_else(|| panic!("no check-in task in {tasks}"))
+            .clone();
+        assert_eq!(check_in["status"], "open");
+        let id = check_in["id"].as_str().unwrap();
+
+        let path = format!("/api/accounts/acme/tasks/{id}/complete");
+        let (status, body) = app.post(&path, "{}").await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        app.advance("1s").await;
+        let (_, tasks) = app.get("/api/accounts/acme/tasks").await;
+        let done = tasks["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == id)
+            .unwrap()
+            .clone();
+        assert_eq!(done["status"], "done", "{done}");
+
+        let (status, body) = app.post(&path, "{}").await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        let (status, body) = app
+            .post("/api/accounts/acme/tasks/no-such-task/complete", "{}")
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-task"));
+        app
+    })
+    .await;
+}
