@@ -39,8 +39,6 @@ const MAX_ASSOCIATION_PAGES: usize = 1_000;
 /// The v3 name of HubSpot's primary deal → company association type (type id 5); other
 /// companies come as `deal_to_company_unlabeled` (341) or a custom label.
 const PRIMARY_COMPANY_TYPE: &str = "deal_to_company";
-const TIMEOUT: Duration = Duration::from_secs(10);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A client of one HubSpot account's CRM API, with a private-app or OAuth access token.
 pub struct HubSpotClient {
@@ -79,31 +77,10 @@ impl HubSpotClient {
     /// `access_token`. Fails when the base is not an http(s) URL or the token is empty or
     /// cannot be sent in a header.
     pub fn new(api_base: &str, access_token: &str) -> Result<Self, String> {
-        let base = Url::parse(api_base.trim())
-            .map_err(|e| format!("the HubSpot API base `{api_base}` is not a URL: {e}"))?;
-        if !matches!(base.scheme(), "http" | "https")
-            || base.cannot_be_a_base()
-            || base.query().is_some()
-            || base.fragment().is_some()
-        {
-            return Err(format!(
-                "the HubSpot API base `{api_base}` must be an http(s) URL without query or \
-                 fragment, e.g. `https://api.hubapi.com`"
-            ));
-        }
-        let token = access_token.trim();
-        if token.is_empty() {
-            return Err("the HubSpot access token is empty".to_owned());
-        }
-        let mut authorization = HeaderValue::from_str(&format!("Bearer {token}"))
-            .map_err(|_| "the HubSpot access token has characters a header cannot carry")?;
-        authorization.set_sensitive(true);
-        let http = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .user_agent(concat!("onboard/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let base = super::api_base("HubSpot", api_base, "https://api.hubapi.com")?;
+        let authorization =
+            super::credential("HubSpot", "access token", access_token, "Bearer {}")?;
+        let http = super::http_client()?;
         Ok(Self {
             base,
             authorization,

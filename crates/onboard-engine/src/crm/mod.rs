@@ -9,7 +9,58 @@
 pub mod hubspot;
 pub mod pipedrive;
 
+use reqwest::header::HeaderValue;
+use reqwest::Url;
 use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The base URL of a CRM's API (`crm` names it in errors, `example` shows a good one): an
+/// http(s) URL without query or fragment.
+pub(crate) fn api_base(crm: &str, api_base: &str, example: &str) -> Result<Url, String> {
+    let base = Url::parse(api_base.trim())
+        .map_err(|e| format!("the {crm} API base `{api_base}` is not a URL: {e}"))?;
+    if !matches!(base.scheme(), "http" | "https")
+        || base.cannot_be_a_base()
+        || base.query().is_some()
+        || base.fragment().is_some()
+    {
+        return Err(format!(
+            "the {crm} API base `{api_base}` must be an http(s) URL without query or \
+             fragment, e.g. `{example}`"
+        ));
+    }
+    Ok(base)
+}
+
+/// A credential as a header value, marked sensitive (never printed): `value` with the
+/// trimmed token in place of `{}`.
+pub(crate) fn credential(
+    crm: &str,
+    what: &str,
+    token: &str,
+    value: &str,
+) -> Result<HeaderValue, String> {
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(format!("the {crm} {what} is empty"));
+    }
+    let mut header = HeaderValue::from_str(&value.replacen("{}", token, 1))
+        .map_err(|_| format!("the {crm} {what} has characters a header cannot carry"))?;
+    header.set_sensitive(true);
+    Ok(header)
+}
+
+/// The HTTP client of a CRM's API: timeouts, and our user agent.
+pub(crate) fn http_client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .user_agent(concat!("onboard/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
 
 /// Why a deal could not be fetched from a CRM. A `permanent` error will not go away by
 /// retrying; a transient one may, after `retry_after` when the CRM said so.

@@ -34,8 +34,6 @@ const RATE_LIMIT_RESET_HEADER: &str = "x-ratelimit-reset";
 const PARTICIPANTS_PAGE_LIMIT: u64 = 100;
 /// A guard against paging that never ends (far beyond any real deal).
 const MAX_PARTICIPANT_PAGES: usize = 1_000;
-const TIMEOUT: Duration = Duration::from_secs(10);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A client of one Pipedrive company's API, with a personal API token.
 pub struct PipedriveClient {
@@ -73,31 +71,9 @@ impl PipedriveClient {
     /// a fake's URL) with `api_token`. Fails when the base is not an http(s) URL or the token
     /// is empty or cannot be sent in a header.
     pub fn new(api_base: &str, api_token: &str) -> Result<Self, String> {
-        let base = Url::parse(api_base.trim())
-            .map_err(|e| format!("the Pipedrive API base `{api_base}` is not a URL: {e}"))?;
-        if !matches!(base.scheme(), "http" | "https")
-            || base.cannot_be_a_base()
-            || base.query().is_some()
-            || base.fragment().is_some()
-        {
-            return Err(format!(
-                "the Pipedrive API base `{api_base}` must be an http(s) URL without query or \
-                 fragment, e.g. `https://api.pipedrive.com`"
-            ));
-        }
-        let token = api_token.trim();
-        if token.is_empty() {
-            return Err("the Pipedrive API token is empty".to_owned());
-        }
-        let mut token = HeaderValue::from_str(token)
-            .map_err(|_| "the Pipedrive API token has characters a header cannot carry")?;
-        token.set_sensitive(true);
-        let http = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .user_agent(concat!("onboard/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let base = super::api_base("Pipedrive", api_base, "https://api.pipedrive.com")?;
+        let token = super::credential("Pipedrive", "API token", api_token, "{}")?;
+        let http = super::http_client()?;
         Ok(Self { base, token, http })
     }
 
