@@ -51,6 +51,17 @@ pub fn decide(
 ) -> Decisions {
     let mut out = Decisions::default();
     let derived = apply::apply(program, settings, state, event);
+    if event.kind.as_str() == types::ALERT_CLOSED {
+        let id = event
+            .data
+            .get("alert")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        if let Some(alert) = state.alerts.iter_mut().find(|a| a.id() == id) {
+            alert.status = AlertStatus::Closed;
+            alert.updated_at = event.at;
+        }
+    }
     if let Some(email) = person_named(state, event) {
         if let Some(person) = state.people.iter_mut().find(|p| p.email == email) {
             let last = person
@@ -669,8 +680,7 @@ fn run_rule(
 }
 
 /// The post of an alert to a channel: the message rendered for the CSM, as the channel's kind
-/// expects it (Slack: `{"text"}`; a webhook: an `onboard.alert` JSON event). Its id comes
-/// from the alert's identity, so the same alert is never posted twice.
+/// expects it (Slack: `{"text"}`; a webhook: an `onboard.alert` JSON event).
 #[allow(clippy::too_many_arguments)]
 fn alert_message(
     program: &Program,
@@ -710,7 +720,8 @@ fn alert_message(
             },
         })
     };
-    let id = derived_id("alr", &[identity]);
+    // One post per opening: while the alert is open, its rule's firings only update it.
+    let id = derived_id("alr", &[identity, &event.key]);
     let (from_name, from_email) = sender(program, state);
     let domain = from_email.rsplit('@').next().unwrap_or("onboard");
     Ok(NewMessage {

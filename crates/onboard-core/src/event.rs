@@ -85,6 +85,8 @@ pub mod types {
     pub const COMMENT_POSTED: &str = "comment.posted";
     /// A team task done (`data.task`: its id).
     pub const TEAM_TASK_COMPLETED: &str = "team_task.completed";
+    /// An open alert closed by hand (`data.alert`: its id): the next firing posts again.
+    pub const ALERT_CLOSED: &str = "alert.closed";
     // Derived: what the projects' lifecycle announces, for rules to act on.
     pub const PROJECT_LAUNCHED: &str = "project.launched";
     pub const PROJECT_COMPLETED: &str = "project.completed";

@@ -508,9 +508,25 @@ pub struct Alert {
     pub cause: String,
 }
 
+impl Alert {
+    /// The alert's id: a digest of its identity, stable while the identity is.
+    pub fn id(&self) -> String {
+        crate::decide::derived_id("alert", &[&self.identity])
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertStatus {
     Open,
     Closed,
+}
+
+impl AlertStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Open => "open",
+            AlertStatus::Closed => "closed",
+        }
+    }
 }

@@ -40,6 +40,8 @@ use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
         accounts::one,
         accounts::traces,
         accounts::trace,
+        accounts::alerts,
+        accounts::close_alert,
         accounts::set_persona,
         projects::list,
         projects::create,

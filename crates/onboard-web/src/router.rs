@@ -52,6 +52,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/accounts/{id}/tasks"),
     ("POST", "/api/accounts/{id}/tasks/{task}/complete"),
     ("GET", "/api/accounts/{id}/trace"),
+    ("GET", "/api/accounts/{id}/alerts"),
+    ("POST", "/api/accounts/{id}/alerts/{alert}/close"),
     ("GET", "/api/mailbox"),
     ("GET", "/api/mailbox/{file}"),
     ("GET", "/api/clock"),
@@ -125,6 +127,11 @@ pub fn router(state: AppState) -> Router {
             post(projects::complete_team_task),
         )
         .route("/accounts/{id}/trace", get(accounts::trace))
+        .route("/accounts/{id}/alerts", get(accounts::alerts))
+        .route(
+            "/accounts/{id}/alerts/{alert}/close",
+            post(accounts::close_alert),
+        )
         .route("/mailbox", get(mailbox::list))
         .route("/mailbox/{file}", get(mailbox::one))
         .route("/clock", get(clock::now))

@@ -1996,3 +1996,36 @@ fn a_window_opened_by_a_person_s_event_is_theirs_and_speaks_of_them_when_it_fire
     assert_eq!(recipients(&eve), ["eve@acme.example"]);
     assert_eq!(eve.messages[0].from_email, "ann@onboard.example");
 }
+
+#[test]
+fn a_closed_alert_is_posted_again_at_the_next_firing() {
+    let program = program(SALES_ALERT);
+    let mut state = account();
+    run(
+        &program,
+        &mut state,
+        &[deal_won("d1", T0), plain("s1", "usage.spike", hours(1))],
+    );
+    let sales = state
+        .alerts
+        .iter()
+        .find(|a| a.channel == "sales")
+        .expect("the sales alert")
+        .id();
+    let decisions = run(
+        &program,
+        &mut state,
+        &[
+            event("c1", "alert.closed", hours(2), json!({ "alert": sales })),
+            plain("s2", "usage.spike", hours(3)),
+        ],
+    );
+    let posted: Vec<&str> = decisions[1]
+        .messages
+        .iter()
+        .map(|m| m.to_email.as_str())
+        .collect();
+    assert!(posted.contains(&"sales"), "{posted:?}");
+    let alert = state.alerts.iter().find(|a| a.id() == sales).expect("kept");
+    assert_eq!((alert.status.as_str(), alert.count), ("open", 2));
+}

@@ -509,6 +509,148 @@ pub async fn set_persona(
     ))
 }
 
+/// An alert a rule raised to a channel.
+#[derive(Serialize, ToSchema)]
+pub struct AlertView {
+    /// Its id, for closing it.
+    pub id: String,
+    /// `<account>/<rule>/<reason>`: while open, another firing updates it.
+    pub identity: String,
+    pub rule: String,
+    pub channel: String,
+    pub reason: String,
+    /// `open` or `closed`.
+    pub status: &'static str,
+    #[schema(format = DateTime)]
+    pub opened_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+    /// How many times it was raised.
+    pub count: u32,
+    /// The key of the event that first raised it.
+    pub cause: String,
+}
+
+/// An account's alerts, oldest first.
+#[derive(Serialize, ToSchema)]
+pub struct AlertList {
+    pub alerts: Vec<AlertView>,
+}
+
+/// An account's alerts: raised by rules to channels, open or closed.
+#[utoipa::path(
+    get,
+    path = "/api/accounts/{id}/alerts",
+    tag = "accounts",
+    operation_id = "account_alerts",
+    params(("id" = String, Path, description = "The account key")),
+    responses(
+        (status = 200, description = "The account's alerts", body = AlertList),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 404, description = "No account has this key", body = crate::openapi::ErrorBody),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn alerts(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AlertList>> {
+    let account = state
+        .engine
+        .store()
+        .account(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no account `{id}`")))?;
+    Ok(Json(AlertList {
+        alerts: account
+            .alerts
+            .iter()
+            .map(|a| AlertView {
+                id: a.id(),
+                identity: a.identity.clone(),
+                rule: a.rule.clone(),
+                channel: a.channel.clone(),
+                reason: a.reason.clone(),
+                status: a.status.as_str(),
+                opened_at: a.opened_at.to_rfc3339(),
+                updated_at: a.updated_at.to_rfc3339(),
+                count: a.count,
+                cause: a.cause.clone(),
+            })
+            .collect(),
+    }))
+}
+
+/// The answer of an alert's closing: the event that carries it.
+#[derive(Serialize, ToSchema)]
+pub struct AlertClosed {
+    /// The key of the `alert.closed` event appended.
+    pub event: String,
+    pub alert: String,
+}
+
+/// Closes an open alert (someone took it up): the next firing of its rule posts again.
+#[utoipa::path(
+    post,
+    path = "/api/accounts/{id}/alerts/{alert}/close",
+    tag = "accounts",
+    operation_id = "close_alert",
+    params(
+        ("id" = String, Path, description = "The account key"),
+        ("alert" = String, Path, description = "The alert's id"),
+    ),
+    responses(
+        (status = 202, description = "The closing is in the event log", body = AlertClosed),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 404, description = "No such account or alert", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The alert is already closed", body = crate::openapi::ErrorBody),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn close_alert(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path((id, alert)): Path<(String, String)>,
+) -> ApiResult<(axum::http::StatusCode, Json<AlertClosed>)> {
+    let account = state
+        .engine
+        .store()
+        .account(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no account `{id}`")))?;
+    let found = account
+        .alerts
+        .iter()
+        .find(|a| a.id() == alert)
+        .ok_or_else(|| ApiError::not_found(format!("no alert `{alert}` at account `{id}`")))?;
+    if found.status == onboard_core::state::AlertStatus::Closed {
+        return Err(ApiError::conflict(format!(
+            "alert `{alert}` is already closed"
+        )));
+    }
+    let now = state.engine.now();
+    let kind = EventType::parse(types::ALERT_CLOSED).map_err(ApiError::internal)?;
+    let key = format!("alert.closed:{alert}:{}", now.millis());
+    state
+        .engine
+        .ingest(vec![NewEvent {
+            key: key.clone(),
+            kind,
+            account: id,
+            at: now,
+            data: json!({ "alert": alert }),
+        }])
+        .await?;
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(AlertClosed { event: key, alert }),
+    ))
+}
+
 /// The account document: the processor's `AccountState` as serialized (times of the account
 /// itself in RFC 3339, the others in epoch milliseconds), plus its timeline. Described here
 /// by hand; the web tests compare it with real answers.

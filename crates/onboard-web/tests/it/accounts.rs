@@ -160,3 +160,57 @@ async fn the_trace_says_where_every_rule_stands_for_an_account() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_power_user_alerts_sales_once_until_someone_closes_the_alert() {
+    for_each_backend(|app| async move {
+        app.post(
+            "/api/events",
+            r#"{"id": "d1", "type": "deal.won", "account": "acme", "data": {
+                "deal_id": "42", "account_name": "Acme", "contacts": [
+                    {"email": "ann@acme.test", "name": "Ann Lee", "persona": "admin"}]}}"#,
+        )
+        .await;
+        app.advance("2h").await;
+        let done = |n: u32| {
+            format!(
+                r#"{{"id": "j{n}", "type": "journey.completed", "account": "acme", "data": {{"email": "ann@acme.test"}}}}"#
+            )
+        };
+        app.post("/api/events", &done(1)).await;
+        app.advance("1h").await;
+        app.post("/api/events", &done(2)).await;
+        app.advance("1h").await;
+        let (status, list) = app.get("/api/accounts/acme/alerts").await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        let alerts = list["alerts"].as_array().unwrap();
+        assert_eq!(alerts.len(), 1, "{list}");
+        assert_eq!(alerts[0]["channel"], "sales");
+        assert_eq!(alerts[0]["status"], "open");
+        assert_eq!(alerts[0]["count"], 2, "the second firing updated it");
+        let (_, messages) = app.get("/api/messages?account=acme").await;
+        let posts = messages["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["rule"] == "power-user-sales")
+            .count();
+        assert_eq!(posts, 1, "posted once: {messages}");
+
+        let path = format!(
+            "/api/accounts/acme/alerts/{}/close",
+            alerts[0]["id"].as_str().unwrap()
+        );
+        let (status, body) = app.post(&path, "{}").await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        app.advance("1s").await;
+        let (_, list) = app.get("/api/accounts/acme/alerts").await;
+        assert_eq!(list["alerts"][0]["status"], "closed", "{list}");
+        let (status, _) = app.post(&path, "{}").await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        let (status, _) = app.post("/api/accounts/acme/alerts/nope/close", "{}").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        app
+    })
+    .await;
+}
