@@ -393,7 +393,7 @@ impl HubSpotClient {
             .header(header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|e| transport_error(what, &e))?;
+            .map_err(|e| super::transport_error("HubSpot", what, &e))?;
         let status = response.status();
         let retry_after = response
             .headers()
@@ -404,7 +404,7 @@ impl HubSpotClient {
         let body = response
             .bytes()
             .await
-            .map_err(|e| transport_error(what, &e))?
+            .map_err(|e| super::transport_error("HubSpot", what, &e))?
             .to_vec();
         Ok(Reply {
             status,
@@ -498,31 +498,7 @@ fn error_detail(body: &[u8]) -> String {
         }
         return detail;
     }
-    let text = String::from_utf8_lossy(body);
-    let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if text.is_empty() {
-        return String::new();
-    }
-    let excerpt: String = text.chars().take(200).collect();
-    format!(": {excerpt}")
-}
-
-/// A request that got no answer: always worth retrying.
-fn transport_error(what: &str, error: &reqwest::Error) -> FetchError {
-    let kind = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "could not connect"
-    } else {
-        "failed"
-    };
-    let mut message = format!("HubSpot {what} {kind}: {error}");
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        message.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    FetchError::transient(message)
+    super::body_excerpt(body)
 }
 
 /// A property's value, trimmed; `None` when absent, null or blank.

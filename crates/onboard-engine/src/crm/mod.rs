@@ -52,6 +52,36 @@ pub(crate) fn credential(
     Ok(header)
 }
 
+/// An excerpt of an error answer a CRM sent in no shape we know: `: <first 200 characters,
+/// whitespace collapsed>`, or nothing when it is empty.
+pub(crate) fn body_excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.is_empty() {
+        return String::new();
+    }
+    let excerpt: String = text.chars().take(200).collect();
+    format!(": {excerpt}")
+}
+
+/// A request to `crm`'s API that got no answer (`what` it asked for): always worth retrying.
+pub(crate) fn transport_error(crm: &str, what: &str, error: &reqwest::Error) -> FetchError {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else {
+        "failed"
+    };
+    let mut message = format!("{crm} {what} {kind}: {error}");
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    FetchError::transient(message)
+}
+
 /// The HTTP client of a CRM's API: timeouts, and our user agent.
 pub(crate) fn http_client() -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
