@@ -95,6 +95,27 @@ pub mod types {
     pub const TASK_OVERDUE: &str = "task.overdue";
     pub const TASK_OVERDUE_REMINDER: &str = "task.overdue_reminder";
     pub const MILESTONE_REACHED: &str = "milestone.reached";
+
+    // The Academy. A learner finished a module (`data.email`, `data.journey`,
+    // `data.module`: its slug, `data.answer` when it has a checkpoint); derived: a learner
+    // finished every core module of their journey (`data.email`, `data.journey`).
+    pub const MODULE_COMPLETED: &str = "module.completed";
+    pub const JOURNEY_COMPLETED: &str = "journey.completed";
+
+    // Product usage from the Segment-compatible intake (`/v1/*`), on the stream of the
+    // account the product user is linked to. Every one carries `data.user` (the userId, or
+    // `anon:<anonymousId>` when there is none), `data.email` (the person's email, once the
+    // user is linked to a person) and `data.message_id`. `product.track`: `data.event` (the
+    // event name, e.g. "Lead Imported") and `data.properties`; `product.page`: `data.name`
+    // and `data.properties`; `product.identify`: `data.traits`; `product.group`:
+    // `data.group` (the groupId) and `data.traits`.
+    pub const PRODUCT_TRACK: &str = "product.track";
+    pub const PRODUCT_PAGE: &str = "product.page";
+    pub const PRODUCT_IDENTIFY: &str = "product.identify";
+    pub const PRODUCT_GROUP: &str = "product.group";
+    /// Derived: an account's first Aha event (`data.email`, `data.persona`, `data.event`,
+    /// `data.ttv_ms`: time since the deal was won).
+    pub const AHA_REACHED: &str = "aha.reached";
 }
 
 /// An event on its way into the log, already validated.
