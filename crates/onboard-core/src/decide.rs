@@ -31,6 +31,9 @@ impl Settings {
     }
 }
 
+/// The `rule` of the traces that say why an Academy event changed nothing.
+pub const ACADEMY_TRACE: &str = "academy";
+
 /// A short deterministic id: `prefix_` and 24 hex digits of SHA-256 over the parts.
 pub fn derived_id(prefix: &str, parts: &[&str]) -> String {
     let mut hasher = Sha256::new();
@@ -50,7 +53,20 @@ pub fn decide(
     event: &Event,
 ) -> Decisions {
     let mut out = Decisions::default();
-    let derived = apply::apply(program, settings, state, event);
+    let mut derived = apply::apply(program, settings, state, event);
+    if event.kind.as_str() == types::MODULE_COMPLETED {
+        match apply::complete_module(program, state, event) {
+            Ok(completed) => derived.extend(completed),
+            Err(reason) => out.traces.push(Trace {
+                account: state.id.clone(),
+                rule: ACADEMY_TRACE.to_owned(),
+                event: event.key.clone(),
+                at: event.at,
+                outcome: TraceOutcome::Skipped,
+                reason: format!("`{}` ignored: {reason}", event.kind),
+            }),
+        }
+    }
     if event.kind.as_str() == types::ALERT_CLOSED {
         let id = event
             .data
@@ -73,9 +89,11 @@ pub fn decide(
             }
         }
     }
+    nudges::on_event(state, event, &mut out);
     if state.status == AccountStatus::Active {
         out.events.extend(derived);
         projects::on_event(program, state, event, &mut out);
+        usage::on_event(program, state, event, &mut out);
         goals::on_event(program, state, event, &mut out);
     }
 
@@ -476,6 +494,8 @@ fn run_rule(
     let mut timers = Vec::new();
     let mut contacts: Vec<(String, Timestamp)> = Vec::new();
     let mut alerts: Vec<(String, String, String)> = Vec::new();
+    let mut made_nudges: Vec<nudges::NudgeRequest<'_>> = Vec::new();
+    let mut nudge_emails: Vec<String> = Vec::new();
     for (index, action) in rule.actions.iter().enumerate() {
         match action {
             Action::Send {
@@ -540,6 +560,78 @@ fn run_rule(
                                 event,
                                 TraceOutcome::Failed,
                                 format!("message `{message}` could not be rendered for {email}: {error}; nothing was done"),
+                            ));
+                            return false;
+                        }
+                    }
+                }
+            }
+            Action::Nudge { message, .. } if audience == Audience::TeamOnly => {
+                done.push(format!(
+                    "nudge `{message}`: not made, the account is {}",
+                    state.status.as_str()
+                ));
+            }
+            Action::Nudge {
+                message,
+                to,
+                selector,
+                style,
+                expires,
+                frequency,
+            } => {
+                let recipients = recipients(program, state, event, to);
+                if recipients.is_empty() {
+                    done.push(format!("nudge `{message}`: no recipient"));
+                }
+                let budget = program.budget.as_ref().filter(|_| !rule.urgent);
+                for (name, email) in recipients {
+                    let mut available_at = event.at;
+                    if let Some(budget) = budget {
+                        let mut known = budget::contacts(state, &email);
+                        known.extend(
+                            contacts
+                                .iter()
+                                .filter(|(e, _)| e == &email)
+                                .map(|(_, t)| *t),
+                        );
+                        let slot = budget::next_slot(budget, &known, event.at);
+                        let cap = format!("{} per {}", budget.max, budget.per);
+                        if slot > event.at {
+                            if budget.over == OverBudget::Drop {
+                                done.push(format!("nudge `{message}` for {email}: dropped, the contact budget ({cap}) is used up"));
+                                continue;
+                            }
+                            done.push(format!("nudge `{message}` for {email}: held by the contact budget ({cap}) until {slot}"));
+                            available_at = slot;
+                        }
+                        contacts.push((email.clone(), available_at));
+                    }
+                    match render(program, settings, state, event, message, &name, &email) {
+                        Ok((title, text)) => {
+                            made_nudges.push(nudges::NudgeRequest {
+                                rule: &rule.name,
+                                index,
+                                message,
+                                email: "",
+                                title,
+                                text,
+                                selector: selector.as_deref(),
+                                style: *style,
+                                frequency: *frequency,
+                                expires: *expires,
+                                available_at,
+                            });
+                            nudge_emails.push(email.clone());
+                            done.push(format!("nudge `{message}` for {email}"));
+                        }
+                        Err(error) => {
+                            out.traces.push(trace(
+                                state,
+                                rule,
+                                event,
+                                TraceOutcome::Failed,
+                                format!("nudge `{message}` could not be rendered for {email}: {error}; nothing was done"),
                             ));
                             return false;
                         }
@@ -640,6 +732,10 @@ fn run_rule(
             }
             _ => {}
         }
+    }
+    for (mut request, email) in made_nudges.into_iter().zip(&nudge_emails) {
+        request.email = email;
+        nudges::make(state, event, request, out);
     }
     out.messages.extend(messages);
     out.timers.extend(timers);
@@ -937,10 +1033,15 @@ fn trace(
     }
 }
 
+#[cfg(test)]
+mod academy_tests;
 mod apply;
 mod budget;
 mod condition;
 mod goals;
+#[cfg(test)]
+mod nudge_tests;
+mod nudges;
 #[cfg(test)]
 mod people_tests;
 #[cfg(test)]
@@ -948,6 +1049,9 @@ mod project_tests;
 mod projects;
 #[cfg(test)]
 mod tests;
+mod usage;
+#[cfg(test)]
+mod usage_tests;
 
 pub use apply::segment;
 pub use projects::{requested_project_id, REVIEW_TITLE, TIMER_PREFIX};

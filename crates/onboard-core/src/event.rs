@@ -116,6 +116,17 @@ pub mod types {
     /// Derived: an account's first Aha event (`data.email`, `data.persona`, `data.event`,
     /// `data.ttv_ms`: time since the deal was won).
     pub const AHA_REACHED: &str = "aha.reached";
+    /// Derived: a person reached one of their persona's micro-milestones for the first time
+    /// (`data.email`, `data.persona`, `data.milestone`: its name as the program writes it,
+    /// `data.index`: its place in the persona's list from 1, `data.of`: how many the list
+    /// has, `data.reached`: how many of them the person has reached now).
+    pub const USAGE_MILESTONE: &str = "usage.milestone";
+
+    // In-app nudges, as the product reports them (`POST /v1/nudges/{id}/ack`): `data.nudge`
+    // (its id), `data.email`, `data.user`.
+    pub const NUDGE_SHOWN: &str = "nudge.shown";
+    pub const NUDGE_CLICKED: &str = "nudge.clicked";
+    pub const NUDGE_DISMISSED: &str = "nudge.dismissed";
 }
 
 /// An event on its way into the log, already validated.

@@ -9,6 +9,7 @@ pub mod crm;
 pub mod decide;
 pub mod event;
 pub mod expr;
+pub mod health;
 pub mod program;
 pub mod state;
 pub mod time;

@@ -3,6 +3,7 @@
 //! writes them back in the same transaction as everything decided.
 
 use crate::event::NewEvent;
+use crate::program::{NudgeFrequency, NudgeStyle};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -62,6 +63,19 @@ pub struct Person {
     /// `unless` window checks.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub seen: BTreeMap<String, Timestamp>,
+    /// The Academy modules the person completed, by journey, then by module slug: when.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub modules_completed: BTreeMap<String, BTreeMap<String, Timestamp>>,
+    /// The journeys whose every core module the person completed: when.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub journeys_completed: BTreeMap<String, Timestamp>,
+    /// The person's first Aha event (their persona's), when they reached it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aha_at: Option<Timestamp>,
+    /// Their persona's micro-milestones they reached, by name as the program writes it:
+    /// when first.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub milestones: BTreeMap<String, Timestamp>,
 }
 
 impl Person {
@@ -79,6 +93,10 @@ impl Person {
             contacts: Vec::new(),
             active_at: None,
             seen: BTreeMap::new(),
+            modules_completed: BTreeMap::new(),
+            journeys_completed: BTreeMap::new(),
+            aha_at: None,
+            milestones: BTreeMap::new(),
         }
     }
 }
@@ -157,6 +175,34 @@ pub struct AccountState {
     /// Alerts raised to channels, by identity (account, rule, reason).
     #[serde(default)]
     pub alerts: Vec<Alert>,
+    /// In-app nudges for the account's people, oldest first; ended ones are dropped a while
+    /// after they end.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nudges: Vec<Nudge>,
+    /// The account's first Aha event, once reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aha: Option<Aha>,
+    /// Product usage as health needs it (bounded; see [`crate::health`]).
+    #[serde(default, skip_serializing_if = "crate::health::Usage::is_empty")]
+    pub usage: crate::health::Usage,
+}
+
+/// An account's first Aha event: the moment it got value from the product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Aha {
+    pub at: Timestamp,
+    /// The person who reached it, when the product user is linked to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Whose Aha event it is: the person's persona, or the first persona with that event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persona: Option<String>,
+    /// The product event's name.
+    pub event: String,
+    /// Time to value: from the first won deal to the Aha (0 when the Aha came first);
+    /// absent when no deal is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttv_ms: Option<i64>,
 }
 
 impl AccountState {
@@ -179,7 +225,20 @@ impl AccountState {
             team_tasks: Vec::new(),
             goals: Vec::new(),
             alerts: Vec::new(),
+            nudges: Vec::new(),
+            aha: None,
+            usage: Default::default(),
         }
+    }
+
+    /// When the account's first deal was won: its first deal record, else its first
+    /// `deal.won` (the start of time to value).
+    pub fn won_at(&self) -> Option<Timestamp> {
+        self.deals.first().map(|d| d.won_at).or_else(|| {
+            self.seen
+                .get(crate::event::types::DEAL_WON)
+                .map(|s| s.first_at)
+        })
     }
 
     /// The project with this id.
@@ -437,11 +496,15 @@ pub struct Decisions {
     pub messages: Vec<NewMessage>,
     pub events: Vec<NewEvent>,
     pub traces: Vec<Trace>,
+    /// Nudges made or changed, as they now stand (the last copy of an id wins), for the
+    /// store's table of nudges that the product polls.
+    pub nudges: Vec<Nudge>,
 }
 
 impl Decisions {
     /// Adds another event's decisions to these.
     pub fn extend(&mut self, other: Decisions) {
+        self.nudges.extend(other.nudges);
         self.timers.extend(other.timers);
         self.cancels.extend(other.cancels);
         self.messages.extend(other.messages);
@@ -527,6 +590,136 @@ impl AlertStatus {
         match self {
             AlertStatus::Open => "open",
             AlertStatus::Closed => "closed",
+        }
+    }
+}
+
+/// An in-app prompt for one person, made by a rule's `nudge` action and shown by the
+/// product (`GET /v1/nudges`). One is open per person, rule and message: another firing
+/// while it is pending refreshes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Nudge {
+    pub id: String,
+    pub account: String,
+    /// The person it is for.
+    pub email: String,
+    pub rule: String,
+    /// The message it shows (`messages/<name>.md`): its subject as the title, its body as
+    /// the text, both rendered when the nudge was made.
+    pub message: String,
+    pub title: String,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+    pub style: NudgeStyle,
+    pub frequency: NudgeFrequency,
+    pub created_at: Timestamp,
+    /// Not shown before (the contact budget may hold it back until then).
+    pub available_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub status: NudgeStatus,
+    /// When it was shown, most recent last (at most the frequency's count of them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shown: Vec<Timestamp>,
+    /// How many times it was shown in all.
+    #[serde(default)]
+    pub shown_count: u32,
+    /// When it was clicked or dismissed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Timestamp>,
+    /// The key of the event whose rule made it.
+    pub cause: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NudgeStatus {
+    Pending,
+    Clicked,
+    Dismissed,
+}
+
+impl NudgeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Clicked => "clicked",
+            Self::Dismissed => "dismissed",
+        }
+    }
+}
+
+/// Whether a nudge may be shown now, and why (not).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Eligibility {
+    pub eligible: bool,
+    pub reason: String,
+    /// When it may be shown again, if it may later.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_at: Option<Timestamp>,
+}
+
+impl Nudge {
+    /// Whether the product may show it at `now`.
+    pub fn eligibility(&self, now: Timestamp) -> Eligibility {
+        let no = |reason: String, next_at: Option<Timestamp>| Eligibility {
+            eligible: false,
+            reason,
+            next_at,
+        };
+        if let Some(at) = self
+            .ended_at
+            .filter(|_| self.status != NudgeStatus::Pending)
+        {
+            return no(format!("it was {} at {at}", self.status.as_str()), None);
+        }
+        if now >= self.expires_at {
+            return no(format!("it expired at {}", self.expires_at), None);
+        }
+        if now < self.available_at {
+            return no(
+                format!(
+                    "the contact budget holds it back until {}",
+                    self.available_at
+                ),
+                Some(self.available_at),
+            );
+        }
+        match self.frequency {
+            NudgeFrequency::Once if self.shown_count > 0 => {
+                let at = self.shown.last().copied().unwrap_or(self.created_at);
+                return no(format!("it is shown once and was shown at {at}"), None);
+            }
+            NudgeFrequency::AtMost { n, per } => {
+                let since = now.millis() - per.millis();
+                let recent: Vec<Timestamp> = self
+                    .shown
+                    .iter()
+                    .copied()
+                    .filter(|t| t.millis() > since)
+                    .collect();
+                if recent.len() >= n as usize {
+                    let next = recent
+                        .iter()
+                        .rev()
+                        .nth(n as usize - 1)
+                        .map(|t| Timestamp(t.millis() + per.millis()))
+                        .filter(|t| *t < self.expires_at);
+                    return no(
+                        format!(
+                            "it was shown {} times in the last {per} (at most {n} per {per})",
+                            recent.len()
+                        ),
+                        next,
+                    );
+                }
+            }
+            NudgeFrequency::Once => {}
+        }
+        Eligibility {
+            eligible: true,
+            reason: "pending: the product may show it now".to_owned(),
+            next_at: None,
         }
     }
 }

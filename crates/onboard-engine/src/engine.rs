@@ -18,11 +18,11 @@ use onboard_core::state::{AccountState, Decisions, SIGN_IN_URL_PLACEHOLDER};
 use onboard_core::{Duration, Event, EventType, NewEvent, Timestamp};
 use onboard_store::{
     Appended, ClaimedMessage, DeliveryOutcome, Lease, NewSignInToken, Now, ProcessedBatch, Store,
-    StoreError,
+    StoreError, UsageCall, UsageOutcome,
 };
 use rand::Rng;
 use std::borrow::Cow;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::{Mutex, Notify};
@@ -282,6 +282,15 @@ impl Engine {
             return Err(EngineError::ShuttingDown);
         }
         self.intake.append(events).await
+    }
+
+    /// Links product-usage calls to accounts and appends (or holds) them durably, in the
+    /// same group commit as [`Engine::ingest`]; returns once committed.
+    pub async fn ingest_usage(&self, calls: Vec<UsageCall>) -> Result<Vec<UsageOutcome>> {
+        if self.stopping.load(Ordering::SeqCst) {
+            return Err(EngineError::ShuttingDown);
+        }
+        self.intake.append_usage(calls).await
     }
 
     /// Runs rounds of work until nothing is left to do at the current time.
@@ -571,6 +580,12 @@ impl Engine {
             .into_iter()
             .map(|a| (a.id.clone(), a))
             .collect();
+        // The people each account had before the batch: those added are indexed by email
+        // at commit, for the usage intake to link product users to them.
+        let known_people: HashSet<(String, String)> = accounts
+            .values()
+            .flat_map(|a| a.people.iter().map(|p| (a.id.clone(), p.email.clone())))
+            .collect();
         let current = self.programs.current().clone();
         let mut decisions = Decisions::default();
         let mut processed = Vec::with_capacity(events.len());
@@ -656,12 +671,19 @@ impl Engine {
             .max()
             .unwrap_or(0);
         metrics::gauge!("onboard_processing_lag_seconds").set(lag as f64 / 1000.0);
+        let mut people: Vec<(String, String)> = accounts
+            .values()
+            .flat_map(|a| a.people.iter().map(|p| (a.id.clone(), p.email.clone())))
+            .filter(|known| !known_people.contains(known))
+            .collect();
+        people.sort();
         let batch = ProcessedBatch {
             processed,
             handled,
             processed_at: now,
             accounts: accounts.into_values().collect(),
             decisions,
+            people,
         };
         self.store.commit_batch(lease, &batch).await?;
         Ok(batch.processed.len() + batch.handled.len())

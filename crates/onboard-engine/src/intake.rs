@@ -2,11 +2,13 @@
 //! transaction, so durability costs one disk flush per batch, not per request. A request is
 //! answered only after its batch committed. Up to `writers` batches commit at once (one on
 //! SQLite, whose writes are serial anyway; a few on PostgreSQL, where commits overlap).
+//! Product-usage calls (the Segment-compatible intake) go through the same queue and share
+//! the same transactions: the store links them to accounts as it appends them.
 
 use crate::clock::Clock;
 use crate::{EngineError, Result};
 use onboard_core::NewEvent;
-use onboard_store::{Appended, Store};
+use onboard_store::{Appended, IntakeAppended, Store, UsageCall, UsageOutcome};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 
@@ -15,7 +17,14 @@ const MAX_BATCH: usize = 2_000;
 
 struct Request {
     events: Vec<NewEvent>,
-    reply: oneshot::Sender<Result<Vec<Appended>, String>>,
+    usage: Vec<UsageCall>,
+    reply: oneshot::Sender<Result<IntakeAppended, String>>,
+}
+
+impl Request {
+    fn len(&self) -> usize {
+        self.events.len() + self.usage.len()
+    }
 }
 
 /// The handle requests go through.
@@ -45,9 +54,22 @@ impl Intake {
 
     /// Appends events durably; returns once they are committed.
     pub(crate) async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>> {
+        Ok(self.send(events, Vec::new()).await?.events)
+    }
+
+    /// Links and appends (or holds) product-usage calls durably; returns once committed.
+    pub(crate) async fn append_usage(&self, usage: Vec<UsageCall>) -> Result<Vec<UsageOutcome>> {
+        Ok(self.send(Vec::new(), usage).await?.usage)
+    }
+
+    async fn send(&self, events: Vec<NewEvent>, usage: Vec<UsageCall>) -> Result<IntakeAppended> {
         let (reply, answer) = oneshot::channel();
         self.sender
-            .send(Request { events, reply })
+            .send(Request {
+                events,
+                usage,
+                reply,
+            })
             .await
             .map_err(|_| EngineError::ShuttingDown)?;
         match answer.await {
@@ -75,11 +97,11 @@ async fn gather_batches(
             return;
         };
         let mut requests = vec![first];
-        let mut n_events = requests[0].events.len();
+        let mut n_events = requests[0].len();
         while n_events < MAX_BATCH {
             match receiver.try_recv() {
                 Ok(request) => {
-                    n_events += request.events.len();
+                    n_events += request.len();
                     requests.push(request);
                 }
                 Err(_) => break,
@@ -105,28 +127,76 @@ async fn write_batch(
         .iter()
         .flat_map(|r| r.events.iter().cloned())
         .collect();
-    let result = store.append_events(&events, clock.now()).await;
-    metrics::histogram!("onboard_intake_batch_events").record(events.len() as f64);
+    let usage: Vec<UsageCall> = requests
+        .iter()
+        .flat_map(|r| r.usage.iter().cloned())
+        .collect();
+    let received_at = clock.now();
+    let result = if usage.is_empty() {
+        store
+            .append_events(&events, received_at)
+            .await
+            .map(|events| IntakeAppended {
+                events,
+                usage: Vec::new(),
+            })
+    } else {
+        store.append_intake(&events, &usage, received_at).await
+    };
+    metrics::histogram!("onboard_intake_batch_events").record((events.len() + usage.len()) as f64);
     match result {
-        Ok(outcomes) => {
-            let n_new = outcomes
+        Ok(outcome) => {
+            let n_new = outcome
+                .events
                 .iter()
                 .filter(|o| matches!(o, Appended::New(_)))
                 .count();
             metrics::counter!("onboard_events_ingested_total").increment(n_new as u64);
             metrics::counter!("onboard_events_duplicate_total")
-                .increment((outcomes.len() - n_new) as u64);
-            let mut rest = outcomes.into_iter();
+                .increment((outcome.events.len() - n_new) as u64);
+            let mut by_outcome = [0_u64; 4];
+            for usage in &outcome.usage {
+                by_outcome[match usage {
+                    UsageOutcome::Appended(_) => 0,
+                    UsageOutcome::Held => 1,
+                    UsageOutcome::Duplicate => 2,
+                    UsageOutcome::Aliased => 3,
+                }] += 1;
+            }
+            for (label, n) in ["appended", "held", "duplicate", "alias"]
+                .iter()
+                .zip(by_outcome)
+            {
+                if n > 0 {
+                    metrics::counter!("onboard_usage_events_total", "outcome" => *label)
+                        .increment(n);
+                }
+            }
+            let n_usage_new = by_outcome[0];
+            // An alias may have moved held events into the log: new to the processor too.
+            let moved = outcome
+                .usage
+                .iter()
+                .any(|u| matches!(u, UsageOutcome::Aliased));
+            let mut events = outcome.events.into_iter();
+            let mut usage = outcome.usage.into_iter();
             for request in requests {
-                let mine: Vec<Appended> = rest.by_ref().take(request.events.len()).collect();
+                let mine = IntakeAppended {
+                    events: events.by_ref().take(request.events.len()).collect(),
+                    usage: usage.by_ref().take(request.usage.len()).collect(),
+                };
                 let _ = request.reply.send(Ok(mine));
             }
-            if n_new > 0 {
+            if n_new > 0 || n_usage_new > 0 || moved {
                 appended.notify_one();
             }
         }
         Err(error) => {
-            tracing::error!(error = %error, n_events = events.len(), "appending events failed");
+            tracing::error!(
+                error = %error,
+                n_events = events.len() + usage.len(),
+                "appending events failed"
+            );
             metrics::counter!("onboard_intake_failures_total").increment(1);
             for request in requests {
                 let _ = request.reply.send(Err(error.to_string()));

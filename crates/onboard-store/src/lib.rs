@@ -6,8 +6,10 @@
 //! carries the account id. Work that several nodes may race for (timers, outbox messages,
 //! the processor) is claimed with a lease whose attempt number or epoch fences completion.
 
+mod nudges;
 mod rows;
 mod types;
+mod usage;
 
 pub mod postgres;
 pub mod sqlite;
@@ -15,6 +17,7 @@ pub mod sqlite;
 pub mod testing;
 
 pub use types::*;
+pub use usage::{IntakeAppended, ProductUser, UsageCall, UsageEvent, UsageOutcome};
 
 use async_trait::async_trait;
 use onboard_core::event::NewEvent;
@@ -108,6 +111,34 @@ pub trait Store: Send + Sync + 'static {
         received_at: Timestamp,
     ) -> Result<Vec<Appended>>;
 
+    /// Appends events and product-usage calls in one transaction: the events as
+    /// [`Store::append_events`] does; each usage event under the account its product user
+    /// is linked to (linking the user first when the call says enough: see the `usage`
+    /// module), or held until the user is linked. A user linked here has their held events
+    /// moved into the log, in their original order, before the event that linked them. A
+    /// usage key already in the log or held is a duplicate and changes nothing.
+    async fn append_intake(
+        &self,
+        events: &[NewEvent],
+        usage: &[UsageCall],
+        received_at: Timestamp,
+    ) -> Result<IntakeAppended>;
+
+    /// A product user of the usage intake, and the account they are linked to.
+    async fn product_user(&self, id: &str) -> Result<Option<ProductUser>>;
+
+    /// A person's pending nudges that have not expired at `now`, oldest first (whether
+    /// each may be shown now is the nudge's own `eligibility`).
+    async fn pending_nudges(
+        &self,
+        account: &str,
+        email: &str,
+        now: Timestamp,
+    ) -> Result<Vec<onboard_core::state::Nudge>>;
+
+    /// A nudge by id, as the processor last wrote it.
+    async fn nudge(&self, id: &str) -> Result<Option<onboard_core::state::Nudge>>;
+
     /// Events matching the filter, in sequence order.
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<Event>>;
 
@@ -148,7 +179,8 @@ pub trait Store: Send + Sync + 'static {
     /// Writes a processed batch in one transaction: marks its events processed, upserts the
     /// accounts, inserts timers, cancels timers, inserts outbox messages (first attempt due
     /// at `batch.processed_at`), appends derived events (those in `batch.handled` already
-    /// processed) and writes traces. Fenced: fails with
+    /// processed), writes traces, records the people added (`batch.people`) and links the
+    /// product users waiting for them. Fenced: fails with
     /// `LeaseLost` and writes nothing unless `lease` is still held.
     ///
     /// `batch.decisions` is taken as net: cancels are applied before the new timers are
@@ -302,6 +334,10 @@ pub struct ProcessedBatch {
     /// Accounts created or changed.
     pub accounts: Vec<AccountState>,
     pub decisions: Decisions,
+    /// People this batch added, as `(account, email)`: recorded in the index of who knows
+    /// which email, and product users who identified with one of these emails and were
+    /// not linked yet are linked (their held events move into the log).
+    pub people: Vec<(String, String)>,
 }
 
 impl Default for ProcessedBatch {
@@ -313,6 +349,7 @@ impl Default for ProcessedBatch {
             processed_at: Timestamp(0),
             accounts: Vec::new(),
             decisions: Decisions::default(),
+            people: Vec::new(),
         }
     }
 }

@@ -11,12 +11,14 @@
 //! Here lives only PostgreSQL's SQL; the row model shared with SQLite is in `rows.rs`.
 
 use crate::rows::{self, page_limit};
+use crate::usage::{self, postgres::PgUsage};
 use crate::{
     AccountFilter, Appended, Backlog, ClaimedMessage, ClaimedTimer, DeliveryOutcome, DueWork,
     EventFilter, Lease, MessageFilter, MessageRecord, NewSession, NewSignInToken, Now,
     OutboxCounts, ProcessedBatch, Result, SessionRecord, SignInGrant, Store, StoreError,
     TimerCounts, TimerRecord, TraceRecord,
 };
+use crate::{IntakeAppended, ProductUser, UsageCall};
 use async_trait::async_trait;
 use onboard_core::event::NewEvent;
 use onboard_core::state::AccountState;
@@ -118,7 +120,7 @@ impl PgStore {
 
 /// Inserts events, skipping keys already in the log; returns the sequence numbers of
 /// those inserted, by key. Sequence numbers follow the order of `events`.
-async fn insert_events(
+pub(crate) async fn insert_events(
     conn: &mut PgConnection,
     events: &[&NewEvent],
     received_at: Timestamp,
@@ -151,6 +153,34 @@ async fn insert_events(
     Ok(rows.into_iter().collect())
 }
 
+/// Appends events in the caller's transaction, reporting keys already in the log as
+/// duplicates.
+async fn append_in(
+    conn: &mut PgConnection,
+    events: &[NewEvent],
+    received_at: Timestamp,
+) -> Result<Vec<Appended>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let refs: Vec<&NewEvent> = events.iter().collect();
+    let inserted = insert_events(conn, &refs, received_at).await?;
+    let missing = rows::missing_keys(events, &inserted);
+    let existing: HashMap<String, i64> = if missing.is_empty() {
+        HashMap::new()
+    } else {
+        // A key another transaction is inserting made ours wait for it, so by now it is
+        // committed (and visible to this new statement) or rolled back (and ours inserted it).
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT event_key, seq FROM events WHERE event_key = ANY($1)")
+                .bind(&missing)
+                .fetch_all(&mut *conn)
+                .await?;
+        rows.into_iter().collect()
+    };
+    rows::appended(events, &inserted, &existing)
+}
+
 /// The attempts of these messages, in any order.
 async fn message_attempts(pool: &PgPool, ids: &[&str]) -> Result<Vec<rows::AttemptRow>> {
     Ok(sqlx::query_as(
@@ -179,15 +209,16 @@ async fn upsert_accounts(conn: &mut PgConnection, accounts: &[AccountState]) -> 
     let csms: Vec<Option<&str>> = latest.iter().map(|a| a.csm.as_deref()).collect();
     let created: Vec<i64> = latest.iter().map(|a| a.created_at.0).collect();
     let updated: Vec<i64> = latest.iter().map(|a| a.updated_at.0).collect();
+    let domains: Vec<Option<&str>> = latest.iter().map(|a| a.domain.as_deref()).collect();
     sqlx::query(
         "INSERT INTO accounts \
-             (id, name, status, program_version, csm, created_at, updated_at, state) \
+             (id, name, status, program_version, csm, created_at, updated_at, state, domain) \
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                              $6::bigint[], $7::bigint[], $8::text[]) \
+                              $6::bigint[], $7::bigint[], $8::text[], $9::text[]) \
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, status = excluded.status, \
              program_version = excluded.program_version, csm = excluded.csm, \
              created_at = excluded.created_at, updated_at = excluded.updated_at, \
-             state = excluded.state",
+             state = excluded.state, domain = excluded.domain",
     )
     .bind(&ids)
     .bind(&names)
@@ -197,6 +228,7 @@ async fn upsert_accounts(conn: &mut PgConnection, accounts: &[AccountState]) -> 
     .bind(&created)
     .bind(&updated)
     .bind(&states)
+    .bind(&domains)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -365,25 +397,66 @@ impl Store for PgStore {
             return Ok(Vec::new());
         }
         let mut tx = self.pool.begin().await?;
-        let refs: Vec<&NewEvent> = events.iter().collect();
-        let inserted = insert_events(&mut tx, &refs, received_at).await?;
-        let missing = rows::missing_keys(events, &inserted);
-        let existing: HashMap<String, i64> = if missing.is_empty() {
-            HashMap::new()
-        } else {
-            // A key another transaction is inserting made ours wait for it, so by now it
-            // is committed (and visible to this new statement) or rolled back (and ours
-            // inserted it).
-            let rows: Vec<(String, i64)> =
-                sqlx::query_as("SELECT event_key, seq FROM events WHERE event_key = ANY($1)")
-                    .bind(&missing)
-                    .fetch_all(&mut *tx)
-                    .await?;
-            rows.into_iter().collect()
-        };
-        let appended = rows::appended(events, &inserted, &existing)?;
+        let appended = append_in(&mut tx, events, received_at).await?;
         tx.commit().await?;
         Ok(appended)
+    }
+
+    async fn append_intake(
+        &self,
+        events: &[NewEvent],
+        usage: &[UsageCall],
+        received_at: Timestamp,
+    ) -> Result<IntakeAppended> {
+        if events.is_empty() && usage.is_empty() {
+            return Ok(IntakeAppended::default());
+        }
+        let mut tx = self.pool.begin().await?;
+        let appended = append_in(&mut tx, events, received_at).await?;
+        let taken: HashSet<&str> = events.iter().map(|e| e.key.as_str()).collect();
+        let usage = usage::ingest(&mut PgUsage(&mut tx), usage, &taken, received_at).await?;
+        tx.commit().await?;
+        Ok(IntakeAppended {
+            events: appended,
+            usage,
+        })
+    }
+
+    async fn pending_nudges(
+        &self,
+        account: &str,
+        email: &str,
+        now: Timestamp,
+    ) -> Result<Vec<onboard_core::state::Nudge>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT body FROM nudges WHERE account_id = $1 AND email = $2 \
+             AND status = 'pending' AND expires_at > $3 ORDER BY updated_at, id LIMIT 100",
+        )
+        .bind(account)
+        .bind(email)
+        .bind(now.0)
+        .fetch_all(&self.pool)
+        .await?;
+        crate::nudges::parse(rows)
+    }
+
+    async fn nudge(&self, id: &str) -> Result<Option<onboard_core::state::Nudge>> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT body FROM nudges WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(crate::nudges::parse(row.into_iter().collect())?.pop())
+    }
+
+    async fn product_user(&self, id: &str) -> Result<Option<ProductUser>> {
+        let row: Option<usage::ProductUserRow> = sqlx::query_as(
+            "SELECT user_id, account_id, email, group_id, linked_at FROM product_users \
+             WHERE user_id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(ProductUser::from))
     }
 
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<Event>> {
@@ -572,6 +645,7 @@ impl Store for PgStore {
             .await?;
         }
         upsert_accounts(&mut tx, &batch.accounts).await?;
+        crate::nudges::upsert_postgres(&mut tx, &decisions.nudges, at.0).await?;
         // Cancels before inserts: decisions are net (see the trait).
         for cancel in &decisions.cancels {
             sqlx::query(
@@ -601,6 +675,7 @@ impl Store for PgStore {
             .await?;
         }
         insert_traces(&mut tx, &decisions.traces).await?;
+        usage::link_people(&mut PgUsage(&mut tx), &batch.people, at).await?;
         tx.commit().await?;
         Ok(())
     }

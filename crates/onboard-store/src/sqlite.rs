@@ -10,12 +10,14 @@
 //! Here lives only SQLite's SQL; the row model shared with PostgreSQL is in `rows.rs`.
 
 use crate::rows::{self, chunks, page_limit};
+use crate::usage::{self, sqlite::SqliteUsage};
 use crate::{
     AccountFilter, Appended, Backlog, ClaimedMessage, ClaimedTimer, DeliveryOutcome, DueWork,
     EventFilter, Lease, MessageFilter, MessageRecord, NewSession, NewSignInToken, Now,
     OutboxCounts, ProcessedBatch, Result, SessionRecord, SignInGrant, Store, StoreError,
     TimerCounts, TimerRecord, TraceRecord,
 };
+use crate::{IntakeAppended, ProductUser, UsageCall};
 use async_trait::async_trait;
 use onboard_core::event::NewEvent;
 use onboard_core::state::AccountState;
@@ -245,7 +247,7 @@ async fn insert_events(
 /// Inserts events whose keys are in neither the log nor each other (the caller holds the
 /// write lock) and returns their sequence numbers by key: each INSERT gives its rows
 /// consecutive numbers ending at its last rowid.
-async fn insert_new_events(
+pub(crate) async fn insert_new_events(
     conn: &mut SqliteConnection,
     events: &[&NewEvent],
     received_at: Timestamp,
@@ -276,6 +278,30 @@ async fn insert_new_events(
         }
     }
     Ok(inserted)
+}
+
+/// Appends events under the caller's write lock: looks up the keys already in the log
+/// (usually none, so no row travels back), inserts the rest without RETURNING, and derives
+/// their sequence numbers, which one INSERT assigns consecutively.
+async fn append_in(
+    conn: &mut SqliteConnection,
+    events: &[NewEvent],
+    received_at: Timestamp,
+) -> Result<Vec<Appended>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut keys: Vec<String> = events.iter().map(|e| e.key.clone()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let existing = event_seqs(conn, &keys).await?;
+    let mut first = HashSet::with_capacity(events.len());
+    let fresh: Vec<&NewEvent> = events
+        .iter()
+        .filter(|e| !existing.contains_key(&e.key) && first.insert(e.key.as_str()))
+        .collect();
+    let inserted = insert_new_events(conn, &fresh, received_at).await?;
+    rows::appended(events, &inserted, &existing)
 }
 
 /// The sequence numbers of these keys, by key (those in the log).
@@ -338,7 +364,7 @@ async fn upsert_accounts(conn: &mut SqliteConnection, accounts: &[AccountState])
             .collect::<Result<Vec<_>>>()?;
         let mut upsert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO accounts \
-             (id, name, status, program_version, csm, created_at, updated_at, state) ",
+             (id, name, status, program_version, csm, created_at, updated_at, state, domain) ",
         );
         upsert.push_values(chunk.iter().zip(&documents), |mut row, (account, state)| {
             row.push_bind(&account.id)
@@ -348,13 +374,14 @@ async fn upsert_accounts(conn: &mut SqliteConnection, accounts: &[AccountState])
                 .push_bind(account.csm.as_deref())
                 .push_bind(account.created_at.0)
                 .push_bind(account.updated_at.0)
-                .push_bind(state);
+                .push_bind(state)
+                .push_bind(account.domain.as_deref());
         });
         upsert.push(
             " ON CONFLICT (id) DO UPDATE SET name = excluded.name, status = excluded.status, \
              program_version = excluded.program_version, csm = excluded.csm, \
              created_at = excluded.created_at, updated_at = excluded.updated_at, \
-             state = excluded.state",
+             state = excluded.state, domain = excluded.domain",
         );
         upsert.build().execute(&mut *conn).await?;
     }
@@ -408,22 +435,66 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         let mut tx = self.write().await?;
-        // Under the write lock nothing else appends: look up the keys already in the log
-        // (usually none, so no row travels back), insert the rest without RETURNING, and
-        // derive their sequence numbers, which one INSERT assigns consecutively.
-        let mut keys: Vec<String> = events.iter().map(|e| e.key.clone()).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        let existing = event_seqs(&mut tx, &keys).await?;
-        let mut first = HashSet::with_capacity(events.len());
-        let fresh: Vec<&NewEvent> = events
-            .iter()
-            .filter(|e| !existing.contains_key(&e.key) && first.insert(e.key.as_str()))
-            .collect();
-        let inserted = insert_new_events(&mut tx, &fresh, received_at).await?;
-        let appended = rows::appended(events, &inserted, &existing)?;
+        let appended = append_in(&mut tx, events, received_at).await?;
         tx.commit().await?;
         Ok(appended)
+    }
+
+    async fn append_intake(
+        &self,
+        events: &[NewEvent],
+        usage: &[UsageCall],
+        received_at: Timestamp,
+    ) -> Result<IntakeAppended> {
+        if events.is_empty() && usage.is_empty() {
+            return Ok(IntakeAppended::default());
+        }
+        let mut tx = self.write().await?;
+        let appended = append_in(&mut tx, events, received_at).await?;
+        let taken: HashSet<&str> = events.iter().map(|e| e.key.as_str()).collect();
+        let usage = usage::ingest(&mut SqliteUsage(&mut tx), usage, &taken, received_at).await?;
+        tx.commit().await?;
+        Ok(IntakeAppended {
+            events: appended,
+            usage,
+        })
+    }
+
+    async fn pending_nudges(
+        &self,
+        account: &str,
+        email: &str,
+        now: Timestamp,
+    ) -> Result<Vec<onboard_core::state::Nudge>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT body FROM nudges WHERE account_id = ?1 AND email = ?2 \
+             AND status = 'pending' AND expires_at > ?3 ORDER BY updated_at, id LIMIT 100",
+        )
+        .bind(account)
+        .bind(email)
+        .bind(now.0)
+        .fetch_all(&self.reader)
+        .await?;
+        crate::nudges::parse(rows)
+    }
+
+    async fn nudge(&self, id: &str) -> Result<Option<onboard_core::state::Nudge>> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT body FROM nudges WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(crate::nudges::parse(row.into_iter().collect())?.pop())
+    }
+
+    async fn product_user(&self, id: &str) -> Result<Option<ProductUser>> {
+        let row: Option<usage::ProductUserRow> = sqlx::query_as(
+            "SELECT user_id, account_id, email, group_id, linked_at FROM product_users \
+             WHERE user_id = ?1",
+        )
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(ProductUser::from))
     }
 
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<Event>> {
@@ -602,6 +673,7 @@ impl Store for SqliteStore {
         let decisions = &batch.decisions;
         mark_processed(&mut tx, &batch.processed, at).await?;
         upsert_accounts(&mut tx, &batch.accounts).await?;
+        crate::nudges::upsert_sqlite(&mut tx, &decisions.nudges, at.0).await?;
         // Cancels before inserts: decisions are net (see the trait).
         for cancel in &decisions.cancels {
             sqlx::query(
@@ -689,6 +761,7 @@ impl Store for SqliteStore {
             });
             insert.build().execute(&mut *tx).await?;
         }
+        usage::link_people(&mut SqliteUsage(&mut tx), &batch.people, at).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -10,6 +10,8 @@ pub mod error;
 mod extract;
 mod handlers;
 pub mod hooks;
+pub mod ingest;
+pub mod nudges;
 pub mod openapi;
 pub mod router;
 mod state;

@@ -4,7 +4,7 @@
 //! The operations of `handlers/` are described by `#[utoipa::path]` on the handlers
 //! themselves, their bodies by the `ToSchema` types they serialize. What lives here: the
 //! common error body and the reusable error answers, the security schemes, the description
-//! of the routes whose handlers live in `hooks/` and `academy.rs` (documentation-only
+//! of the routes whose handlers live in `hooks/` and `academy/` (documentation-only
 //! functions below), and the `#[derive(OpenApi)]` that collects everything. The web tests
 //! compare the document's operations with [`crate::router::ROUTES`] and its schemas with
 //! real answers.
@@ -66,9 +66,24 @@ use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
         academy_sign_in,
         academy_new_link,
         academy_sign_out,
+        academy_module,
+        academy_complete_module,
+        crate::ingest::track,
+        crate::ingest::identify,
+        crate::ingest::group,
+        crate::ingest::page,
+        crate::ingest::screen,
+        crate::ingest::alias,
+        crate::ingest::batch,
+        crate::nudges::list,
+        crate::nudges::ack,
+        crate::nudges::sdk,
+        crate::nudges::explain,
         health::healthz,
         health::readyz,
         health::metrics,
+        crate::handlers::usage::account_health,
+        crate::handlers::usage::time_to_value,
     ),
     components(
         schemas(ErrorBody),
@@ -84,7 +99,10 @@ use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
         (name = "mailbox", description = "The development mailbox (when no SMTP server is set)"),
         (name = "clock", description = "The engine's clock; moving it needs `--clock manual`"),
         (name = "hooks", description = "Won deals from CRMs; each hook answers 404 until its secret is configured"),
-        (name = "academy", description = "The Academy's scanner-safe sign-in and the learner's page (HTML)"),
+        (name = "academy", description = "The Academy's scanner-safe sign-in, the learner's journey and module pages (HTML)"),
+        (name = "usage", description = "Product-usage health, Aha moments and time to value"),
+        (name = "ingest", description = "Product usage, compatible with Segment's HTTP Tracking API: events of the product's users, linked to accounts"),
+        (name = "nudges", description = "In-app nudges: polled and acknowledged by the product, shown by its script, explained to the team"),
         (name = "ops", description = "Health, readiness, metrics and this document"),
     )
 )]
@@ -96,6 +114,8 @@ const HUBSPOT_SIGNATURE: &str = "hubspot_signature";
 const PIPEDRIVE_BASIC: &str = "pipedrive_basic";
 const STANDARD_WEBHOOKS: &str = "standard_webhooks";
 const ACADEMY_SESSION: &str = "academy_session";
+const WRITE_KEY: &str = "write_key";
+const USER_TOKEN: &str = "user_token";
 
 struct SecuritySchemes;
 
@@ -142,6 +162,27 @@ impl Modify for SecuritySchemes {
                  HMAC-SHA256 keyed with the base64-decoded bytes after `whsec_` \
                  (`ONBOARD_DEALS_WEBHOOK_SECRET`) over `{webhook-id}.{webhook-timestamp}.{body}`; \
                  one matching entry is enough",
+            ))),
+        );
+        components.add_security_scheme(
+            WRITE_KEY,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "The usage intake's write key (`ONBOARD_WRITE_KEY`) as the user, the \
+                         password empty (or anything: it is ignored); or `writeKey` in the body",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            USER_TOKEN,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Onboard-User-Token",
+                "A product user's token for browsers: the hex HMAC-SHA256 of the userId keyed \
+                 with the nudge secret (`ONBOARD_NUDGE_SECRET`), computed by the product's \
+                 server; also `userToken` in the query or body",
             ))),
         );
         components.add_security_scheme(
@@ -607,3 +648,60 @@ fn academy_new_link() {}
 )]
 #[allow(dead_code)]
 fn academy_sign_out() {}
+
+/// One module of the learner's journey (core path or library): its Markdown as sanitised
+/// HTML, its status, the checkpoint question if it has one, the form that completes it, and
+/// links to the previous and next modules of the core path.
+#[utoipa::path(
+    get,
+    path = "/academy/modules/{slug}",
+    tag = "academy",
+    operation_id = "academy_module",
+    params(("slug" = String, Path, description = "The module's file stem, e.g. `01-welcome`")),
+    responses(
+        (status = 200, description = "The module page", body = String, content_type = "text/html"),
+        (status = 401, description = "Not signed in: the signed-out page", body = String, content_type = "text/html"),
+        (status = 404, description = "No module of that name in the learner's journey", body = String, content_type = "text/html"),
+        (status = 500, response = Internal),
+    ),
+    security(("academy_session" = []))
+)]
+#[allow(dead_code)]
+fn academy_module() {}
+
+/// The form of a module page.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes `crate::academy::learn::CompleteForm`.
+pub struct CompleteModuleForm {
+    /// The session's CSRF token, as the module page gives it.
+    csrf: String,
+    /// The number (from 1) of the option chosen, when the module has a checkpoint.
+    #[schema(required = false)]
+    answer: u32,
+}
+
+/// Marks a module of the learner's journey complete: logs `module.completed` (`data.email`,
+/// `data.journey`, `data.module`, and `data.answer` for a checkpoint) once per person and
+/// module; completing it again changes nothing.
+#[utoipa::path(
+    post,
+    path = "/academy/modules/{slug}/complete",
+    tag = "academy",
+    operation_id = "academy_complete_module",
+    params(("slug" = String, Path, description = "The module's file stem, e.g. `01-welcome`")),
+    request_body(content = CompleteModuleForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Completed (or already complete); back to the module page",
+            headers(("location" = String, description = "`/academy/modules/{slug}`"))),
+        (status = 400, description = "Not the page's form: the form-expired page; nothing is logged", body = String, content_type = "text/html"),
+        (status = 401, description = "Not signed in: the signed-out page", body = String, content_type = "text/html"),
+        (status = 403, description = "The CSRF token is missing or not this session's: the form-expired page; nothing is logged", body = String, content_type = "text/html"),
+        (status = 404, description = "No module of that name in the learner's journey", body = String, content_type = "text/html"),
+        (status = 422, description = "The checkpoint is unanswered or answered wrong: the module page says so; nothing is logged", body = String, content_type = "text/html"),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ),
+    security(("academy_session" = []))
+)]
+#[allow(dead_code)]
+fn academy_complete_module() {}

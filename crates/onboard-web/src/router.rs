@@ -53,6 +53,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/accounts/{id}/tasks/{task}/complete"),
     ("GET", "/api/accounts/{id}/trace"),
     ("GET", "/api/accounts/{id}/alerts"),
+    ("GET", "/api/accounts/{id}/health"),
+    ("GET", "/api/ttv"),
     ("POST", "/api/accounts/{id}/alerts/{alert}/close"),
     ("GET", "/api/mailbox"),
     ("GET", "/api/mailbox/{file}"),
@@ -67,6 +69,19 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/academy/sign-in"),
     ("POST", "/academy/sign-in/new"),
     ("POST", "/academy/sign-out"),
+    ("GET", "/academy/modules/{slug}"),
+    ("POST", "/academy/modules/{slug}/complete"),
+    ("GET", "/v1/nudges"),
+    ("POST", "/v1/nudges/{id}/ack"),
+    ("GET", "/sdk/nudges.js"),
+    ("GET", "/api/nudges/explain"),
+    ("POST", "/v1/track"),
+    ("POST", "/v1/identify"),
+    ("POST", "/v1/group"),
+    ("POST", "/v1/page"),
+    ("POST", "/v1/screen"),
+    ("POST", "/v1/alias"),
+    ("POST", "/v1/batch"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
@@ -93,6 +108,7 @@ pub fn router(state: AppState) -> Router {
             axum::routing::put(accounts::set_persona),
         )
         .route("/accounts/{id}/traces", get(accounts::traces))
+        .route("/nudges/explain", get(crate::nudges::explain))
         .route(
             "/accounts/{id}/projects",
             get(projects::list).post(projects::create),
@@ -129,6 +145,11 @@ pub fn router(state: AppState) -> Router {
         .route("/accounts/{id}/trace", get(accounts::trace))
         .route("/accounts/{id}/alerts", get(accounts::alerts))
         .route(
+            "/accounts/{id}/health",
+            get(crate::handlers::usage::account_health),
+        )
+        .route("/ttv", get(crate::handlers::usage::time_to_value))
+        .route(
             "/accounts/{id}/alerts/{alert}/close",
             post(accounts::close_alert),
         )
@@ -147,6 +168,8 @@ pub fn router(state: AppState) -> Router {
         .nest("/api", api)
         .merge(hooks)
         .merge(crate::academy::routes())
+        .merge(crate::nudges::routes())
+        .merge(crate::ingest::routes())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

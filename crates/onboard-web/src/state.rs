@@ -58,6 +58,10 @@ pub struct AppState {
     /// Real time, for the replay windows of signed hooks (never the engine's clock, which
     /// may be a manual one).
     pub wall_clock: WallClock,
+    /// Write key of the usage intake (`/v1/*`) and of servers' nudge calls; off without it.
+    pub write_key: Option<Secret>,
+    /// Key of the user tokens browsers fetch nudges with (hex HMAC-SHA256 of the user id).
+    pub nudge_secret: Option<Secret>,
 }
 
 /// Unix time in milliseconds from a real clock; a fixed one in tests.

@@ -109,6 +109,14 @@ pub struct ServeArgs {
     /// Pipedrive API base URL (default: https://api.pipedrive.com).
     #[arg(long, env = "ONBOARD_PIPEDRIVE_API_BASE")]
     pub pipedrive_api_base: Option<String>,
+    /// Write key of the product-usage intake (`/v1/*`, Segment-compatible), given as the
+    /// HTTP Basic user; the intake answers 401 without it.
+    #[arg(long, env = "ONBOARD_WRITE_KEY", hide_env_values = true)]
+    pub write_key: Option<Secret>,
+    /// Key of the user tokens browsers show nudges with (`GET /v1/nudges`): the product's
+    /// server gives each page the hex HMAC-SHA256 of the user id under it.
+    #[arg(long, env = "ONBOARD_NUDGE_SECRET", hide_env_values = true)]
+    pub nudge_secret: Option<Secret>,
     /// Standard Webhooks secret `whsec_<base64>` of POST /hooks/deals (the hook is off
     /// without it).
     #[arg(long, env = "ONBOARD_DEALS_WEBHOOK_SECRET", hide_env_values = true)]
@@ -152,6 +160,8 @@ pub struct FileConfig {
     pub pipedrive_basic_auth: Option<Secret>,
     pub pipedrive_api_token: Option<Secret>,
     pub pipedrive_api_base: Option<String>,
+    pub write_key: Option<Secret>,
+    pub nudge_secret: Option<Secret>,
     pub deals_webhook_secret: Option<Secret>,
     pub first_link_ttl: Option<String>,
     pub link_ttl: Option<String>,
@@ -331,6 +341,10 @@ pub struct Settings {
     pub pipedrive_api_token: Option<Secret>,
     /// Pipedrive's API base URL, without a trailing slash.
     pub pipedrive_api_base: String,
+    /// Write key of the usage intake; it is off without it.
+    pub write_key: Option<Secret>,
+    /// Key of browsers' user tokens for nudges; only the write key works without it.
+    pub nudge_secret: Option<Secret>,
     /// The decoded secret of `POST /hooks/deals`; the hook is off without it.
     pub deals_webhook_secret: Option<WebhookSecret>,
     /// Outbound endpoints for `slack` and `webhook` messages (their `Debug` hides URLs and
@@ -438,6 +452,8 @@ impl Settings {
             pipedrive_basic_auth,
             pipedrive_api_token: secret(args.pipedrive_api_token, file.pipedrive_api_token),
             pipedrive_api_base: pipedrive_api_base.trim_end_matches('/').to_owned(),
+            write_key: secret(args.write_key, file.write_key),
+            nudge_secret: secret(args.nudge_secret, file.nudge_secret),
             deals_webhook_secret,
             endpoints,
             allow_private_targets,

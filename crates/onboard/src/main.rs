@@ -330,6 +330,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             public_url: public_url.clone(),
         },
         wall_clock: WallClock::system(),
+        write_key: settings.write_key.clone(),
+        nudge_secret: settings.nudge_secret.clone(),
     };
     let app = onboard_web::router(state);
     tracing::info!(

@@ -239,6 +239,70 @@ fn enrol(
     })
 }
 
+/// Records a `module.completed` on the person it names (`data.email`, `data.module`, and
+/// `data.journey` when given); returns the `journey.completed` it implies once every core
+/// module of the journey is done, the first time only. A module already recorded changes
+/// nothing. An event that names no person of the account, or a module outside the person's
+/// journey, is refused with the reason, for the trace, and changes nothing.
+pub(super) fn complete_module(
+    program: &Program,
+    state: &mut AccountState,
+    event: &Event,
+) -> Result<Option<NewEvent>, String> {
+    let data = &event.data;
+    let email = text(data, "email")
+        .map(|e| e.to_lowercase())
+        .ok_or("it names no person (`data.email`)")?;
+    let slug = text(data, "module").ok_or("it names no module (`data.module`)")?;
+    let account = state.id.clone();
+    let person = state
+        .people
+        .iter_mut()
+        .find(|p| p.email == email)
+        .ok_or_else(|| format!("{email} is not a person of the account"))?;
+    let name = person
+        .journey
+        .clone()
+        .ok_or_else(|| format!("{email} is not enrolled in a journey"))?;
+    if let Some(given) = text(data, "journey").filter(|given| given != &name) {
+        return Err(format!(
+            "it is about journey `{given}`, but {email} follows `{name}`"
+        ));
+    }
+    let journey = program
+        .journey(&name)
+        .ok_or_else(|| format!("journey `{name}` is not in the program"))?;
+    if journey.module(&slug).is_none() {
+        return Err(format!(
+            "module `{slug}` is not in journey `{name}` of {email}"
+        ));
+    }
+    let done = person.modules_completed.entry(name.clone()).or_default();
+    if done.contains_key(&slug) {
+        return Ok(None);
+    }
+    done.insert(slug, event.at);
+    let complete =
+        !journey.core.is_empty() && journey.core.iter().all(|m| done.contains_key(&m.slug));
+    if !complete || person.journeys_completed.contains_key(&name) {
+        return Ok(None);
+    }
+    person.journeys_completed.insert(name.clone(), event.at);
+    Ok(Some(NewEvent {
+        key: derived_id("evt", &[&event.key, "journey", &email, &name]),
+        kind: EventType::parse(types::JOURNEY_COMPLETED).unwrap_or_else(|_| unreachable!()),
+        account,
+        at: event.at,
+        data: serde_json::json!({
+            "email": email,
+            "name": person.name,
+            "persona": person.persona,
+            "journey": name,
+            "cause": event.key,
+        }),
+    }))
+}
+
 /// The CSM a CRM deal owner maps to: the program's `[[crm.owners]]` entry, or the owner
 /// themself when they are one of the program's CSMs.
 fn csm_for_owner(program: &Program, owner: &str) -> Option<String> {

@@ -12,15 +12,12 @@
 
 use super::derived_id;
 use crate::event::{types, Event, EventType, NewEvent};
-use crate::program::{Goal, GoalMetric, Program};
+use crate::program::{Goal, GoalMetric, HealthModel, Program};
 use crate::state::{AccountState, Decisions, GoalState, GoalStatus, NewTimer, TaskStatus};
 use crate::time::{Duration, Timestamp};
 
 /// The `rule` of an account's daily goal timer.
 pub const TIMER_RULE: &str = "goals/daily";
-
-/// A person counts as active for a week after their last use of the product or the Academy.
-const ACTIVE_FOR: Duration = Duration(7 * 86_400_000);
 
 /// Part of a goal's span before a forecast is trusted.
 const FORECAST_AFTER: f64 = 0.25;
@@ -138,16 +135,29 @@ fn counts(goal: &Goal, event: &Event) -> Option<bool> {
     Some(named || event.kind.as_str() == name)
 }
 
-/// The goal's value now.
-fn measure(goal: &Goal, state: &AccountState, g: &GoalState, now: Timestamp) -> f64 {
+/// The goal's value now. Active users are the product users active in the health window
+/// (`[health] window`); a goal of one persona counts those linked to a person of it.
+fn measure(
+    goal: &Goal,
+    health: &HealthModel,
+    state: &AccountState,
+    g: &GoalState,
+    now: Timestamp,
+) -> f64 {
     let active = || {
+        let persona_of = |email: &str| {
+            state
+                .people
+                .iter()
+                .find(|p| p.email == email)
+                .and_then(|p| p.persona.as_deref())
+        };
         state
-            .people
-            .iter()
-            .filter(|p| goal.persona.is_none() || p.persona == goal.persona)
-            .filter(|p| {
-                p.active_at
-                    .is_some_and(|at| now.millis() - at.millis() < ACTIVE_FOR.millis())
+            .usage
+            .active_users(health, now)
+            .filter(|(_, u)| match &goal.persona {
+                None => true,
+                Some(persona) => u.email.as_deref().and_then(persona_of) == Some(persona.as_str()),
             })
             .count() as f64
     };
@@ -155,11 +165,7 @@ fn measure(goal: &Goal, state: &AccountState, g: &GoalState, now: Timestamp) -> 
         GoalMetric::EventCount { .. } => g.count as f64,
         GoalMetric::ActiveUsers => active(),
         GoalMetric::SeatShareActive => {
-            let seats = state
-                .deals
-                .last()
-                .and_then(|d| d.seats)
-                .map_or(state.people.len() as f64, f64::from);
+            let seats = f64::from(crate::health::seats(state));
             if seats > 0.0 {
                 active() / seats
             } else {
@@ -239,7 +245,7 @@ fn update(
         if matches!(g.status, GoalStatus::Achieved | GoalStatus::Missed) {
             continue;
         }
-        let value = measure(goal, state, g, now);
+        let value = measure(goal, &program.health, state, g, now);
         let (status, forecast) = assess(goal, state, g, value, now);
         let changed = status != g.status;
         let g = &mut state.goals[index];

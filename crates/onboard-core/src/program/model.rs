@@ -3,6 +3,7 @@
 
 use crate::event::EventType;
 use crate::time::Duration;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// A program's version: the hex SHA-256 of its files (paths and contents, in path order).
@@ -34,6 +35,8 @@ pub struct Program {
     pub budget: Option<ContactBudget>,
     /// Where alerts go.
     pub channels: Vec<Channel>,
+    /// How product-usage health is measured (`[health]`).
+    pub health: HealthModel,
 }
 
 /// A cap on messages to one person (`[budget] max = 3, per = "7d", over = "defer"`): rules
@@ -105,6 +108,57 @@ pub struct Persona {
     pub journey: Option<String>,
     /// The product event that proves value for this persona.
     pub aha_event: Option<String>,
+    /// Micro-milestones on the way to value, in the order the program lists them.
+    pub milestones: Vec<Milestone>,
+}
+
+/// A micro-milestone of a persona (`milestones = ["Pipeline Created",
+/// "module:import-your-leads"]`): a product event, or a module of the persona's journey.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Milestone {
+    /// As the program writes it: the product event's name, or `module:<name>`.
+    pub name: String,
+    pub reached_by: MilestoneTrigger,
+}
+
+/// What reaches a milestone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MilestoneTrigger {
+    /// A `product.track` with this event name.
+    Event(String),
+    /// A `module.completed` of this module (its slug, the file stem, e.g.
+    /// `02-import-your-leads`) of the persona's journey.
+    Module { journey: String, slug: String },
+}
+
+/// The product-usage health model (`[health]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthModel {
+    /// The rolling window of activity: a user is active when they used the product within
+    /// it; whole days (default 35 days).
+    pub window: Duration,
+    /// Product event names whose adoption (share of active users who used each in the
+    /// window) counts toward health.
+    pub key_features: Vec<String>,
+}
+
+impl HealthModel {
+    /// The window when the program gives none: 35 days.
+    pub const DEFAULT_WINDOW: Duration = Duration(35 * 86_400_000);
+
+    /// The window in whole days.
+    pub fn window_days(&self) -> i64 {
+        (self.window.millis() / 86_400_000).max(1)
+    }
+}
+
+impl Default for HealthModel {
+    fn default() -> Self {
+        Self {
+            window: Self::DEFAULT_WINDOW,
+            key_features: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +179,16 @@ pub struct Journey {
     pub library: Vec<Module>,
 }
 
+impl Journey {
+    /// The module with this slug, in the core path or the library.
+    pub fn module(&self, slug: &str) -> Option<&Module> {
+        self.core
+            .iter()
+            .chain(&self.library)
+            .find(|m| m.slug == slug)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Module {
     /// The file stem, e.g. `01-welcome`.
@@ -135,6 +199,18 @@ pub struct Module {
     pub optional: bool,
     /// Estimated minutes, when the front matter gives them.
     pub minutes: Option<u32>,
+    /// A question the learner answers right to complete the module.
+    pub checkpoint: Option<Checkpoint>,
+}
+
+/// A module's checkpoint question (`checkpoint = { question, options, answer }`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub question: String,
+    /// At least two options, in the order shown.
+    pub options: Vec<String>,
+    /// The right option's number, from 1 (as written in the front matter).
+    pub answer: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -258,7 +334,49 @@ pub enum Action {
         /// Why; with the account and the rule, the alert's identity (default: the message).
         reason: Option<String>,
     },
+    /// Shows the named message in the product, as an in-app prompt for each recipient
+    /// (a person of the account, never the team).
+    Nudge {
+        message: String,
+        to: Recipient,
+        /// The CSS selector of the element the prompt points at (none: a corner prompt).
+        selector: Option<String>,
+        style: NudgeStyle,
+        /// How long after its creation the nudge may still be shown.
+        expires: Duration,
+        frequency: NudgeFrequency,
+    },
 }
+
+/// How a nudge looks: a hint, or a celebration of something done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NudgeStyle {
+    Tip,
+    Celebration,
+}
+
+impl NudgeStyle {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tip => "tip",
+            Self::Celebration => "celebration",
+        }
+    }
+}
+
+/// How often a nudge may be shown until it is clicked, dismissed or expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NudgeFrequency {
+    /// Shown once.
+    Once,
+    /// Shown at most `n` times in any `per`.
+    AtMost { n: u32, per: Duration },
+}
+
+/// How long a nudge lasts when its action does not say.
+pub const NUDGE_EXPIRES_DEFAULT: Duration = Duration(14 * 24 * 3_600_000);
 
 /// A place alerts go (`[[channels]] name, kind`); its URL and secret are the server's
 /// settings under the same name, not the program's.
@@ -303,6 +421,10 @@ impl Program {
 
     pub fn template(&self, name: &str) -> Option<&Template> {
         self.templates.iter().find(|t| t.name == name)
+    }
+
+    pub fn journey(&self, name: &str) -> Option<&Journey> {
+        self.journeys.iter().find(|j| j.name == name)
     }
 
     /// The team members with the `csm` role.

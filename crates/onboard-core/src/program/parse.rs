@@ -239,11 +239,17 @@ fn assemble(
         .personas
         .into_iter()
         .map(|p| {
+            let milestones = p
+                .milestones
+                .iter()
+                .map(|m| milestone(&m.value, p.journey.as_ref(), &modules))
+                .collect::<Option<Vec<_>>>()?;
             Some(Persona {
                 name: p.name?.value,
                 description: p.description,
                 journey: p.journey.map(|j| j.value),
                 aha_event: p.aha_event,
+                milestones,
             })
         })
         .collect::<Option<Vec<_>>>()?;
@@ -378,14 +384,22 @@ fn assemble(
                     .map(|a| match a {
                         DraftAction::Send { message, to } => Action::Send {
                             message: message.value,
-                            to: match to {
-                                DraftRecipient::Csm => Recipient::Csm,
-                                DraftRecipient::Person => Recipient::Person,
-                                DraftRecipient::Assignee => Recipient::Assignee,
-                                DraftRecipient::People { persona } => Recipient::People {
-                                    persona: persona.map(|p| p.value),
-                                },
-                            },
+                            to: recipient(to),
+                        },
+                        DraftAction::Nudge {
+                            message,
+                            to,
+                            selector,
+                            style,
+                            expires,
+                            frequency,
+                        } => Action::Nudge {
+                            message: message.value,
+                            to: recipient(to),
+                            selector: selector.map(|s| s.value),
+                            style,
+                            expires,
+                            frequency,
                         },
                         DraftAction::Emit { event } => Action::Emit { event },
                         DraftAction::Launch { template, draft } => Action::Launch {
@@ -438,5 +452,53 @@ fn assemble(
                 kind: kind.value.clone(),
             })
             .collect(),
+        health: match draft.health {
+            Some(health) => crate::program::HealthModel {
+                window: health
+                    .window
+                    .unwrap_or(crate::program::HealthModel::DEFAULT_WINDOW),
+                key_features: health.key_features.into_iter().map(|f| f.value).collect(),
+            },
+            None => crate::program::HealthModel::default(),
+        },
     })
+}
+
+/// A persona's milestone as written, resolved: a `module:<name>` becomes the module of the
+/// persona's journey with that name or file stem (`None` if there is none, which the checks
+/// reported).
+fn milestone(
+    written: &str,
+    journey: Option<&fields::Text>,
+    modules: &[DraftModule],
+) -> Option<crate::program::Milestone> {
+    use crate::program::{Milestone, MilestoneTrigger};
+    let reached_by = match written.strip_prefix(check::MODULE_PREFIX) {
+        None => MilestoneTrigger::Event(written.to_owned()),
+        Some(name) => {
+            let journey = &journey?.value;
+            let module = modules.iter().find(|m| {
+                &m.journey == journey && (m.short_name == name || m.module.slug == name)
+            })?;
+            MilestoneTrigger::Module {
+                journey: journey.clone(),
+                slug: module.module.slug.clone(),
+            }
+        }
+    };
+    Some(Milestone {
+        name: written.to_owned(),
+        reached_by,
+    })
+}
+
+fn recipient(to: DraftRecipient) -> Recipient {
+    match to {
+        DraftRecipient::Csm => Recipient::Csm,
+        DraftRecipient::Person => Recipient::Person,
+        DraftRecipient::Assignee => Recipient::Assignee,
+        DraftRecipient::People { persona } => Recipient::People {
+            persona: persona.map(|p| p.value),
+        },
+    }
 }

@@ -118,6 +118,41 @@ impl Store for TimedStore {
         .await
     }
 
+    async fn append_intake(
+        &self,
+        events: &[NewEvent],
+        usage: &[onboard_store::UsageCall],
+        received_at: Timestamp,
+    ) -> Result<onboard_store::IntakeAppended> {
+        self.timed(
+            "append_intake",
+            self.inner.append_intake(events, usage, received_at),
+        )
+        .await
+    }
+
+    async fn product_user(&self, id: &str) -> Result<Option<onboard_store::ProductUser>> {
+        self.timed("product_user", self.inner.product_user(id))
+            .await
+    }
+
+    async fn pending_nudges(
+        &self,
+        account: &str,
+        email: &str,
+        now: Timestamp,
+    ) -> Result<Vec<onboard_core::state::Nudge>> {
+        self.timed(
+            "pending_nudges",
+            self.inner.pending_nudges(account, email, now),
+        )
+        .await
+    }
+
+    async fn nudge(&self, id: &str) -> Result<Option<onboard_core::state::Nudge>> {
+        self.timed("nudge", self.inner.nudge(id)).await
+    }
+
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<Event>> {
         self.timed("list_events", self.inner.list_events(filter))
             .await

@@ -177,6 +177,7 @@ pub async fn commit(store: &dyn Store, when: Timestamp, decisions: Decisions) {
                 processed_at: when,
                 accounts: Vec::new(),
                 decisions,
+                people: Vec::new(),
             },
         )
         .await

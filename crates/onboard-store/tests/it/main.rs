@@ -13,3 +13,4 @@ mod processor;
 mod schema;
 mod sign_in;
 mod timers;
+mod usage;

@@ -67,7 +67,9 @@ async fn commit_batch_marks_processed_and_writes_everything_in_one_go() {
                     at(MINUTE),
                 )],
                 traces: vec![trace],
+                ..Decisions::default()
             },
+            people: Vec::new(),
         };
         let lease = crate::harness::lease(&*store, "node-a", MINUTE).await;
         store.commit_batch(&lease, &batch).await.unwrap();
@@ -219,6 +221,7 @@ async fn commit_batch_with_a_lost_lease_writes_nothing() {
                 events: vec![event("derived", "project.launched", "acme", T0)],
                 ..Decisions::default()
             },
+            people: Vec::new(),
         };
 
         let lost = store.commit_batch(&a, &batch).await;

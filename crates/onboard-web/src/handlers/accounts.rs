@@ -699,6 +699,18 @@ pub struct AccountSchema {
     /// milliseconds), `count` (times raised), `cause` (the first event's key).
     #[schema(value_type = Vec<Object>)]
     alerts: Vec<Value>,
+    /// The account's first Aha event: `at` (epoch milliseconds), `email` (absent when the
+    /// product user is linked to nobody), `persona`, `event` (the product event's name),
+    /// `ttv_ms` (from the first won deal; absent when no deal is known). Absent until
+    /// reached; see `GET /api/accounts/{id}/health`.
+    #[schema(required = false, value_type = Object)]
+    aha: Value,
+    /// Product usage as health keeps it: `users` (by product user id: `email` once linked,
+    /// `last_at`, `features`: last use of each key feature), `days` (active users per day,
+    /// `day` since the epoch and `users`, over two windows), `first_at`. Absent before any
+    /// use; `GET /api/accounts/{id}/health` assesses it.
+    #[schema(required = false, value_type = Object)]
+    usage: Value,
     timeline: Timeline,
 }
 
@@ -740,6 +752,21 @@ pub struct PersonSchema {
     /// When each event type last named the person, by type, in epoch milliseconds.
     #[schema(required = false)]
     seen: BTreeMap<String, i64>,
+    /// The Academy modules the person completed: by journey, then by module slug, when
+    /// (epoch milliseconds).
+    #[schema(required = false)]
+    modules_completed: BTreeMap<String, BTreeMap<String, i64>>,
+    /// The journeys whose every core module the person completed: when (epoch
+    /// milliseconds).
+    #[schema(required = false)]
+    journeys_completed: BTreeMap<String, i64>,
+    /// The person's first Aha event (their persona's), in epoch milliseconds.
+    #[schema(required = false)]
+    aha_at: i64,
+    /// Their persona's micro-milestones they reached, by name: when first, in epoch
+    /// milliseconds.
+    #[schema(required = false)]
+    milestones: BTreeMap<String, i64>,
 }
 
 /// Where a persona came from: the program's segmentation, the CRM, or set by hand (which

@@ -8,3 +8,4 @@ pub mod health;
 pub mod mailbox;
 pub mod messages;
 pub mod projects;
+pub mod usage;

@@ -27,6 +27,9 @@ pub const HUBSPOT_SECRET: &str = "hubspot-client-secret-for-tests";
 pub const PIPEDRIVE_AUTH: &str = "pipedrive:hook-password";
 /// The Standard Webhooks secret of `/hooks/deals`.
 pub const DEALS_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// The write key of the usage intake and the key of nudge user tokens.
+pub const WRITE_KEY: &str = "write-key-for-tests";
+pub const NUDGE_SECRET: &str = "nudge-secret-for-tests";
 
 pub struct App {
     pub router: Router,
@@ -264,6 +267,8 @@ pub async fn app_with_config(
             public_url: PUBLIC_URL.to_owned(),
         },
         wall_clock: WallClock::from_fn(move || wall.load(Ordering::SeqCst)),
+        write_key: Some(Secret::new(WRITE_KEY.to_owned())),
+        nudge_secret: Some(Secret::new(NUDGE_SECRET.to_owned())),
     };
     App {
         router: onboard_web::router(state.clone()),

@@ -5,10 +5,15 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod academy;
+mod browser;
 mod cli;
 mod cluster;
 mod crm;
 mod delivery;
 mod durability;
+mod nudges;
 mod rules;
+mod segment;
 mod support;
+mod usage;

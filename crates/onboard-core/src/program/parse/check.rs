@@ -83,6 +83,11 @@ pub(crate) fn check(file: &str, draft: &Draft, folder: &Folder<'_>, out: &mut Ve
         }
     }
 
+    check_milestones(cx, draft, folder);
+    if let Some(health) = &draft.health {
+        check_key_features(cx, &health.key_features);
+    }
+
     check_journeys(cx, draft, folder, &journey_names);
 
     for template in &draft.templates {
@@ -211,7 +216,9 @@ pub(crate) fn check(file: &str, draft: &Draft, folder: &Folder<'_>, out: &mut Ve
                 }
                 _ => {}
             }
-            if let DraftAction::Send { message, to } = action {
+            if let DraftAction::Send { message, to } | DraftAction::Nudge { message, to, .. } =
+                action
+            {
                 reference(
                     cx,
                     message,
@@ -322,6 +329,99 @@ fn reference(cx: &mut Cx<'_>, text: &Text, kind: &str, known: &[&str], declare: 
     cx.error(text.loc, format!("unknown {kind} `{}`", text.value), hint);
     false
 }
+
+/// Each persona's milestones: not empty, each once, and a `module:<name>` names a module of
+/// the persona's journey (by its name, `import-your-leads`, or its file stem,
+/// `02-import-your-leads`).
+fn check_milestones(cx: &mut Cx<'_>, draft: &Draft, folder: &Folder<'_>) {
+    for persona in &draft.personas {
+        let persona_name = persona.name.as_ref().map_or("?", |n| n.value.as_str());
+        let scope = format!(" in the milestones of persona `{persona_name}`");
+        unique(cx, "milestone", &scope, persona.milestones.iter());
+        for milestone in &persona.milestones {
+            let Some(module) = milestone.value.strip_prefix(MODULE_PREFIX) else {
+                if milestone.value.trim().is_empty() {
+                    cx.error(
+                        milestone.loc,
+                        "a milestone is empty",
+                        "write a product event name, e.g. \"Pipeline Created\", or `module:<name>` for a module of the persona's journey",
+                    );
+                }
+                continue;
+            };
+            let Some(journey) = &persona.journey else {
+                cx.error(
+                    milestone.loc,
+                    format!("milestone `{}` names a module, but persona `{persona_name}` has no journey", milestone.value),
+                    "give the persona a `journey`, or use a product event name as the milestone",
+                );
+                continue;
+            };
+            // An unknown or unreadable journey is reported on its own.
+            let declared = draft
+                .journeys
+                .iter()
+                .any(|j| j.name.as_ref().map(|n| &n.value) == Some(&journey.value));
+            if !declared || folder.broken_journeys.contains(&journey.value) {
+                continue;
+            }
+            let modules: Vec<&super::content::DraftModule> = folder
+                .modules
+                .iter()
+                .filter(|m| m.journey == journey.value)
+                .collect();
+            let found = modules
+                .iter()
+                .any(|m| m.short_name == module || m.module.slug == module);
+            if found {
+                continue;
+            }
+            let known: Vec<&str> = modules.iter().map(|m| m.short_name.as_str()).collect();
+            let hint = if known.is_empty() {
+                format!(
+                    "journey `{}` has no modules; add academy/{}/NN-<name>.md or use a product event name",
+                    journey.value, journey.value
+                )
+            } else {
+                let mut hint = match closest(module, known.iter().copied()) {
+                    Some(near) => format!("did you mean `{MODULE_PREFIX}{near}`? "),
+                    None => String::new(),
+                };
+                hint.push_str(&format!(
+                    "modules of journey `{}`: {}",
+                    journey.value,
+                    list(known.iter().copied())
+                ));
+                hint
+            };
+            cx.error(
+                milestone.loc,
+                format!(
+                    "unknown module `{module}` in journey `{}` of persona `{persona_name}`",
+                    journey.value
+                ),
+                hint,
+            );
+        }
+    }
+}
+
+/// `[health] key_features`: product event names, each once.
+fn check_key_features(cx: &mut Cx<'_>, features: &[Text]) {
+    unique(cx, "key feature", " in [health]", features.iter());
+    for feature in features {
+        if feature.value.trim().is_empty() {
+            cx.error(
+                feature.loc,
+                "a key feature is empty",
+                "write the product event name that shows the feature in use, e.g. \"Deal Created\"",
+            );
+        }
+    }
+}
+
+/// The prefix of a milestone that is a module of the persona's journey.
+pub(crate) const MODULE_PREFIX: &str = "module:";
 
 /// Reports the second and later uses of each name.
 fn unique<'a>(cx: &mut Cx<'_>, kind: &str, scope: &str, items: impl Iterator<Item = &'a Text>) {

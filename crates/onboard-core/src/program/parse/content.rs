@@ -5,9 +5,10 @@
 
 use super::fields::{is_name, Cx, Text};
 use super::tree::{self, FrontMatterError, LineIndex, Loc, Node};
-use crate::program::{MessageTemplate, Module};
+use crate::program::{Checkpoint, MessageTemplate, Module};
 
-const MODULE_FIELDS: &[&str] = &["title", "optional", "minutes"];
+const MODULE_FIELDS: &[&str] = &["title", "optional", "minutes", "checkpoint"];
+const CHECKPOINT_FIELDS: &[&str] = &["question", "options", "answer"];
 const MESSAGE_FIELDS: &[&str] = &["subject"];
 
 /// An Academy module with the journey folder it came from.
@@ -57,6 +58,10 @@ pub(crate) fn read_module(
     let title = cx.string(&t, "title");
     let optional = cx.boolean(&t, "optional", false);
     let minutes = cx.optional_count(&t, "minutes", 1);
+    let checkpoint = match t.get("checkpoint") {
+        Some(node) => Some(read_checkpoint(cx, node)?),
+        None => None,
+    };
     Some(DraftModule {
         file: cx.file.to_owned(),
         journey: journey.to_owned(),
@@ -68,7 +73,73 @@ pub(crate) fn read_module(
             body: front.body.to_owned(),
             optional,
             minutes,
+            checkpoint,
         },
+    })
+}
+
+/// How a checkpoint is written, for hints.
+const CHECKPOINT_EXAMPLE: &str = "`checkpoint = { question = \"Where do imports start?\", options = [\"Settings\", \"Leads → Import\"], answer = 2 }`";
+
+/// Reads a module's `checkpoint`: a question, at least two options and the number (from 1)
+/// of the right one.
+fn read_checkpoint(cx: &mut Cx<'_>, node: &Node) -> Option<Checkpoint> {
+    let what = "the module's `checkpoint`";
+    let t = cx.table(node, what, CHECKPOINT_FIELDS)?;
+    let question = cx.string(&t, "question");
+    let options = match t.get("options") {
+        None => {
+            cx.error(
+                t.loc,
+                format!("{what} has no `options`"),
+                format!("give at least two options to choose from, e.g. {CHECKPOINT_EXAMPLE}"),
+            );
+            None
+        }
+        Some(options_node) => {
+            let texts = cx.strings(&t, "options");
+            let n_given = match &options_node.value {
+                tree::Value::Array(items) => items.len(),
+                _ => 0,
+            };
+            let blank: Vec<&Text> = texts.iter().filter(|o| o.value.trim().is_empty()).collect();
+            for option in &blank {
+                cx.error(
+                    option.loc,
+                    format!("an option of {what} is empty"),
+                    "give every option a text, or remove the empty one",
+                );
+            }
+            if matches!(options_node.value, tree::Value::Array(_)) && n_given < 2 {
+                cx.error(
+                    options_node.loc,
+                    format!(
+                        "{what} has {} option{}: a question needs at least two",
+                        n_given,
+                        if n_given == 1 { "" } else { "s" }
+                    ),
+                    format!("list the options to choose from, e.g. {CHECKPOINT_EXAMPLE}"),
+                );
+            }
+            (texts.len() == n_given && n_given >= 2 && blank.is_empty())
+                .then(|| texts.into_iter().map(|o| o.value).collect::<Vec<_>>())
+        }
+    };
+    let answer = cx.count(&t, "answer", 1);
+    let (question, options, answer) = (question?, options?, answer?);
+    let n_options = u32::try_from(options.len()).unwrap_or(u32::MAX);
+    if answer > n_options {
+        cx.error(
+            t.get("answer").map_or(t.loc, |n| n.loc),
+            format!("`answer` in {what} is {answer}, but there are only {n_options} options"),
+            format!("`answer` is the number of the right option, from 1 to {n_options}"),
+        );
+        return None;
+    }
+    Some(Checkpoint {
+        question: question.value,
+        options,
+        answer,
     })
 }
 

@@ -6,7 +6,9 @@
 use super::fields::{Cx, Table, Text};
 use super::tree::{Loc, Node, Value};
 use crate::event::EventType;
-use crate::program::{Completion, Reentry, Sender, Side, Trigger};
+use crate::program::{
+    Completion, NudgeFrequency, NudgeStyle, Reentry, Sender, Side, Trigger, NUDGE_EXPIRES_DEFAULT,
+};
 use crate::time::Duration;
 
 /// Everything `program.toml` says, before cross-checking.
@@ -32,6 +34,15 @@ pub(crate) struct Draft {
     pub budget: Option<crate::program::ContactBudget>,
     /// `[[channels]]`: name and kind.
     pub channels: Vec<(Text, Text)>,
+    /// `[health]`, when given.
+    pub health: Option<DraftHealth>,
+}
+
+/// `[health]`: the window (checked here) and the key features.
+#[derive(Debug)]
+pub(crate) struct DraftHealth {
+    pub window: Option<Duration>,
+    pub key_features: Vec<Text>,
 }
 
 #[derive(Debug)]
@@ -47,6 +58,8 @@ pub(crate) struct DraftPersona {
     pub description: String,
     pub journey: Option<Text>,
     pub aha_event: Option<String>,
+    /// Product event names and `module:<name>` references, checked in `check`.
+    pub milestones: Vec<Text>,
 }
 
 #[derive(Debug)]
@@ -141,6 +154,14 @@ pub(crate) enum DraftAction {
         message: Text,
         reason: Option<Text>,
     },
+    Nudge {
+        message: Text,
+        to: DraftRecipient,
+        selector: Option<Text>,
+        style: NudgeStyle,
+        expires: Duration,
+        frequency: NudgeFrequency,
+    },
 }
 
 #[derive(Debug)]
@@ -163,7 +184,9 @@ const TOP: &[&str] = &[
     "segmentation",
     "budget",
     "channels",
+    "health",
 ];
+const HEALTH: &[&str] = &["window", "key_features"];
 const BUDGET: &[&str] = &["max", "per", "over"];
 const CHANNEL: &[&str] = &["name", "kind"];
 const PROGRAM: &[&str] = &["name", "sender"];
@@ -172,7 +195,7 @@ const OWNER: &[&str] = &["owner", "csm"];
 const SEGMENTATION: &[&str] = &["default", "rules"];
 const SEGMENT: &[&str] = &["persona", "property", "matches"];
 const SENDER: &[&str] = &["name", "email"];
-const PERSONA: &[&str] = &["name", "description", "journey", "aha_event"];
+const PERSONA: &[&str] = &["name", "description", "journey", "aha_event", "milestones"];
 const MEMBER: &[&str] = &["name", "email", "role"];
 const JOURNEY: &[&str] = &["name", "title"];
 const TEMPLATE: &[&str] = &[
@@ -220,8 +243,25 @@ const RULE: &[&str] = &[
 ];
 const REENTRY_TABLE: &[&str] = &["every", "at_most"];
 const ACTION: &[&str] = &[
-    "send", "to", "emit", "launch", "draft", "task", "assignee", "reason", "alert", "message",
+    "send",
+    "to",
+    "emit",
+    "launch",
+    "draft",
+    "task",
+    "assignee",
+    "reason",
+    "alert",
+    "message",
+    "nudge",
+    "selector",
+    "style",
+    "expires",
+    "frequency",
 ];
+const FREQUENCY_TABLE: &[&str] = &["at_most", "per"];
+/// Keys that only a `nudge` action takes.
+const NUDGE_ONLY: &[&str] = &["selector", "style", "expires", "frequency"];
 
 const DURATION_HINT: &str =
     "write a number and a unit (s, m, h, d or w), e.g. \"30m\", \"72h\", \"3d\", \"1w\" or \"1d12h\"";
@@ -263,6 +303,7 @@ pub(crate) fn read_program(cx: &mut Cx<'_>, root: &Node) -> Draft {
                 description: cx.text(&t, "description"),
                 journey: cx.optional_name(&t, "journey"),
                 aha_event: cx.optional_string(&t, "aha_event").map(|t| t.value),
+                milestones: cx.strings(&t, "milestones"),
             });
         }
     }
@@ -347,6 +388,11 @@ pub(crate) fn read_program(cx: &mut Cx<'_>, root: &Node) -> Draft {
             draft.budget = read_budget(cx, &t);
         }
     }
+    if let Some(node) = top.get("health") {
+        if let Some(t) = cx.table(node, "[health]", HEALTH) {
+            draft.health = Some(read_health(cx, &t));
+        }
+    }
     if let Some(node) = top.get("segmentation") {
         if let Some(t) = cx.table(node, "[segmentation]", SEGMENTATION) {
             draft.default_persona = cx.optional_name(&t, "default");
@@ -388,6 +434,28 @@ fn read_budget(cx: &mut Cx<'_>, t: &Table<'_>) -> Option<crate::program::Contact
         per: per?,
         over: over?,
     })
+}
+
+/// `[health] window = "35d", key_features = ["Lead Imported", …]`: the window is whole days,
+/// from one day to a year.
+fn read_health(cx: &mut Cx<'_>, t: &Table<'_>) -> DraftHealth {
+    let window = cx.optional_string(t, "window").and_then(|text| {
+        let window = parse_duration(cx, &text)?;
+        let day = Duration::DAY.millis();
+        if window.millis() % day != 0 || !(1..=366).contains(&(window.millis() / day)) {
+            cx.error(
+                text.loc,
+                format!("`window = \"{}\"` is not a whole number of days from 1 to 366", text.value),
+                "health counts active users per day: write the window in days or weeks, e.g. `window = \"35d\"` or `window = \"4w\"`",
+            );
+            return None;
+        }
+        Some(window)
+    });
+    DraftHealth {
+        window,
+        key_features: cx.strings(t, "key_features"),
+    }
 }
 
 fn read_segment(cx: &mut Cx<'_>, t: &Table<'_>) -> DraftSegment {
@@ -774,7 +842,19 @@ fn read_reentry(cx: &mut Cx<'_>, node: &Node) -> Option<Reentry> {
 }
 
 fn read_action(cx: &mut Cx<'_>, t: &Table<'_>) -> Option<DraftAction> {
-    const HINT: &str = "an action either sends a message (`send = \"welcome\"` with `to = \"people\"`, `\"csm\"` or `\"persona:admin\"`), emits an event (`emit = \"welcome.sent\"`), launches a project (`launch = \"onboarding\"`) or opens a team task (`task = \"Call them\"` with `assignee = \"csm\"`)";
+    const HINT: &str = "an action either sends a message (`send = \"welcome\"` with `to = \"people\"`, `\"csm\"` or `\"persona:admin\"`), emits an event (`emit = \"welcome.sent\"`), launches a project (`launch = \"onboarding\"`), opens a team task (`task = \"Call them\"` with `assignee = \"csm\"`), posts an alert (`alert = \"sales\"` with `message`) or nudges in the product (`nudge = \"import-tip\"`)";
+    if t.get("nudge").is_some() {
+        return read_nudge(cx, t, HINT);
+    }
+    for key in NUDGE_ONLY {
+        if t.get(key).is_some() {
+            cx.error(
+                t.key_loc(key),
+                format!("`{key}` only goes with `nudge`"),
+                HINT,
+            );
+        }
+    }
     if t.get("alert").is_some() {
         for key in ["send", "emit", "launch", "task", "to", "draft", "assignee"] {
             if t.get(key).is_some() {
@@ -904,6 +984,115 @@ fn read_project_action(cx: &mut Cx<'_>, t: &Table<'_>, hint: &str) -> Option<Dra
         assignee: assignee?,
         reason,
     })
+}
+
+/// A `nudge = "<message>"` action, with `to` (default `person`), `selector`, `style`,
+/// `expires` and `frequency`.
+fn read_nudge(cx: &mut Cx<'_>, t: &Table<'_>, hint: &str) -> Option<DraftAction> {
+    for key in [
+        "send", "emit", "launch", "task", "alert", "message", "draft", "assignee", "reason",
+    ] {
+        if t.get(key).is_some() {
+            cx.error(
+                t.key_loc(key),
+                format!("`{key}` does not go with `nudge`"),
+                hint,
+            );
+        }
+    }
+    let message = cx
+        .string(t, "nudge")
+        .and_then(|text| cx.check_name(&text, "message name"));
+    let to = match cx.optional_string(t, "to") {
+        None => Some(DraftRecipient::Person),
+        Some(text) if text.value == "csm" => {
+            cx.error(
+                text.loc,
+                "a nudge is shown in the product to the account's people, not to the CSM",
+                "use `to = \"person\"` (the person the event names), `\"people\"` or `\"persona:<name>\"`; reach the CSM with `send` or `task`",
+            );
+            None
+        }
+        Some(text) => read_recipient(cx, text),
+    };
+    let selector = cx.optional_string(t, "selector");
+    if let Some(selector) = &selector {
+        if selector.value.trim().is_empty() || selector.value.contains(['\n', '<', '>', '{']) {
+            cx.error(
+                selector.loc,
+                format!("`{}` is not a CSS selector", selector.value),
+                "give the selector of the element to point at, e.g. `#import-button` or `[data-onboard=\"import\"]`",
+            );
+        }
+    }
+    let style = match cx.optional_string(t, "style") {
+        None => Some(NudgeStyle::Tip),
+        Some(text) => match text.value.as_str() {
+            "tip" => Some(NudgeStyle::Tip),
+            "celebration" => Some(NudgeStyle::Celebration),
+            other => {
+                cx.error(
+                    text.loc,
+                    format!("`{other}` is not a nudge style"),
+                    "use `style = \"tip\"` (the default) or `style = \"celebration\"`",
+                );
+                None
+            }
+        },
+    };
+    let expires = match t.get("expires") {
+        None => Some(NUDGE_EXPIRES_DEFAULT),
+        Some(_) => read_duration(cx, t, "expires"),
+    };
+    let frequency = match t.get("frequency") {
+        None => Some(NudgeFrequency::Once),
+        Some(node) => read_frequency(cx, node),
+    };
+    Some(DraftAction::Nudge {
+        message: message?,
+        to: to?,
+        selector,
+        style: style?,
+        expires: expires?,
+        frequency: frequency?,
+    })
+}
+
+fn read_frequency(cx: &mut Cx<'_>, node: &Node) -> Option<NudgeFrequency> {
+    const HINT: &str = "use `frequency = \"once\"` or `frequency = { at_most = 3, per = \"7d\" }`";
+    match &node.value {
+        Value::String(s) if s == "once" => Some(NudgeFrequency::Once),
+        Value::String(s) => {
+            cx.error(node.loc, format!("`{s}` is not a nudge frequency"), HINT);
+            None
+        }
+        Value::Table(_) => {
+            let t = cx.table(node, "`frequency`", FREQUENCY_TABLE)?;
+            let n = cx.optional_count(&t, "at_most", 1);
+            let per = cx.optional_string(&t, "per");
+            if t.get("at_most").is_none() || t.get("per").is_none() {
+                cx.error(node.loc, "`frequency` needs both `at_most` and `per`", HINT);
+                return None;
+            }
+            let per = parse_duration(cx, &per?)?;
+            if per.millis() <= 0 {
+                cx.error(node.loc, "`per` must be longer than zero", HINT);
+                return None;
+            }
+            Some(NudgeFrequency::AtMost { n: n?, per })
+        }
+        other => {
+            cx.error(
+                node.loc,
+                format!(
+                    "`frequency` must be a string or a table, not {}",
+                    other.kind()
+                ),
+                HINT,
+            );
+            None
+        }
+    }
 }
 
 fn read_recipient(cx: &mut Cx<'_>, text: Text) -> Option<DraftRecipient> {

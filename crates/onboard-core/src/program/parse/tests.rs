@@ -4,8 +4,8 @@
 
 use super::load;
 use crate::program::{
-    Action, Completion, Diagnostic, GoalMetric, ProgramSource, Recipient, Reentry, Side,
-    SourceFile, Trigger,
+    Action, Completion, Diagnostic, GoalMetric, MilestoneTrigger, ProgramSource, Recipient,
+    Reentry, Side, SourceFile, Trigger,
 };
 use crate::time::Duration;
 use proptest::prelude::*;
@@ -358,7 +358,7 @@ fn an_unknown_field_is_reported_with_its_location_and_the_closest_field() {
 
 #[test]
 fn several_unknown_fields_are_all_reported() {
-    let toml = format!("{MINI}\n[health]\nweights = 1\n").replacen(
+    let toml = format!("{MINI}\n[scoring]\nweights = 1\n").replacen(
         "title = \"Kickoff\"",
         "title = \"Kickoff\"\ncolour = \"red\"",
         1,
@@ -373,8 +373,8 @@ fn several_unknown_fields_are_all_reported() {
     assert_reported(
         &diagnostics,
         "program.toml",
-        position(&toml, "health", 0),
-        "unknown field `health`",
+        position(&toml, "scoring", 0),
+        "unknown field `scoring`",
     );
 }
 
@@ -1093,6 +1093,102 @@ fn a_module_file_name_needs_a_number() {
     );
 }
 
+/// A module of `basics` whose front matter holds `checkpoint`.
+fn module_with_checkpoint(checkpoint: &str) -> String {
+    format!("+++\ntitle = \"Quiz\"\ncheckpoint = {checkpoint}\n+++\nBody\n")
+}
+
+#[test]
+fn a_module_checkpoint_is_read_with_its_question_options_and_answer() {
+    let text = module_with_checkpoint(
+        r#"{ question = "Where do imports start?", options = ["Settings", "Leads → Import"], answer = 2 }"#,
+    );
+    let program = load(&mini_with_file("academy/basics/02-quiz.md", &text)).expect("valid");
+    let checkpoint = program.journeys[0].core[1]
+        .checkpoint
+        .as_ref()
+        .expect("a checkpoint");
+    assert_eq!(checkpoint.question, "Where do imports start?");
+    assert_eq!(checkpoint.options, ["Settings", "Leads → Import"]);
+    assert_eq!(checkpoint.answer, 2);
+    assert_eq!(program.journeys[0].core[0].checkpoint, None);
+}
+
+#[test]
+fn a_checkpoint_without_options_is_reported() {
+    let path = "academy/basics/02-quiz.md";
+    for options in ["[]", r#"["Only one"]"#] {
+        let text = module_with_checkpoint(&format!(
+            r#"{{ question = "Q?", options = {options}, answer = 1 }}"#
+        ));
+        let diagnostics = errors(&mini_with_file(path, &text));
+        let d = assert_reported(
+            &diagnostics,
+            path,
+            position(&text, options, 0),
+            "a question needs at least two",
+        );
+        assert!(hint(d).contains("options = ["), "{d}");
+    }
+    let text = module_with_checkpoint(r#"{ question = "Q?", answer = 1 }"#);
+    let diagnostics = errors(&mini_with_file(path, &text));
+    assert_reported(
+        &diagnostics,
+        path,
+        position(&text, "{", 0),
+        "has no `options`",
+    );
+}
+
+#[test]
+fn an_empty_checkpoint_option_is_reported() {
+    let path = "academy/basics/02-quiz.md";
+    let text = module_with_checkpoint(r#"{ question = "Q?", options = ["Yes", " "], answer = 1 }"#);
+    let diagnostics = errors(&mini_with_file(path, &text));
+    assert_reported(
+        &diagnostics,
+        path,
+        position(&text, "\" \"", 0),
+        "an option of the module's `checkpoint` is empty",
+    );
+}
+
+#[test]
+fn a_checkpoint_answer_out_of_range_is_reported() {
+    let path = "academy/basics/02-quiz.md";
+    for answer in ["3", "0"] {
+        let text = module_with_checkpoint(&format!(
+            r#"{{ question = "Q?", options = ["Yes", "No"], answer = {answer} }}"#
+        ));
+        let diagnostics = errors(&mini_with_file(path, &text));
+        let d = assert_reported(
+            &diagnostics,
+            path,
+            position(&text, &format!("{answer} }}"), 0),
+            "`answer` in the module's `checkpoint` is",
+        );
+        assert!(
+            hint(d).contains("from 1"),
+            "the hint says which numbers work: {d}"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_checkpoint_field_is_reported() {
+    let path = "academy/basics/02-quiz.md";
+    let text =
+        module_with_checkpoint(r#"{ question = "Q?", options = ["Yes", "No"], answers = 1 }"#);
+    let diagnostics = errors(&mini_with_file(path, &text));
+    let d = assert_reported(
+        &diagnostics,
+        path,
+        position(&text, "answers", 0),
+        "unknown field `answers` in the module's `checkpoint`",
+    );
+    assert!(hint(d).contains("did you mean `answer`?"), "{d}");
+}
+
 #[test]
 fn files_that_are_not_markdown_under_messages_or_academy_are_reported() {
     for path in ["messages/welcome.txt", "academy/basics/diagram.png"] {
@@ -1411,4 +1507,120 @@ fn an_alert_to_an_undeclared_channel_is_reported_with_the_declared_ones() {
         position(&toml, "\"email\"", 0),
         "neither `slack` nor `webhook`",
     );
+}
+
+// ------------------------------------------------------------------- milestones and health
+
+#[test]
+fn milestones_and_the_health_model_load_into_the_model() {
+    let toml = mini_edited(
+        "journey = \"basics\"\n",
+        "journey = \"basics\"\nmilestones = [\"Pipeline Created\", \"module:start\", \"module:01-start\"]\n",
+    )
+    .replacen("module:01-start", "Lead Imported", 1)
+        + "\n[health]\nwindow = \"4w\"\nkey_features = [\"Lead Imported\", \"Deal Created\"]\n";
+    let program = load(&mini_with(&toml)).expect("valid");
+    let milestones = &program.personas[0].milestones;
+    assert_eq!(milestones.len(), 3);
+    assert_eq!(milestones[0].name, "Pipeline Created");
+    assert_eq!(
+        milestones[1].reached_by,
+        MilestoneTrigger::Module {
+            journey: "basics".to_owned(),
+            slug: "01-start".to_owned()
+        }
+    );
+    assert_eq!(
+        program.health.window,
+        Duration::parse("28d").expect("valid")
+    );
+    assert_eq!(
+        program.health.key_features,
+        ["Lead Imported", "Deal Created"]
+    );
+}
+
+#[test]
+fn without_a_health_table_the_window_is_35_days_and_no_feature_is_key() {
+    let program = load(&mini_with(MINI)).expect("valid");
+    assert_eq!(
+        program.health.window,
+        Duration::parse("35d").expect("valid")
+    );
+    assert!(program.health.key_features.is_empty());
+    assert!(program.personas[0].milestones.is_empty());
+}
+
+#[test]
+fn a_milestone_naming_an_unknown_module_is_reported_with_the_closest_module() {
+    let toml = mini_edited(
+        "journey = \"basics\"\n",
+        "journey = \"basics\"\nmilestones = [\"module:strat\"]\n",
+    );
+    let diagnostics = errors(&mini_with(&toml));
+    let found = assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"module:strat\"", 0),
+        "unknown module `strat`",
+    );
+    assert!(
+        hint(found).contains("did you mean `module:start`?"),
+        "{found}"
+    );
+}
+
+#[test]
+fn a_module_milestone_of_a_persona_without_journey_is_reported() {
+    let toml = mini_edited(
+        "journey = \"basics\"\n",
+        "milestones = [\"module:start\"]\n",
+    );
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"module:start\"", 0),
+        "has no journey",
+    );
+}
+
+#[test]
+fn a_repeated_milestone_or_key_feature_is_reported_at_the_second() {
+    let toml = mini_edited(
+        "journey = \"basics\"\n",
+        "journey = \"basics\"\nmilestones = [\"Lead Imported\", \"Lead Imported\"]\n",
+    ) + "\n[health]\nkey_features = [\"Deal Created\", \"Deal Created\"]\n";
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"Lead Imported\"", 1),
+        "duplicate milestone `Lead Imported`",
+    );
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"Deal Created\"", 1),
+        "duplicate key feature `Deal Created`",
+    );
+}
+
+#[test]
+fn a_health_window_that_is_not_whole_days_or_a_field_misspelt_is_reported() {
+    let toml = format!("{MINI}\n[health]\nwindow = \"36h\"\nkey_feature = [\"Deal Created\"]\n");
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"36h\"", 0),
+        "is not a whole number of days",
+    );
+    let found = assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "key_feature =", 0),
+        "key_feature",
+    );
+    assert!(hint(found).contains("key_features"), "{found}");
 }

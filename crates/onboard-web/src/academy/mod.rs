@@ -1,0 +1,260 @@
+//! The Academy, the learners' portal. Its way in: the scanner-safe sign-in page of a magic
+//! link and the learner's session. `GET /academy/sign-in?token=…` only shows a button; the
+//! `POST` it sends spends the token (single use, expiring), opens a session (an HttpOnly,
+//! SameSite=Lax cookie holding a random id that is stored only as its hash) and logs
+//! `academy.login`. `POST /academy/sign-in/new` lets a person whose link expired ask for a
+//! new one by email address: it logs `academy.link_requested` in each account where that
+//! address was sent a link (at most one per person per five minutes), which the program's
+//! rule answers with an email, and says the same whether the address is known or not.
+//!
+//! What a signed-in learner does is in `learn.rs` (their journey, module pages, completing
+//! a module); the pages are in `pages.rs`, a module's Markdown made safe HTML in
+//! `markdown.rs`.
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::header::{CACHE_CONTROL, COOKIE, LOCATION, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use onboard_core::event::types;
+use onboard_core::{EventType, NewEvent};
+use onboard_store::{NewSession, SessionRecord};
+use pages::page;
+use serde::Deserialize;
+
+mod learn;
+mod markdown;
+mod pages;
+
+/// The learner session cookie.
+pub const SESSION_COOKIE: &str = "onboard_academy";
+/// How long a learner stays signed in.
+const SESSION_DAYS: i64 = 14;
+
+/// The Academy routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/academy", get(learn::home))
+        .route("/academy/modules/{slug}", get(learn::module_page))
+        .route("/academy/modules/{slug}/complete", post(learn::complete))
+        .route("/academy/sign-in", get(sign_in_page).post(sign_in))
+        .route("/academy/sign-in/new", post(new_link))
+        .route("/academy/sign-out", post(sign_out))
+}
+
+#[derive(Deserialize)]
+pub struct TokenParam {
+    #[serde(default)]
+    token: String,
+}
+
+/// The page a magic link opens: a button, and nothing spent (mail scanners open links).
+async fn sign_in_page(
+    State(state): State<AppState>,
+    query: Result<Query<TokenParam>, QueryRejection>,
+) -> ApiResult<Response> {
+    let program = state.engine.program().name.clone();
+    let token = query.map(|q| q.0.token).unwrap_or_default();
+    if token.is_empty() || token.len() > 200 {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "refused.html",
+            serde_json::json!({ "program": program }),
+        );
+    }
+    page(
+        StatusCode::OK,
+        "sign_in.html",
+        serde_json::json!({ "program": program, "token": token }),
+    )
+}
+
+#[derive(Deserialize)]
+struct EmailParam {
+    email: String,
+}
+
+/// How long one request for a new link holds back the next one of the same person.
+const NEW_LINK_EVERY_MS: i64 = 5 * 60_000;
+
+/// A person asks for a new sign-in link. The answer is the same whether the address was
+/// ever sent a link or not, so the page tells no one who is a customer.
+async fn new_link(
+    State(state): State<AppState>,
+    form: Result<Form<EmailParam>, FormRejection>,
+) -> ApiResult<Response> {
+    let program = state.engine.program().name.clone();
+    let email = form
+        .map(|f| f.0.email.trim().to_lowercase())
+        .unwrap_or_default();
+    if email.len() > 254 || !crate::hooks::looks_like_email(&email) {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "bad_email.html",
+            serde_json::json!({ "program": program }),
+        );
+    }
+    let now = state.engine.now();
+    let accounts = state.engine.store().sign_in_accounts(&email).await?;
+    if !accounts.is_empty() {
+        let kind = EventType::parse(types::ACADEMY_LINK_REQUESTED).map_err(ApiError::internal)?;
+        let window = now.millis().div_euclid(NEW_LINK_EVERY_MS);
+        let events = accounts
+            .into_iter()
+            .map(|account| NewEvent {
+                key: format!(
+                    "academy.link_requested:{}:{window}",
+                    &onboard_core::token::hash(&format!("{account}\n{email}"))[..32]
+                ),
+                kind: kind.clone(),
+                account,
+                at: now,
+                data: serde_json::json!({ "email": email }),
+            })
+            .collect();
+        state.engine.ingest(events).await?;
+    }
+    page(
+        StatusCode::OK,
+        "link_requested.html",
+        serde_json::json!({
+            "program": program,
+            "email": email,
+            "minutes": state.engine.config().link_ttl.millis() / 60_000,
+        }),
+    )
+}
+
+/// Spends the token and opens a session. A body that is not the page's form (wrong type,
+/// too large, malformed) is refused like a bad token: the same page, nothing spent.
+async fn sign_in(
+    State(state): State<AppState>,
+    form: Result<Form<TokenParam>, FormRejection>,
+) -> ApiResult<Response> {
+    let program = state.engine.program().name.clone();
+    let now = state.engine.now();
+    let store = state.engine.store();
+    let token = form.map(|f| f.0.token).unwrap_or_default();
+    let grant = if token.is_empty() || token.len() > 200 {
+        None
+    } else {
+        store
+            .consume_sign_in_token(&onboard_core::token::hash(&token), now)
+            .await?
+    };
+    let Some(grant) = grant else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "refused.html",
+            serde_json::json!({ "program": program }),
+        );
+    };
+    let session = random_id();
+    let session_hash = onboard_core::token::hash(&session);
+    store
+        .create_session(&NewSession {
+            id_hash: session_hash.clone(),
+            account: grant.account.clone(),
+            email: grant.email.clone(),
+            kind: "learner".to_owned(),
+            created_at: now,
+            expires_at: now.plus(onboard_core::Duration(SESSION_DAYS * 86_400_000)),
+        })
+        .await?;
+    let kind = EventType::parse(types::ACADEMY_LOGIN).map_err(ApiError::internal)?;
+    state
+        .engine
+        .ingest(vec![NewEvent {
+            key: format!("academy.login:{}", &session_hash[..32]),
+            kind,
+            account: grant.account.clone(),
+            at: now,
+            data: serde_json::json!({ "email": grant.email }),
+        }])
+        .await?;
+    let secure = state.hooks.public_url.starts_with("https://");
+    let cookie = format!(
+        "{SESSION_COOKIE}={session}; Path=/academy; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        SESSION_DAYS * 86_400,
+        if secure { "; Secure" } else { "" }
+    );
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    let headers = response.headers_mut();
+    headers.insert(LOCATION, HeaderValue::from_static("/academy"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(ApiError::internal)?,
+    );
+    Ok(response)
+}
+
+async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    if let Some(session) = session_cookie(&headers) {
+        state
+            .engine
+            .store()
+            .end_session(&onboard_core::token::hash(&session), state.engine.now())
+            .await?;
+    }
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    let headers = response.headers_mut();
+    headers.insert(LOCATION, HeaderValue::from_static("/academy"));
+    headers.insert(
+        SET_COOKIE,
+        HeaderValue::from_str(&format!(
+            "{SESSION_COOKIE}=; Path=/academy; HttpOnly; SameSite=Lax; Max-Age=0"
+        ))
+        .map_err(ApiError::internal)?,
+    );
+    Ok(response)
+}
+
+/// A signed-in learner's session: the record, and the id from the cookie (which the
+/// session's CSRF token derives from).
+pub(crate) struct LearnerSession {
+    pub id: String,
+    pub record: SessionRecord,
+}
+
+/// The learner session the request's cookie opens, if it is current.
+async fn learner_session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> ApiResult<Option<LearnerSession>> {
+    let Some(id) = session_cookie(headers) else {
+        return Ok(None);
+    };
+    let record = state
+        .engine
+        .store()
+        .session(&onboard_core::token::hash(&id), state.engine.now())
+        .await?;
+    Ok(record
+        .filter(|s| s.kind == "learner")
+        .map(|record| LearnerSession { id, record }))
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_owned())
+        .filter(|v| !v.is_empty() && v.len() <= 200)
+}
+
+/// 256 random bits, base64url without padding.
+fn random_id() -> String {
+    use base64::Engine as _;
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}

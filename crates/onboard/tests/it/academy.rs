@@ -1,0 +1,676 @@
+//! The learner's Academy, through a browser's eyes: signed in with the link of their
+//! welcome email, a learner sees their journey's core path with their progress and the
+//! optional library apart, reads modules (Markdown made safe HTML), answers checkpoints and
+//! completes modules with a CSRF-protected form; the completions reach the event log, the
+//! account's state and the API, and the last core module completes the journey once.
+
+use crate::support::*;
+use scraper::{Html, Selector};
+use serde_json::{json, Value};
+use std::path::Path;
+
+const ACCOUNT: &str = "acme";
+const EVE: &str = "eve@acme.example";
+const SAM: &str = "sam@acme.example";
+const JOURNEY: &str = "everyday-selling";
+/// The core path of `everyday-selling` in the example program, in order.
+const CORE: [&str; 4] = [
+    "01-your-first-day",
+    "02-import-your-leads",
+    "03-work-your-pipeline",
+    "04-log-your-activities",
+];
+const LIBRARY: &str = "05-email-templates";
+/// The module of the journey with a checkpoint, and its right answer.
+const CHECKPOINT: &str = "02-import-your-leads";
+const RIGHT_ANSWER: &str = "2";
+
+/// ACME's deal with an admin and two end users (journey `everyday-selling`).
+fn team_deal() -> Value {
+    json!({
+        "id": "deal-acme",
+        "type": "deal.won",
+        "account": ACCOUNT,
+        "data": {
+            "account_name": "ACME Inc.",
+            "csm": CSM_EMAIL,
+            "contacts": [
+                { "email": admin_email(ACCOUNT), "name": "Ada Admin", "persona": "admin" },
+                { "email": EVE, "name": "Eve Seller", "persona": "end_user" },
+                { "email": SAM, "name": "Sam Seller", "persona": "end_user" },
+            ],
+        },
+    })
+}
+
+/// A browser of one learner: keeps cookies, follows no redirects.
+struct Browser {
+    client: reqwest::Client,
+    base: String,
+}
+
+/// A page as the browser got it.
+struct Page {
+    status: u16,
+    html: Html,
+}
+
+impl Page {
+    fn all(&self, selector: &str) -> Vec<scraper::ElementRef<'_>> {
+        let selector = Selector::parse(selector).unwrap();
+        self.html.select(&selector).collect()
+    }
+
+    fn one(&self, selector: &str) -> scraper::ElementRef<'_> {
+        let found = self.all(selector);
+        assert_eq!(
+            found.len(),
+            1,
+            "expected one `{selector}` in:\n{}",
+            self.html.html()
+        );
+        found[0]
+    }
+
+    fn text(&self, selector: &str) -> String {
+        squash(&self.one(selector).text().collect::<String>())
+    }
+
+    fn attr(&self, selector: &str, name: &str) -> String {
+        self.one(selector).attr(name).unwrap_or_default().to_owned()
+    }
+
+    /// `(slug, status)` of each module of a list (`.core` or `.library`).
+    fn modules(&self, list: &str) -> Vec<(String, String)> {
+        self.all(&format!(".modules.{list} li"))
+            .into_iter()
+            .map(|li| {
+                let status = li
+                    .select(&Selector::parse(".status").unwrap())
+                    .next()
+                    .map(|s| squash(&s.text().collect::<String>()))
+                    .unwrap_or_default();
+                (li.attr("data-slug").unwrap_or_default().to_owned(), status)
+            })
+            .collect()
+    }
+}
+
+fn squash(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+impl Browser {
+    fn new(server: &Server) -> Browser {
+        Browser {
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: server.base.clone(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Page {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap();
+        Page {
+            status,
+            html: Html::parse_document(&body),
+        }
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The CSRF token the forms of this learner's pages carry.
+    async fn csrf(&self, slug: &str) -> String {
+        let page = self.get(&format!("/academy/modules/{slug}")).await;
+        assert_eq!(page.status, 200);
+        page.attr("form.complete input[name=csrf]", "value")
+    }
+
+    /// Sends the form of a module page, as the browser would (with `answer` for a
+    /// checkpoint).
+    async fn complete(&self, slug: &str, answer: Option<&str>) -> reqwest::Response {
+        let csrf = self.csrf(slug).await;
+        let mut form = vec![("csrf", csrf.as_str())];
+        if let Some(answer) = answer {
+            form.push(("answer", answer));
+        }
+        self.post(&format!("/academy/modules/{slug}/complete"), &form)
+            .await
+    }
+
+    /// Completes a module (the checkpoint answered right), expecting the redirect back.
+    async fn finish(&self, slug: &str) {
+        let answer = (slug == CHECKPOINT).then_some(RIGHT_ANSWER);
+        let answer = self.complete(slug, answer).await;
+        assert_eq!(answer.status(), 303, "completing {slug}");
+    }
+}
+
+/// A server keeping its emails in the development mailbox, with ACME won and everyone
+/// welcomed; on `program` when given, else the example program.
+async fn academy_server(data: &Path, db: &TestDatabase, program: Option<&Path>) -> Server {
+    let mut config = ServerConfig::new(data, db);
+    if let Some(program) = program {
+        config = config.arg("--program").arg(program.to_str().unwrap());
+    }
+    let server = config.start().await;
+    server.post_events(&team_deal()).await;
+    server.advance("1s").await;
+    server
+}
+
+/// Signs `email` in with the link of their welcome email.
+async fn sign_in(server: &Server, email: &str) -> Browser {
+    let file = eventually(&format!("a welcome email to {email}"), DEADLINE, || async {
+        let mailbox = server.get("/api/mailbox").await;
+        mailbox["emails"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["to"].as_str().is_some_and(|to| to.contains(email)))
+            .map(|e| text(&e["file"]))
+    })
+    .await;
+    let raw = server
+        .client
+        .get(server.url(&format!("/api/mailbox/{file}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let raw = quoted_printable::decode(raw.as_bytes(), quoted_printable::ParseMode::Robust)
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or(raw);
+    let start = raw
+        .find("/academy/sign-in?token=")
+        .unwrap_or_else(|| panic!("no sign-in link in:\n{raw}"));
+    let token: String = raw[start + "/academy/sign-in?token=".len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    let browser = Browser::new(server);
+    let signed_in = browser.post("/academy/sign-in", &[("token", &token)]).await;
+    assert_eq!(signed_in.status(), 303, "{email} signs in");
+    browser
+}
+
+/// The `module.completed` events in the log, once processed.
+async fn completions(server: &Server) -> Vec<Value> {
+    server.advance("1s").await;
+    server.events("type=module.completed").await
+}
+
+/// A person of the account, as the API shows them.
+async fn person(server: &Server, email: &str) -> Value {
+    let account = server.get(&format!("/api/accounts/{ACCOUNT}")).await;
+    account["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["email"] == email)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {email} in {account}"))
+}
+
+fn pairs(slugs: &[&str], statuses: &[&str]) -> Vec<(String, String)> {
+    slugs
+        .iter()
+        .zip(statuses)
+        .map(|(slug, status)| ((*slug).to_owned(), (*status).to_owned()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_journey_page_shows_the_core_path_in_order_with_progress_and_the_library_apart() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = academy_server(data.path(), &db, None).await;
+        let eve = sign_in(&server, EVE).await;
+
+        let home = eve.get("/academy").await;
+        assert_eq!(home.status, 200);
+        assert_eq!(home.text("h1"), "Welcome, Eve Seller");
+        assert_eq!(
+            home.text("#journey-title"),
+            "Everyday selling with Pipeflow"
+        );
+        assert_eq!(
+            home.modules("core"),
+            pairs(&CORE, &["Next", "To do", "To do", "To do"])
+        );
+        assert_eq!(home.text(".progress-label"), "0 of 4 core modules done");
+        assert_eq!(home.attr("progress", "value"), "0");
+        assert_eq!(home.attr("progress", "max"), "4");
+        assert_eq!(home.modules("library"), pairs(&[LIBRARY], &["Optional"]));
+        assert!(home.text("#library-title").contains("optional"));
+
+        eve.finish(CORE[0]).await;
+        let home = eve.get("/academy").await;
+        assert_eq!(
+            home.modules("core"),
+            pairs(&CORE, &["Done", "Next", "To do", "To do"])
+        );
+        assert_eq!(home.text(".progress-label"), "1 of 4 core modules done");
+        assert_eq!(home.attr("progress", "value"), "1");
+        assert!(home.all(".journey-complete").is_empty());
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn library_modules_are_marked_done_but_never_count_toward_progress() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = academy_server(data.path(), &db, None).await;
+        let eve = sign_in(&server, EVE).await;
+
+        eve.finish(LIBRARY).await;
+        let home = eve.get("/academy").await;
+        assert_eq!(home.modules("library"), pairs(&[LIBRARY], &["Done"]));
+        assert_eq!(home.text(".progress-label"), "0 of 4 core modules done");
+        assert_eq!(home.modules("core")[0].1, "Next");
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_page_shows_the_module_with_links_along_the_core_path() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = academy_server(data.path(), &db, None).await;
+        let eve = sign_in(&server, EVE).await;
+
+        let page = eve.get("/academy/modules/03-work-your-pipeline").await;
+        assert_eq!(page.status, 200);
+        assert_eq!(page.text("h1"), "Work your pipeline");
+        assert!(page.text(".module-place").starts_with("Module 3 of 4"));
+        assert!(!page.all(".content p").is_empty(), "the Markdown is HTML");
+        assert_eq!(
+            page.attr("a[rel=prev]", "href"),
+            "/academy/modules/02-import-your-leads"
+        );
+        assert_eq!(
+            page.attr("a[rel=next]", "href"),
+            "/academy/modules/04-log-your-activities"
+        );
+        assert_eq!(page.all("form.complete button[type=submit]").len(), 1);
+
+        let first = eve.get(&format!("/academy/modules/{}", CORE[0])).await;
+        assert!(first.all("a[rel=prev]").is_empty());
+        let last = eve.get(&format!("/academy/modules/{}", CORE[3])).await;
+        assert!(last.all("a[rel=next]").is_empty());
+
+        let library = eve.get(&format!("/academy/modules/{LIBRARY}")).await;
+        assert_eq!(library.status, 200);
+        assert!(library.text(".module-place").contains("optional"));
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_of_another_journey_or_an_unknown_one_is_not_found() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = academy_server(data.path(), &db, None).await;
+        let eve = sign_in(&server, EVE).await;
+        let csrf = eve.csrf(CORE[0]).await;
+
+        // `01-welcome` is a module of the admins' journey.
+        for slug in ["01-welcome", "99-nothing", "..%2F01-your-first-day"] {
+            let page = eve.get(&format!("/academy/modules/{slug}")).await;
+            assert_eq!(page.status, 404, "{slug}");
+            assert!(page.text("h1").contains("not in your journey"), "{slug}");
+            let post = eve
+                .post(
+                    &format!("/academy/modules/{slug}/complete"),
+                    &[("csrf", &csrf)],
+                )
+                .await;
+            assert_eq!(post.status(), 404, "{slug}");
+        }
+        assert!(completions(&server).await.is_empty());
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completing_a_module_logs_it_and_shows_it_done() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = academy_server(data.path(), &db, None).await;
+        let eve = sign_in(&server, EVE).await;
+
+        let answer = eve.complete(CORE[0], None).await;
+        assert_eq!(answer.status(), 303);
+        assert_eq!(
+            answer.headers()["location"],
+            format!("/academy/modules/{}", CORE[0]).as_str()
+        );
+        let page = eve.get(&format!("/academy/modules/{}", CORE[0])).await;
+        assert_eq!(page.all(".module-done").len(), 1, "shown done at once");
+        assert!(page.all("form.complete").is_empty());
+
+        let logged = completions(&server).await;
+        assert_eq!(logged.len(), 1);
+        assert_eq!(
+            logged[0]["data"],
+            json!({ "email": EVE, "journey": JOURNEY, "module": CORE[0] })
+        );
+        let eve_state = person(&server, EVE).await;
+        assert!(
+            eve_state["modules_completed"][JOURNEY][CORE[0]].is_i64(),
+            "{eve_state}"
+        );
+        server.assert_settled(0).await;
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completing_a_module_again_changes_nothing() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = academy_server(data.path(), &db, None).await;
+        let eve = sign_in(&server, EVE).await;
+        let csrf = eve.csrf(CORE[0]).await;
+        let path = format!("/academy/modules/{}/complete", CORE[0]);
+
+        assert_eq!(eve.post(&path, &[("csrf", &csrf)]).await.status(), 303);
+        server.advance("1s").await;
+        let first = person(&server, EVE).await;
+        assert!(first["modules_completed"][JOURNEY][CORE[0]].is_i64());
+        server.advance("1h").await;
+        assert_eq!(eve.post(&path, &[("csrf", &csrf)]).await.status(), 303);
+
+        assert_eq!(completions(&server).await.len(), 1);
+        let again = person(&server, EVE).await;
+        assert_eq!(again["modules_completed"], first["modules_completed"]);
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completion_without_the_sessions_csrf_token_is_refused_and_logs_nothing() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = academy_server(data.path(), &db, None).await;
+        let eve = sign_in(&server, EVE).await;
+        let sam = sign_in(&server, SAM).await;
+        let sams_token = sam.csrf(CORE[0]).await;
+        let path = format!("/academy/modules/{}/complete", CORE[0]);
+
+        for form in [
+            vec![],
+            vec![("csrf", "")],
+            vec![("csrf", "0".repeat(64).as_str())],
+            vec![("csrf", sams_token.as_str())],
+        ] {
+            let answer = eve.post(&path, &form).await;
+            assert_eq!(answer.status(), 403, "{form:?}");
+            let page = Html::parse_document(&answer.text().await.unwrap());
+            let h1 = page.select(&Selector::parse("h1").unwrap()).next().unwrap();
+            assert!(h1.text().collect::<String>().contains("expired"));
+        }
+        let signed_out = Browser::new(&server)
+            .post(&path, &[("csrf", &sams_token)])
+            .await;
+        assert_eq!(signed_out.status(), 401);
+        assert!(completions(&server).await.is_empty());
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_completes_its_module_only_when_answered_right() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = academy_server(data.path(), &db, None).await;
+        let eve = sign_in(&server, EVE).await;
+
+        let page = eve.get(&format!("/academy/modules/{CHECKPOINT}")).await;
+        assert_eq!(
+            page.text("form.complete legend"),
+            "Where do you start importing a spreadsheet of leads?"
+        );
+        let radios = page.all("form.complete input[type=radio][name=answer]");
+        assert_eq!(radios.len(), 3);
+        for radio in radios {
+            let id = radio.attr("id").unwrap();
+            assert_eq!(page.all(&format!("label[for={id}]")).len(), 1, "{id}");
+        }
+
+        let wrong = eve.complete(CHECKPOINT, Some("1")).await;
+        assert_eq!(wrong.status(), 422);
+        let wrong = Page {
+            status: 422,
+            html: Html::parse_document(&wrong.text().await.unwrap()),
+        };
+        assert!(wrong.text("[role=alert]").contains("not the right answer"));
+        assert_eq!(wrong.attr("input[name=answer][checked]", "value"), "1");
+        assert!(wrong.all(".module-done").is_empty());
+
+        for unanswered in [None, Some(""), Some("4"), Some("two")] {
+            let answer = eve.complete(CHECKPOINT, unanswered).await;
+            assert_eq!(answer.status(), 422, "{unanswered:?}");
+        }
+        assert!(completions(&server).await.is_empty(), "nothing logged");
+
+        let right = eve.complete(CHECKPOINT, Some(RIGHT_ANSWER)).await;
+        assert_eq!(right.status(), 303);
+        let logged = completions(&server).await;
+        assert_eq!(logged.len(), 1);
+        assert_eq!(logged[0]["data"]["module"], CHECKPOINT);
+        assert_eq!(logged[0]["data"]["answer"], 2);
+        let page = eve.get(&format!("/academy/modules/{CHECKPOINT}")).await;
+        assert_eq!(page.all(".module-done").len(), 1);
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_core_module_completes_the_journey_once() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = academy_server(data.path(), &db, None).await;
+        let eve = sign_in(&server, EVE).await;
+
+        for slug in CORE.iter().take(3) {
+            eve.finish(slug).await;
+        }
+        server.advance("1s").await;
+        assert!(server.events("type=journey.completed").await.is_empty());
+        eve.finish(CORE[3]).await;
+        eve.finish(LIBRARY).await;
+        server.advance("1s").await;
+
+        let completed = server.events("type=journey.completed").await;
+        assert_eq!(completed.len(), 1, "{completed:#?}");
+        assert_eq!(completed[0]["data"]["email"], EVE);
+        assert_eq!(completed[0]["data"]["journey"], JOURNEY);
+        let eve_state = person(&server, EVE).await;
+        assert!(
+            eve_state["journeys_completed"][JOURNEY].is_i64(),
+            "{eve_state}"
+        );
+        assert_eq!(
+            eve_state["modules_completed"][JOURNEY]
+                .as_object()
+                .unwrap()
+                .len(),
+            5
+        );
+
+        let home = eve.get("/academy").await;
+        assert_eq!(home.all(".journey-complete").len(), 1);
+        assert_eq!(home.text(".progress-label"), "4 of 4 core modules done");
+        assert_eq!(
+            home.modules("core"),
+            pairs(&CORE, &["Done", "Done", "Done", "Done"])
+        );
+        // The program's rule tells the CSM.
+        assert_eq!(
+            server
+                .messages_of_rule(ACCOUNT, "journey-complete-csm")
+                .await
+                .len(),
+            1
+        );
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_learners_of_one_account_each_see_their_own_progress() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = academy_server(data.path(), &db, None).await;
+        let eve = sign_in(&server, EVE).await;
+        let sam = sign_in(&server, SAM).await;
+
+        eve.finish(CORE[0]).await;
+        eve.finish(CORE[1]).await;
+        sam.finish(CORE[2]).await;
+        server.advance("1s").await;
+
+        let eves = eve.get("/academy").await;
+        assert_eq!(eves.text("h1"), "Welcome, Eve Seller");
+        assert_eq!(
+            eves.modules("core"),
+            pairs(&CORE, &["Done", "Done", "Next", "To do"])
+        );
+        let sams = sam.get("/academy").await;
+        assert_eq!(sams.text("h1"), "Welcome, Sam Seller");
+        assert_eq!(
+            sams.modules("core"),
+            pairs(&CORE, &["Next", "To do", "Done", "To do"])
+        );
+        assert_eq!(sams.text(".progress-label"), "1 of 4 core modules done");
+        let page = sam.get(&format!("/academy/modules/{}", CORE[0])).await;
+        assert!(page.all(".module-done").is_empty());
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn module_pages_ask_a_visitor_without_a_session_to_sign_in() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = academy_server(data.path(), &db, None).await;
+
+        let visitor = Browser::new(&server);
+        let page = visitor.get(&format!("/academy/modules/{}", CORE[0])).await;
+        assert_eq!(page.status, 401);
+        assert_eq!(page.all("form[action='/academy/sign-in/new']").len(), 1);
+        assert!(page.all(".content").is_empty(), "no module content");
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+/// Copies a folder, recursively.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_page_strips_scripts_event_handlers_and_javascript_links() {
+    let program = tempfile::tempdir().unwrap();
+    copy_dir(Path::new(EXAMPLE_PROGRAM), program.path());
+    std::fs::write(
+        program
+            .path()
+            .join("academy/everyday-selling/03-work-your-pipeline.md"),
+        "+++\ntitle = \"Work your pipeline\"\n+++\n\n\
+         Drag a card <script>alert('s')</script>to move it.\n\n\
+         <img src=\"board.png\" alt=\"The board\" onerror=\"alert('e')\">\n\n\
+         [Open the board](javascript:alert('j')) or <a href=\"javascript:alert('a')\" \
+         onclick=\"alert('c')\">this</a>, or [read more](https://help.pipeflow.example/board).\n",
+    )
+    .unwrap();
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = academy_server(data.path(), &db, Some(program.path())).await;
+        let eve = sign_in(&server, EVE).await;
+
+        let page = eve.get("/academy/modules/03-work-your-pipeline").await;
+        assert_eq!(page.status, 200);
+        assert!(page.all("script").is_empty(), "{}", page.html.html());
+        for element in page.all(".content *") {
+            for (name, value) in element.value().attrs() {
+                assert!(!name.starts_with("on"), "{name}={value}");
+                assert!(!value.contains("javascript:"), "{name}={value}");
+            }
+        }
+        assert!(!page.html.html().contains("alert("));
+        assert_eq!(page.attr(".content img", "alt"), "The board");
+        assert_eq!(
+            page.attr(".content a[href^='https://']", "rel"),
+            "noopener noreferrer nofollow"
+        );
+
+        drop(server);
+        db.finish().await;
+    }
+}
