@@ -23,7 +23,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use hmac::{Hmac, Mac};
 use onboard_core::event::{types, InputError};
-use onboard_core::program::Action;
+use onboard_core::program::{Action, NudgeFrequency};
 use onboard_core::state::Nudge;
 use onboard_core::{EventType, NewEvent};
 use serde::Deserialize;
@@ -411,11 +411,33 @@ pub async fn explain(
         .iter()
         .filter(|n| n.email == email)
         .map(|n| {
-            let mut view = serde_json::to_value(n).unwrap_or(Value::Null);
-            if let Some(map) = view.as_object_mut() {
-                map.insert("eligibility".to_owned(), json!(n.eligibility(now)));
-            }
-            view
+            let eligibility = n.eligibility(now);
+            json!({
+                "id": n.id,
+                "rule": n.rule,
+                "message": n.message,
+                "title": n.title,
+                "text": n.text,
+                "selector": n.selector,
+                "style": n.style.as_str(),
+                "frequency": match n.frequency {
+                    NudgeFrequency::Once => "once".to_owned(),
+                    NudgeFrequency::AtMost { n, per } => format!("at most {n} per {per}"),
+                },
+                "status": n.status.as_str(),
+                "created_at": n.created_at.to_rfc3339(),
+                "available_at": n.available_at.to_rfc3339(),
+                "expires_at": n.expires_at.to_rfc3339(),
+                "ended_at": n.ended_at.map(|t| t.to_rfc3339()),
+                "shown_count": n.shown_count,
+                "last_shown_at": n.shown.last().map(|t| t.to_rfc3339()),
+                "cause": n.cause,
+                "eligibility": {
+                    "eligible": eligibility.eligible,
+                    "reason": eligibility.reason,
+                    "next_at": eligibility.next_at.map(|t| t.to_rfc3339()),
+                },
+            })
         })
         .collect();
     // The last decision of each rule that nudges, for this account.
