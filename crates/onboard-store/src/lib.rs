@@ -127,12 +127,12 @@ pub trait Store: Send + Sync + 'static {
     /// A product user of the usage intake, and the account they are linked to.
     async fn product_user(&self, id: &str) -> Result<Option<ProductUser>>;
 
-    /// A person's pending nudges that have not expired at `now`, oldest first (whether
-    /// each may be shown now is the nudge's own `eligibility`).
-    async fn pending_nudges(
+    /// The pending nudges of the person a product user is linked to that have not expired at
+    /// `now`, oldest first (whether each may be shown now is the nudge's own
+    /// `eligibility`); none for a user not linked to a person. One indexed read.
+    async fn user_nudges(
         &self,
-        account: &str,
-        email: &str,
+        user: &str,
         now: Timestamp,
     ) -> Result<Vec<onboard_core::state::Nudge>>;
 

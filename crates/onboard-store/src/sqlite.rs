@@ -460,18 +460,18 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn pending_nudges(
+    async fn user_nudges(
         &self,
-        account: &str,
-        email: &str,
+        user: &str,
         now: Timestamp,
     ) -> Result<Vec<onboard_core::state::Nudge>> {
         let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT body FROM nudges WHERE account_id = ?1 AND email = ?2 \
-             AND status = 'pending' AND expires_at > ?3 ORDER BY updated_at, id LIMIT 100",
+            "SELECT n.body FROM product_users u \
+             JOIN nudges n ON n.account_id = u.account_id AND n.email = u.email \
+             WHERE u.user_id = ?1 AND n.status = 'pending' AND n.expires_at > ?2 \
+             ORDER BY n.updated_at, n.id LIMIT 100",
         )
-        .bind(account)
-        .bind(email)
+        .bind(user)
         .bind(now.0)
         .fetch_all(&self.reader)
         .await?;

@@ -200,18 +200,15 @@ pub async fn list(
         &user,
     )?;
     let now = state.engine.now();
-    let nudges = match person_of(&state, &user).await? {
-        Some((account, email)) => state
-            .engine
-            .store()
-            .pending_nudges(&account, &email, now)
-            .await?
-            .into_iter()
-            .filter(|n| n.eligibility(now).eligible)
-            .map(|n| shown(&n))
-            .collect(),
-        None => Vec::new(),
-    };
+    let nudges: Vec<Value> = state
+        .engine
+        .store()
+        .user_nudges(&user, now)
+        .await?
+        .iter()
+        .filter(|n| n.eligibility(now).eligible)
+        .map(shown)
+        .collect();
     let mut response = Json(json!({ "nudges": nudges })).into_response();
     response
         .headers_mut()

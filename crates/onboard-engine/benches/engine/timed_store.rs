@@ -136,17 +136,13 @@ impl Store for TimedStore {
             .await
     }
 
-    async fn pending_nudges(
+    async fn user_nudges(
         &self,
-        account: &str,
-        email: &str,
+        user: &str,
         now: Timestamp,
     ) -> Result<Vec<onboard_core::state::Nudge>> {
-        self.timed(
-            "pending_nudges",
-            self.inner.pending_nudges(account, email, now),
-        )
-        .await
+        self.timed("user_nudges", self.inner.user_nudges(user, now))
+            .await
     }
 
     async fn nudge(&self, id: &str) -> Result<Option<onboard_core::state::Nudge>> {
