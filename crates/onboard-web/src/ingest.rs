@@ -51,6 +51,25 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/batch", post(batch))
 }
 
+/// The answers of one call (`/v1/track`, `/v1/identify` …), as documented.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+enum SingleCallAnswers {
+    /// Stored (or held until the user is linked to an account, or a duplicate messageId)
+    #[response(status = 200)]
+    Stored(Accepted),
+    /// Malformed JSON, a body over 32 KB, a bad gzip body, or a bad field (each in `details`, e.g. `userId`); nothing was written
+    #[response(status = 400)]
+    Invalid(crate::openapi::ErrorBody),
+    /// No write key, or not the server's
+    #[response(status = 401)]
+    BadKey(crate::openapi::ErrorBody),
+    #[response(status = 500)]
+    Internal(#[ref_response] crate::openapi::Internal),
+    #[response(status = 503)]
+    Unavailable(#[ref_response] crate::openapi::Unavailable),
+}
+
 /// The answer of an accepted call.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Accepted {
@@ -159,13 +178,7 @@ impl Kind {
     tag = "ingest",
     operation_id = "segment_track",
     request_body = SegmentMessage,
-    responses(
-        (status = 200, description = "Stored (or held until the user is linked to an account, or a duplicate messageId)", body = Accepted),
-        (status = 400, description = "Malformed JSON, a body over 32 KB, a bad gzip body, or a bad field (each in `details`, e.g. `userId`); nothing was written", body = crate::openapi::ErrorBody),
-        (status = 401, description = "No write key, or not the server's", body = crate::openapi::ErrorBody),
-        (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
-    ),
+    responses(SingleCallAnswers),
     security(("write_key" = []), ())
 )]
 pub async fn track(
@@ -183,13 +196,7 @@ pub async fn track(
     tag = "ingest",
     operation_id = "segment_identify",
     request_body = SegmentMessage,
-    responses(
-        (status = 200, description = "Stored (or held until the user is linked to an account, or a duplicate messageId)", body = Accepted),
-        (status = 400, description = "Malformed JSON, a body over 32 KB, a bad gzip body, or a bad field (each in `details`, e.g. `userId`); nothing was written", body = crate::openapi::ErrorBody),
-        (status = 401, description = "No write key, or not the server's", body = crate::openapi::ErrorBody),
-        (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
-    ),
+    responses(SingleCallAnswers),
     security(("write_key" = []), ())
 )]
 pub async fn identify(
@@ -207,13 +214,7 @@ pub async fn identify(
     tag = "ingest",
     operation_id = "segment_group",
     request_body = SegmentMessage,
-    responses(
-        (status = 200, description = "Stored (or held until the user is linked to an account, or a duplicate messageId)", body = Accepted),
-        (status = 400, description = "Malformed JSON, a body over 32 KB, a bad gzip body, or a bad field (each in `details`, e.g. `userId`); nothing was written", body = crate::openapi::ErrorBody),
-        (status = 401, description = "No write key, or not the server's", body = crate::openapi::ErrorBody),
-        (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
-    ),
+    responses(SingleCallAnswers),
     security(("write_key" = []), ())
 )]
 pub async fn group(
@@ -231,13 +232,7 @@ pub async fn group(
     tag = "ingest",
     operation_id = "segment_page",
     request_body = SegmentMessage,
-    responses(
-        (status = 200, description = "Stored (or held until the user is linked to an account, or a duplicate messageId)", body = Accepted),
-        (status = 400, description = "Malformed JSON, a body over 32 KB, a bad gzip body, or a bad field (each in `details`, e.g. `userId`); nothing was written", body = crate::openapi::ErrorBody),
-        (status = 401, description = "No write key, or not the server's", body = crate::openapi::ErrorBody),
-        (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
-    ),
+    responses(SingleCallAnswers),
     security(("write_key" = []), ())
 )]
 pub async fn page(
@@ -255,13 +250,7 @@ pub async fn page(
     tag = "ingest",
     operation_id = "segment_screen",
     request_body = SegmentMessage,
-    responses(
-        (status = 200, description = "Stored (or held until the user is linked to an account, or a duplicate messageId)", body = Accepted),
-        (status = 400, description = "Malformed JSON, a body over 32 KB, a bad gzip body, or a bad field (each in `details`, e.g. `userId`); nothing was written", body = crate::openapi::ErrorBody),
-        (status = 401, description = "No write key, or not the server's", body = crate::openapi::ErrorBody),
-        (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
-    ),
+    responses(SingleCallAnswers),
     security(("write_key" = []), ())
 )]
 pub async fn screen(
@@ -279,13 +268,7 @@ pub async fn screen(
     tag = "ingest",
     operation_id = "segment_alias",
     request_body = SegmentMessage,
-    responses(
-        (status = 200, description = "Stored (or held until the user is linked to an account, or a duplicate messageId)", body = Accepted),
-        (status = 400, description = "Malformed JSON, a body over 32 KB, a bad gzip body, or a bad field (each in `details`, e.g. `userId`); nothing was written", body = crate::openapi::ErrorBody),
-        (status = 401, description = "No write key, or not the server's", body = crate::openapi::ErrorBody),
-        (status = 500, response = crate::openapi::Internal),
-        (status = 503, response = crate::openapi::Unavailable),
-    ),
+    responses(SingleCallAnswers),
     security(("write_key" = []), ())
 )]
 pub async fn alias(
