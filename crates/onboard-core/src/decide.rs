@@ -520,14 +520,7 @@ fn run_rule(
                     .filter(|_| !rule.urgent && !matches!(to, Recipient::Csm));
                 for (name, email) in recipients {
                     if let Some(budget) = budget {
-                        let mut known = budget::contacts(state, &email);
-                        known.extend(
-                            contacts
-                                .iter()
-                                .filter(|(e, _)| e == &email)
-                                .map(|(_, t)| *t),
-                        );
-                        let slot = budget::next_slot(budget, &known, event.at);
+                        let slot = budget::slot_for(budget, state, &contacts, &email, event.at);
                         let cap = format!("{} per {}", budget.max, budget.per);
                         if slot > event.at {
                             match budget.over {
@@ -588,14 +581,7 @@ fn run_rule(
                 for (name, email) in recipients {
                     let mut available_at = event.at;
                     if let Some(budget) = budget {
-                        let mut known = budget::contacts(state, &email);
-                        known.extend(
-                            contacts
-                                .iter()
-                                .filter(|(e, _)| e == &email)
-                                .map(|(_, t)| *t),
-                        );
-                        let slot = budget::next_slot(budget, &known, event.at);
+                        let slot = budget::slot_for(budget, state, &contacts, &email, event.at);
                         let cap = format!("{} per {}", budget.max, budget.per);
                         if slot > event.at {
                             if budget.over == OverBudget::Drop {

@@ -12,6 +12,20 @@ use crate::time::Timestamp;
 /// The `rule` of a deferral timer: `budget/<rule>/<action index>/<email>`.
 pub const TIMER_PREFIX: &str = "budget/";
 
+/// The earliest time at or after `at` when `email` may be contacted once more, counting
+/// the contacts the state knows and those `staged` by the rule running now.
+pub(super) fn slot_for(
+    budget: &ContactBudget,
+    state: &AccountState,
+    staged: &[(String, Timestamp)],
+    email: &str,
+    at: Timestamp,
+) -> Timestamp {
+    let mut known = contacts(state, email);
+    known.extend(staged.iter().filter(|(e, _)| e == email).map(|(_, t)| *t));
+    next_slot(budget, &known, at)
+}
+
 /// The earliest time at or after `at` when one more contact keeps every window of
 /// `budget.per` around it within `budget.max` (contacts already deferred count where they
 /// will happen).

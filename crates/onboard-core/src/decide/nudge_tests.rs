@@ -445,6 +445,13 @@ fn errors(source: &str) -> Vec<String> {
     }
 }
 
+/// The one error of a program whose rule has `action` as its action.
+fn only_error(action: &str) -> String {
+    let found = errors(&format!("{BASE}{action}"));
+    assert_eq!(found.len(), 1, "{found:?}");
+    found[0].clone()
+}
+
 const BASE: &str = r#"[program]
 name = "Test program"
 sender = { name = "Onboard Team", email = "team@onboard.example" }
@@ -457,54 +464,34 @@ on = "x.y"
 
 #[test]
 fn a_nudge_for_the_csm_is_refused_with_the_recipients_it_takes() {
-    let errors = errors(&format!("{BASE}nudge = \"import-nudge\"\nto = \"csm\"\n"));
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0].contains("program.toml:10:6"), "{errors:?}");
-    assert!(errors[0].contains("not to the CSM"), "{errors:?}");
+    let error = only_error("nudge = \"import-nudge\"\nto = \"csm\"\n");
+    assert!(error.contains("program.toml:10:6"), "{error}");
+    assert!(error.contains("not to the CSM"), "{error}");
 }
 
 #[test]
 fn an_unknown_nudge_style_is_refused() {
-    let errors = errors(&format!(
-        "{BASE}nudge = \"import-nudge\"\nstyle = \"party\"\n"
-    ));
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(
-        errors[0].contains("`party` is not a nudge style"),
-        "{errors:?}"
-    );
+    let error = only_error("nudge = \"import-nudge\"\nstyle = \"party\"\n");
+    assert!(error.contains("`party` is not a nudge style"), "{error}");
 }
 
 #[test]
 fn a_frequency_without_its_period_is_refused() {
-    let errors = errors(&format!(
-        "{BASE}nudge = \"import-nudge\"\nfrequency = {{ at_most = 3 }}\n"
-    ));
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(
-        errors[0].contains("needs both `at_most` and `per`"),
-        "{errors:?}"
-    );
+    let error = only_error("nudge = \"import-nudge\"\nfrequency = { at_most = 3 }\n");
+    assert!(error.contains("needs both `at_most` and `per`"), "{error}");
 }
 
 #[test]
 fn a_selector_without_a_nudge_is_refused() {
-    let errors = errors(&format!(
-        "{BASE}send = \"import-nudge\"\nto = \"people\"\nselector = \"#x\"\n"
-    ));
-    assert_eq!(errors.len(), 1, "{errors:?}");
+    let error = only_error("send = \"import-nudge\"\nto = \"people\"\nselector = \"#x\"\n");
     assert!(
-        errors[0].contains("`selector` only goes with `nudge`"),
-        "{errors:?}"
+        error.contains("`selector` only goes with `nudge`"),
+        "{error}"
     );
 }
 
 #[test]
 fn a_nudge_of_an_unknown_message_is_refused() {
-    let errors = errors(&format!("{BASE}nudge = \"import-nuge\"\n"));
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(
-        errors[0].contains("import-nudge"),
-        "did you mean: {errors:?}"
-    );
+    let error = only_error("nudge = \"import-nuge\"\n");
+    assert!(error.contains("import-nudge"), "did you mean: {error}");
 }
