@@ -960,19 +960,30 @@ fn render(
         .and_then(|id| state.project(id))
         .and_then(|project| {
             let key = event.data.get("task").and_then(|v| v.as_str())?;
-            project.tasks.iter().find(|t| t.key == key)
-        })
-        .map(|t| {
-            serde_json::json!({
-                "key": t.key,
-                "title": t.title,
-                "description": t.description,
-                "due_at": t.due_at.map(|d| d.to_rfc3339()),
-                "due_date": t.due_at.map(|d| d.to_rfc3339().chars().take(10).collect::<String>()),
-            })
+            project
+                .tasks
+                .iter()
+                .find(|t| t.key == key)
+                .map(|t| (project, t))
         });
+    // For a kickoff task: the brief as of the event, so the message is what was decided.
+    let brief = task
+        .filter(|(_, t)| t.kickoff.is_some())
+        .and_then(|(project, t)| {
+            crate::brief::kickoff_brief(program, state, &project.id, &t.key, event.at).ok()
+        });
+    let task = task.map(|(_, t)| {
+        serde_json::json!({
+            "key": t.key,
+            "title": t.title,
+            "description": t.description,
+            "due_at": t.due_at.map(|d| d.to_rfc3339()),
+            "due_date": t.due_at.map(|d| d.to_rfc3339().chars().take(10).collect::<String>()),
+        })
+    });
     let context = serde_json::json!({
         "task": task,
+        "brief": brief,
         "account": { "id": state.id, "name": state.name, "domain": state.domain },
         "person": {
             "name": name,

@@ -5,6 +5,7 @@
 //! Invariant: this crate does no I/O, has no async, and never reads the wall clock. Time
 //! comes in as a [`Timestamp`] argument; files come in as a [`program::ProgramSource`].
 
+pub mod brief;
 pub mod crm;
 pub mod decide;
 pub mod event;

@@ -334,6 +334,10 @@ pub struct ProjectTask {
     pub milestone: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub comments: Vec<Comment>,
+    /// Set when the task is a kickoff call: its prerequisites and attendees as the program
+    /// said at launch, for the CSM's brief ([`crate::brief`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kickoff: Option<crate::program::Kickoff>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

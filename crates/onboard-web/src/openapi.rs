@@ -51,6 +51,7 @@ use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
         projects::reopen_task,
         projects::reassign_task,
         projects::comment_task,
+        projects::brief,
         projects::team_tasks,
         projects::complete_team_task,
         mailbox::list,

@@ -49,6 +49,10 @@ pub const ROUTES: &[(&str, &str)] = &[
         "POST",
         "/api/accounts/{id}/projects/{project}/tasks/{task}/comments",
     ),
+    (
+        "GET",
+        "/api/accounts/{id}/projects/{project}/tasks/{task}/brief",
+    ),
     ("GET", "/api/accounts/{id}/tasks"),
     ("POST", "/api/accounts/{id}/tasks/{task}/complete"),
     ("GET", "/api/accounts/{id}/trace"),
@@ -136,6 +140,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/accounts/{id}/projects/{project}/tasks/{task}/comments",
             post(projects::comment_task),
+        )
+        .route(
+            "/accounts/{id}/projects/{project}/tasks/{task}/brief",
+            get(projects::brief),
         )
         .route("/accounts/{id}/tasks", get(projects::team_tasks))
         .route(

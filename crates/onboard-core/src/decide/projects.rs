@@ -234,6 +234,7 @@ fn create(
                 overdue: false,
                 milestone: t.milestone,
                 comments: Vec::new(),
+                kickoff: t.kickoff.clone(),
             })
             .collect(),
     });
@@ -483,13 +484,18 @@ pub(super) fn fire_timer(state: &mut AccountState, event: &Event, out: &mut Deci
         OVERDUE_REMINDER => types::TASK_OVERDUE_REMINDER,
         _ => return,
     };
-    let data = json!({
+    let mut data = json!({
         "project": project.id,
         "task": task.key,
         "assignee": task.assignee,
         "owner": task.owner,
         "due_at": task.due_at.map(Timestamp::millis),
     });
+    if task.kickoff.is_some() {
+        // Rules can tell a kickoff call (`when = "event.data.kickoff"`); its messages get
+        // the brief.
+        data["kickoff"] = json!(true);
+    }
     let (id, key) = (project.id.clone(), task.key.clone());
     out.events
         .push(derived(state, event, kind, &id, &key, data));

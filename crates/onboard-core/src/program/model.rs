@@ -251,6 +251,29 @@ pub struct TaskTemplate {
     pub due_days: Option<u32>,
     pub depends_on: Vec<String>,
     pub milestone: bool,
+    /// Set when the task is a kickoff call: the CSM gets a brief of the attendees'
+    /// Academy progress and product use before it.
+    pub kickoff: Option<Kickoff>,
+}
+
+/// What a kickoff task expects of its attendees (`kickoff = { prerequisites = [...],
+/// attendees = [...] }`). Copied onto the project's task at launch, so a brief reads the
+/// program version the project was launched with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kickoff {
+    /// The Academy modules attendees should finish before the call, in the program's order.
+    pub prerequisites: Vec<Prerequisite>,
+    /// The personas expected at the call; empty: every person of the account.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attendees: Vec<String>,
+}
+
+/// A module a kickoff expects to be done: its journey and its slug (the file stem, e.g.
+/// `01-welcome`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prerequisite {
+    pub journey: String,
+    pub slug: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]

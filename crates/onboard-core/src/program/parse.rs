@@ -283,6 +283,50 @@ fn assemble(
             })
         })
         .collect::<Option<Vec<_>>>()?;
+    // Before the modules go to their journeys: kickoffs resolve their prerequisites.
+    let templates = draft
+        .templates
+        .into_iter()
+        .map(|t| {
+            let tasks = t
+                .tasks
+                .into_iter()
+                .map(|task| {
+                    Some(TaskTemplate {
+                        key: task.key?.value,
+                        title: task.title?,
+                        description: task.description,
+                        owner: task.owner?,
+                        assignee: task.assignee?.value,
+                        snooze_days: task.snooze_days,
+                        due_days: task.due_days,
+                        depends_on: task.depends_on.into_iter().map(|d| d.value).collect(),
+                        milestone: task.milestone,
+                        kickoff: match task.kickoff {
+                            Some(kickoff) => Some(crate::program::Kickoff {
+                                prerequisites: kickoff
+                                    .prerequisites
+                                    .iter()
+                                    .map(|p| prerequisite(&p.value, &modules))
+                                    .collect::<Option<Vec<_>>>()?,
+                                attendees: kickoff.attendees.into_iter().map(|a| a.value).collect(),
+                            }),
+                            None => None,
+                        },
+                    })
+                })
+                .collect::<Option<Vec<_>>>()?;
+            Some(Template {
+                name: t.name?.value,
+                title: t.title?,
+                completion: t.completion,
+                next: t.next.map(|n| n.value),
+                draft: t.draft,
+                due_days: t.due_days,
+                tasks,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
     let mut by_journey: BTreeMap<String, Vec<DraftModule>> = BTreeMap::new();
     for module in modules {
         by_journey
@@ -306,38 +350,6 @@ fn assemble(
                 title: j.title?,
                 core,
                 library,
-            })
-        })
-        .collect::<Option<Vec<_>>>()?;
-    let templates = draft
-        .templates
-        .into_iter()
-        .map(|t| {
-            let tasks = t
-                .tasks
-                .into_iter()
-                .map(|task| {
-                    Some(TaskTemplate {
-                        key: task.key?.value,
-                        title: task.title?,
-                        description: task.description,
-                        owner: task.owner?,
-                        assignee: task.assignee?.value,
-                        snooze_days: task.snooze_days,
-                        due_days: task.due_days,
-                        depends_on: task.depends_on.into_iter().map(|d| d.value).collect(),
-                        milestone: task.milestone,
-                    })
-                })
-                .collect::<Option<Vec<_>>>()?;
-            Some(Template {
-                name: t.name?.value,
-                title: t.title?,
-                completion: t.completion,
-                next: t.next.map(|n| n.value),
-                draft: t.draft,
-                due_days: t.due_days,
-                tasks,
             })
         })
         .collect::<Option<Vec<_>>>()?;
@@ -490,6 +502,18 @@ fn milestone(
         name: written.to_owned(),
         reached_by,
     })
+}
+
+/// A kickoff prerequisite as written, resolved to its module (`None` unless exactly one
+/// module matches, which the checks reported).
+fn prerequisite(written: &str, modules: &[DraftModule]) -> Option<crate::program::Prerequisite> {
+    match check::prerequisite_modules(written, modules).as_slice() {
+        [module] => Some(crate::program::Prerequisite {
+            journey: module.journey.clone(),
+            slug: module.module.slug.clone(),
+        }),
+        _ => None,
+    }
 }
 
 fn recipient(to: DraftRecipient) -> Recipient {

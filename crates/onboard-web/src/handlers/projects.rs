@@ -2,7 +2,9 @@
 //! with its tasks), `GET /api/accounts/{id}/tasks` (team tasks), and the changes:
 //! `POST …/projects` (ask for a project from a template, maybe as a draft),
 //! `POST …/projects/{project}/launch` (launch a draft), `…/complete` (complete by hand), and
-//! `POST …/projects/{project}/tasks/{task}/complete`, `/reopen`, `/reassign`, `/comments`.
+//! `POST …/projects/{project}/tasks/{task}/complete`, `/reopen`, `/reassign`, `/comments`;
+//! and `GET …/projects/{project}/tasks/{task}/brief`, the CSM's brief before a kickoff call
+//! (computed by `onboard_core::brief` from the account's state at the engine's time).
 //!
 //! Each change is checked against the account's current state and the program (unknown
 //! account, project, task or template: 404; a bad body: 400 naming the field; a change the
@@ -16,6 +18,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use bytes::Bytes;
+use onboard_core::brief::{kickoff_brief, BriefError, KickoffBrief};
 use onboard_core::decide::{derived_id, requested_project_id};
 use onboard_core::event::{json_kind, types, InputError};
 use onboard_core::state::{
@@ -290,6 +293,163 @@ pub async fn team_tasks(
     Ok(Json(TeamTaskList {
         tasks: account.team_tasks.iter().map(TeamTaskView::from).collect(),
     }))
+}
+
+/// The brief for a kickoff task, before the call: who of the expected attendees completed
+/// which prerequisite modules, their Academy sign-in, and what they did in the product
+/// since, with a summary and talking points.
+#[utoipa::path(
+    get,
+    path = "/api/accounts/{id}/projects/{project}/tasks/{task}/brief",
+    tag = "projects",
+    operation_id = "kickoff_brief",
+    params(
+        ("id" = String, Path, description = "The account key"),
+        ("project" = String, Path, description = "The project's id"),
+        ("task" = String, Path, description = "The task's key"),
+    ),
+    responses(
+        (status = 200, description = "The brief, as of the engine's time", body = KickoffBriefSchema),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 404, description = "No such account, project or task", body = crate::openapi::ErrorBody),
+        (status = 422, description = "The task is not a kickoff task", body = crate::openapi::ErrorBody),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn brief(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path((id, project, task)): Path<(String, String, String)>,
+) -> ApiResult<Json<KickoffBrief>> {
+    let account = account(&state, &id).await?;
+    let now = state.engine.now();
+    match kickoff_brief(state.engine.program(), &account, &project, &task, now) {
+        Ok(brief) => Ok(Json(brief)),
+        Err(error @ (BriefError::NoProject { .. } | BriefError::NoTask { .. })) => {
+            Err(ApiError::not_found(error.to_string()))
+        }
+        Err(error @ BriefError::NotKickoff { .. }) => {
+            Err(ApiError::invalid(error.to_string(), Vec::new()))
+        }
+    }
+}
+
+/// The brief before a kickoff call (`GET …/tasks/{task}/brief`, and `brief` in the CSM's
+/// email). Times are RFC 3339.
+#[derive(ToSchema)]
+#[schema(as = KickoffBrief)]
+#[allow(dead_code)] // Describes `onboard_core::brief::KickoffBrief`, which the handler answers.
+pub struct KickoffBriefSchema {
+    /// The account's key and name.
+    account: String,
+    account_name: String,
+    project: String,
+    /// The kickoff task's key, title and due time.
+    task: String,
+    title: String,
+    #[schema(format = DateTime)]
+    due_at: Option<String>,
+    /// The time the brief describes.
+    #[schema(format = DateTime)]
+    as_of: String,
+    /// The modules the kickoff expects, in the program's order.
+    prerequisites: Vec<BriefModuleSchema>,
+    /// The personas expected; empty: every person of the account.
+    attendee_personas: Vec<String>,
+    attendees: Vec<BriefAttendeeSchema>,
+    summary: BriefSummarySchema,
+    /// Plain-English sentences: one per attendee, then one for the call.
+    talking_points: Vec<String>,
+}
+
+/// A prerequisite module of a kickoff.
+#[derive(ToSchema)]
+#[schema(as = BriefModule)]
+#[allow(dead_code)] // Describes `onboard_core::brief::ModuleRef`.
+pub struct BriefModuleSchema {
+    journey: String,
+    /// The module's file stem, e.g. `01-welcome`.
+    slug: String,
+    title: String,
+}
+
+/// One attendee of a kickoff call.
+#[derive(ToSchema)]
+#[schema(as = BriefAttendee)]
+#[allow(dead_code)] // Describes `onboard_core::brief::AttendeeBrief`.
+pub struct BriefAttendeeSchema {
+    email: String,
+    name: String,
+    persona: Option<String>,
+    readiness: ReadinessSchema,
+    /// The prerequisites of the journey they follow, with their completion.
+    modules: Vec<BriefModuleProgressSchema>,
+    n_done: usize,
+    n_total: usize,
+    /// Whether they used the Academy (signed in or completed a module).
+    signed_in: bool,
+    #[schema(format = DateTime)]
+    last_sign_in_at: Option<String>,
+    /// Product use counts from here: the first prerequisite completion, else enrolment,
+    /// else the deal.
+    #[schema(format = DateTime)]
+    since: Option<String>,
+    /// When they reached their persona's Aha event.
+    #[schema(format = DateTime)]
+    aha_at: Option<String>,
+    /// Micro-milestones reached since.
+    milestones: Vec<BriefReachedSchema>,
+    /// Key features used since, most recent first.
+    features: Vec<BriefReachedSchema>,
+    #[schema(format = DateTime)]
+    last_product_use_at: Option<String>,
+    used_product_since: bool,
+}
+
+/// A prerequisite with the attendee's completion of it.
+#[derive(ToSchema)]
+#[schema(as = BriefModuleProgress)]
+#[allow(dead_code)] // Describes `onboard_core::brief::ModuleProgress`.
+pub struct BriefModuleProgressSchema {
+    journey: String,
+    slug: String,
+    title: String,
+    done: bool,
+    #[schema(format = DateTime)]
+    completed_at: Option<String>,
+}
+
+/// A milestone reached or a feature used, and when.
+#[derive(ToSchema)]
+#[schema(as = BriefReached)]
+#[allow(dead_code)] // Describes `onboard_core::brief::Reached`.
+pub struct BriefReachedSchema {
+    name: String,
+    #[schema(format = DateTime)]
+    at: String,
+}
+
+/// The attendees by readiness.
+#[derive(ToSchema)]
+#[schema(as = BriefSummary)]
+#[allow(dead_code)] // Describes `onboard_core::brief::BriefSummary`.
+pub struct BriefSummarySchema {
+    n_attendees: usize,
+    n_ready: usize,
+    n_partly: usize,
+    n_not_started: usize,
+}
+
+/// Where an attendee stands: every prerequisite of their journey done, some, or none.
+#[derive(ToSchema)]
+#[schema(as = Readiness)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // Describes `onboard_core::brief::Readiness`.
+pub enum ReadinessSchema {
+    Ready,
+    Partly,
+    NotStarted,
 }
 
 /// The answer of a team task's completion: the event that carries it.

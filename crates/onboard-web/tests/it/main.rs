@@ -6,6 +6,7 @@
 mod academy;
 mod accounts;
 mod bad_input;
+mod brief;
 mod clock;
 mod endpoints;
 mod events;

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod academy;
+mod brief;
 mod browser;
 mod cli;
 mod cluster;

@@ -101,6 +101,7 @@ pub(crate) fn check(file: &str, draft: &Draft, folder: &Folder<'_>, out: &mut Ve
             );
         }
         check_tasks(cx, template, &roles, &persona_names);
+        check_kickoffs(cx, template, folder, &persona_names);
     }
     check_chaining(cx, draft);
 
@@ -415,6 +416,124 @@ fn check_key_features(cx: &mut Cx<'_>, features: &[Text]) {
                 feature.loc,
                 "a key feature is empty",
                 "write the product event name that shows the feature in use, e.g. \"Deal Created\"",
+            );
+        }
+    }
+}
+
+/// The modules a kickoff prerequisite names: `<module>` (its file stem, `01-welcome`, or its
+/// name, `welcome`) in any journey, or `<journey>/<module>` in that one.
+pub(crate) fn prerequisite_modules<'m>(
+    written: &str,
+    modules: &'m [DraftModule],
+) -> Vec<&'m DraftModule> {
+    let (journey, name) = match written.split_once('/') {
+        Some((journey, name)) => (Some(journey), name),
+        None => (None, written),
+    };
+    modules
+        .iter()
+        .filter(|m| journey.is_none_or(|j| m.journey == j))
+        .filter(|m| m.short_name == name || m.module.slug == name)
+        .collect()
+}
+
+/// Each kickoff task's prerequisites name exactly one Academy module of a declared journey,
+/// and its attendees are declared personas; neither repeats.
+fn check_kickoffs(
+    cx: &mut Cx<'_>,
+    template: &DraftTemplate,
+    folder: &Folder<'_>,
+    personas: &[&str],
+) {
+    for task in &template.tasks {
+        let Some(kickoff) = &task.kickoff else {
+            continue;
+        };
+        let key = task.key.as_ref().map_or("?", |k| k.value.as_str());
+        let scope = format!(" in the kickoff of task `{key}`");
+        unique(cx, "prerequisite", &scope, kickoff.prerequisites.iter());
+        unique(cx, "attendee", &scope, kickoff.attendees.iter());
+        for attendee in &kickoff.attendees {
+            reference(
+                cx,
+                attendee,
+                "persona",
+                personas,
+                "declare it with [[personas]]; leave `attendees` out to brief on every person of the account",
+            );
+        }
+        for prerequisite in &kickoff.prerequisites {
+            check_prerequisite(cx, prerequisite, folder);
+        }
+    }
+}
+
+fn check_prerequisite(cx: &mut Cx<'_>, prerequisite: &Text, folder: &Folder<'_>) {
+    let written = prerequisite.value.as_str();
+    let found = prerequisite_modules(written, folder.modules);
+    match found.as_slice() {
+        [_] => {}
+        [] => {
+            let journey = written.split_once('/').map(|(j, _)| j);
+            // A journey with an unreadable module is reported on its own.
+            let broken = match journey {
+                Some(journey) => folder.broken_journeys.contains(journey),
+                None => !folder.broken_journeys.is_empty(),
+            };
+            if broken {
+                return;
+            }
+            let candidates: Vec<&DraftModule> = folder
+                .modules
+                .iter()
+                .filter(|m| journey.is_none_or(|j| m.journey == j))
+                .collect();
+            let known: Vec<String> = candidates
+                .iter()
+                .map(|m| format!("{}/{}", m.journey, m.module.slug))
+                .collect();
+            let hint = if known.is_empty() {
+                match journey {
+                    Some(journey) => format!("journey `{journey}` has no modules; add academy/{journey}/NN-<name>.md, or name a module of another journey"),
+                    None => "the program has no Academy modules; add academy/<journey>/NN-<name>.md".to_owned(),
+                }
+            } else {
+                let name = written.split_once('/').map_or(written, |(_, n)| n);
+                let names = candidates
+                    .iter()
+                    .flat_map(|m| [m.module.slug.as_str(), m.short_name.as_str()]);
+                let mut hint = match closest(name, names) {
+                    Some(near) => match journey {
+                        Some(journey) => format!("did you mean `{journey}/{near}`? "),
+                        None => format!("did you mean `{near}`? "),
+                    },
+                    None => String::new(),
+                };
+                hint.push_str(&format!(
+                    "Academy modules: {}",
+                    list(known.iter().map(String::as_str))
+                ));
+                hint
+            };
+            cx.error(
+                prerequisite.loc,
+                format!("unknown Academy module `{written}`"),
+                hint,
+            );
+        }
+        many => {
+            let names: Vec<String> = many
+                .iter()
+                .map(|m| format!("{}/{}", m.journey, m.module.slug))
+                .collect();
+            cx.error(
+                prerequisite.loc,
+                format!("`{written}` names more than one Academy module"),
+                format!(
+                    "name one by its journey and file name: {}",
+                    list(names.iter().map(String::as_str))
+                ),
             );
         }
     }

@@ -97,6 +97,15 @@ pub(crate) struct DraftTask {
     pub due_days: Option<u32>,
     pub depends_on: Vec<Text>,
     pub milestone: bool,
+    /// `kickoff = { prerequisites, attendees }`, checked against the folder in `check`.
+    pub kickoff: Option<DraftKickoff>,
+}
+
+/// A task's `kickoff` table: module references and personas, with their places.
+#[derive(Debug)]
+pub(crate) struct DraftKickoff {
+    pub prerequisites: Vec<Text>,
+    pub attendees: Vec<Text>,
 }
 
 #[derive(Debug)]
@@ -217,7 +226,9 @@ const TASK: &[&str] = &[
     "due_days",
     "depends_on",
     "milestone",
+    "kickoff",
 ];
+const KICKOFF: &[&str] = &["prerequisites", "attendees"];
 const GOAL: &[&str] = &[
     "name",
     "title",
@@ -596,7 +607,25 @@ fn read_task(cx: &mut Cx<'_>, t: &Table<'_>) -> DraftTask {
         due_days,
         depends_on: cx.strings(t, "depends_on"),
         milestone: cx.boolean(t, "milestone", false),
+        kickoff: t.get("kickoff").and_then(|node| read_kickoff(cx, node)),
     }
+}
+
+/// `kickoff = { prerequisites = ["01-welcome", …], attendees = ["admin", …] }`:
+/// `prerequisites` is required (it may be empty), `attendees` defaults to everyone.
+fn read_kickoff(cx: &mut Cx<'_>, node: &Node) -> Option<DraftKickoff> {
+    let t = cx.table(node, "`kickoff`", KICKOFF)?;
+    if t.get("prerequisites").is_none() {
+        cx.error(
+            t.loc,
+            "`kickoff` has no `prerequisites`",
+            "list the Academy modules attendees should finish before the call, e.g. `kickoff = { prerequisites = [\"01-welcome\"], attendees = [\"admin\"] }`",
+        );
+    }
+    Some(DraftKickoff {
+        prerequisites: cx.strings(&t, "prerequisites"),
+        attendees: cx.strings(&t, "attendees"),
+    })
 }
 
 fn read_goal(cx: &mut Cx<'_>, t: &Table<'_>) -> DraftGoal {

@@ -1624,3 +1624,192 @@ fn a_health_window_that_is_not_whole_days_or_a_field_misspelt_is_reported() {
     );
     assert!(hint(found).contains("key_features"), "{found}");
 }
+
+// ---------------------------------------------------------------------------- kickoffs
+
+/// `MINI`'s kickoff task with `kickoff = …` (the text after `kickoff = `).
+fn mini_kickoff(kickoff: &str) -> String {
+    mini_edited(
+        "key = \"kickoff\"\ntitle = \"Kickoff\"\nowner = \"team\"\nassignee = \"csm\"\n",
+        &format!(
+            "key = \"kickoff\"\ntitle = \"Kickoff\"\nowner = \"team\"\nassignee = \"csm\"\nkickoff = {kickoff}\n"
+        ),
+    )
+}
+
+#[test]
+fn a_kickoff_task_loads_its_prerequisites_and_attendees_into_the_model() {
+    let toml = mini_kickoff("{ prerequisites = [\"start\"], attendees = [\"admin\"] }");
+    let program = load(&mini_with(&toml)).expect("valid");
+    let tasks = &program.templates[0].tasks;
+    let kickoff = tasks[0].kickoff.as_ref().expect("a kickoff");
+    assert_eq!(
+        kickoff.prerequisites,
+        [crate::program::Prerequisite {
+            journey: "basics".to_owned(),
+            slug: "01-start".to_owned()
+        }]
+    );
+    assert_eq!(kickoff.attendees, ["admin"]);
+    assert_eq!(tasks[1].kickoff, None);
+}
+
+#[test]
+fn a_kickoff_prerequisite_is_named_by_file_stem_name_or_journey_and_attendees_default_to_everyone()
+{
+    for written in ["01-start", "start", "basics/start", "basics/01-start"] {
+        let toml = mini_kickoff(&format!("{{ prerequisites = [\"{written}\"] }}"));
+        let program = load(&mini_with(&toml)).expect("valid");
+        let kickoff = program.templates[0].tasks[0]
+            .kickoff
+            .clone()
+            .expect("a kickoff");
+        assert_eq!(kickoff.prerequisites[0].slug, "01-start", "{written}");
+        assert!(kickoff.attendees.is_empty());
+    }
+}
+
+#[test]
+fn an_unknown_kickoff_prerequisite_is_reported_with_the_closest_module() {
+    let toml = mini_kickoff("{ prerequisites = [\"strat\"] }");
+    let diagnostics = errors(&mini_with(&toml));
+    let found = assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"strat\"", 0),
+        "unknown Academy module `strat`",
+    );
+    assert!(hint(found).contains("did you mean `start`?"), "{found}");
+    assert!(hint(found).contains("basics/01-start"), "{found}");
+}
+
+#[test]
+fn a_kickoff_prerequisite_in_another_journey_than_it_says_is_reported() {
+    let toml = mini_kickoff("{ prerequisites = [\"advanced/start\"] }");
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"advanced/start\"", 0),
+        "unknown Academy module `advanced/start`",
+    );
+}
+
+#[test]
+fn a_kickoff_prerequisite_two_journeys_share_is_reported_until_its_journey_is_named() {
+    let toml = mini_kickoff("{ prerequisites = [\"start\"] }").replacen(
+        "[[journeys]]\nname = \"basics\"\ntitle = \"Basics\"\n",
+        "[[journeys]]\nname = \"basics\"\ntitle = \"Basics\"\n\n[[journeys]]\nname = \"more\"\ntitle = \"More\"\n",
+        1,
+    );
+    let mut source = mini_with(&toml);
+    source.files.push(SourceFile {
+        path: "academy/more/01-start.md".to_owned(),
+        contents: MODULE.to_owned(),
+    });
+    let diagnostics = errors(&source);
+    let found = assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"start\"", 0),
+        "`start` names more than one Academy module",
+    );
+    assert!(hint(found).contains("more/01-start"), "{found}");
+
+    let fixed = toml.replacen("[\"start\"]", "[\"more/start\"]", 1);
+    let mut source = mini_with(&fixed);
+    source.files.push(SourceFile {
+        path: "academy/more/01-start.md".to_owned(),
+        contents: MODULE.to_owned(),
+    });
+    let program = load(&source).expect("valid");
+    let kickoff = program.templates[0].tasks[0]
+        .kickoff
+        .clone()
+        .expect("a kickoff");
+    assert_eq!(kickoff.prerequisites[0].journey, "more");
+}
+
+#[test]
+fn an_unknown_kickoff_attendee_is_reported_with_the_closest_persona() {
+    let toml = mini_kickoff("{ prerequisites = [\"start\"], attendees = [\"admn\"] }");
+    let diagnostics = errors(&mini_with(&toml));
+    let found = assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"admn\"", 0),
+        "unknown persona `admn`",
+    );
+    assert!(hint(found).contains("did you mean `admin`?"), "{found}");
+}
+
+#[test]
+fn a_repeated_kickoff_prerequisite_or_attendee_is_reported_at_the_second() {
+    let toml = mini_kickoff(
+        "{ prerequisites = [\"start\", \"start\"], attendees = [\"admin\", \"admin\"] }",
+    );
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"start\"", 1),
+        "duplicate prerequisite `start`",
+    );
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"admin\"] }", 0),
+        "duplicate attendee `admin`",
+    );
+}
+
+#[test]
+fn an_unknown_field_in_a_kickoff_is_reported_with_the_closest_field() {
+    let toml = mini_kickoff("{ prerequisites = [\"start\"], atendees = [\"admin\"] }");
+    let diagnostics = errors(&mini_with(&toml));
+    let found = assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "atendees", 0),
+        "unknown field `atendees` in `kickoff`",
+    );
+    assert!(hint(found).contains("did you mean `attendees`?"), "{found}");
+}
+
+#[test]
+fn a_kickoff_without_prerequisites_or_of_the_wrong_type_is_reported() {
+    let toml = mini_kickoff("{ attendees = [\"admin\"] }");
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "{ attendees", 0),
+        "`kickoff` has no `prerequisites`",
+    );
+    let toml = mini_kickoff("true");
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "true", 0),
+        "`kickoff` must be a table",
+    );
+}
+
+#[test]
+fn the_example_program_s_kickoff_expects_the_first_admin_and_executive_modules() {
+    let program = load(&example()).expect("valid");
+    let onboarding = program.template("onboarding").expect("onboarding");
+    let kickoff = onboarding.tasks[0].kickoff.as_ref().expect("a kickoff");
+    assert_eq!(onboarding.tasks[0].key, "kickoff");
+    let journeys: Vec<&str> = kickoff
+        .prerequisites
+        .iter()
+        .map(|p| p.journey.as_str())
+        .collect();
+    assert!(journeys.contains(&"admin-essentials"), "{journeys:?}");
+    assert!(journeys.contains(&"executive-insights"), "{journeys:?}");
+    assert_eq!(kickoff.attendees, ["admin", "executive"]);
+    assert!(program.rule("kickoff-brief-csm").is_some());
+    assert!(program.messages.contains_key("csm-kickoff-brief"));
+}
