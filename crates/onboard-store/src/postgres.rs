@@ -647,14 +647,25 @@ impl Store for PgStore {
         upsert_accounts(&mut tx, &batch.accounts).await?;
         crate::nudges::upsert_postgres(&mut tx, &decisions.nudges, at.0).await?;
         // Cancels before inserts: decisions are net (see the trait).
-        for cancel in &decisions.cancels {
+        let cancels = rows::cancel_sets(&decisions.cancels);
+        if !cancels.whole.is_empty() {
             sqlx::query(
                 "UPDATE timers SET state = 'cancelled' \
-                 WHERE account_id = $1 AND state = 'pending' \
-                   AND ($2::text IS NULL OR rule = $2)",
+                 WHERE state = 'pending' AND account_id = ANY($1)",
             )
-            .bind(&cancel.account)
-            .bind(cancel.rule.as_deref())
+            .bind(&cancels.whole)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !cancels.rules.is_empty() {
+            let (accounts, rules): (Vec<&str>, Vec<&str>) = cancels.rules.iter().copied().unzip();
+            sqlx::query(
+                "UPDATE timers SET state = 'cancelled' \
+                 WHERE state = 'pending' \
+                   AND (account_id, rule) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))",
+            )
+            .bind(&accounts)
+            .bind(&rules)
             .execute(&mut *tx)
             .await?;
         }

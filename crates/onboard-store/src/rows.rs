@@ -43,6 +43,31 @@ pub(crate) fn chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
+/// A batch's timer cancels as two sets, each named once: accounts whose every pending timer
+/// goes, and (account, rule) pairs of accounts not already in the first set. Cancelling is
+/// idempotent, so this is the same net effect in a few statements instead of one per cancel.
+pub(crate) struct CancelSets<'a> {
+    pub whole: Vec<&'a str>,
+    pub rules: Vec<(&'a str, &'a str)>,
+}
+
+pub(crate) fn cancel_sets(cancels: &[onboard_core::state::TimerCancel]) -> CancelSets<'_> {
+    let whole: std::collections::BTreeSet<&str> = cancels
+        .iter()
+        .filter(|c| c.rule.is_none())
+        .map(|c| c.account.as_str())
+        .collect();
+    let rules: std::collections::BTreeSet<(&str, &str)> = cancels
+        .iter()
+        .filter_map(|c| Some((c.account.as_str(), c.rule.as_deref()?)))
+        .filter(|(account, _)| !whole.contains(account))
+        .collect();
+    CancelSets {
+        whole: whole.into_iter().collect(),
+        rules: rules.into_iter().collect(),
+    }
+}
+
 /// Builds the answer of `append_events` from the sequence numbers the inserts returned
 /// (`inserted`, by key) and those of keys that were already in the log (`existing`): the
 /// first occurrence of a newly inserted key is `New`, every other occurrence `Duplicate`.
@@ -444,6 +469,26 @@ mod tests {
             assert_eq!(joined, items);
             assert!(pieces.iter().all(|p| CHUNK_SIZES.contains(&p.len())));
         }
+    }
+
+    #[test]
+    fn cancels_are_named_once_and_a_whole_account_covers_its_rules() {
+        use onboard_core::state::TimerCancel;
+        let cancel = |account: &str, rule: Option<&str>| TimerCancel {
+            account: account.to_owned(),
+            rule: rule.map(str::to_owned),
+        };
+        let cancels = [
+            cancel("b", Some("r1")),
+            cancel("a", Some("r1")),
+            cancel("b", Some("r1")),
+            cancel("c", Some("r2")),
+            cancel("c", None),
+            cancel("a", Some("r2")),
+        ];
+        let sets = cancel_sets(&cancels);
+        assert_eq!(sets.whole, ["c"]);
+        assert_eq!(sets.rules, [("a", "r1"), ("a", "r2"), ("b", "r1")]);
     }
 
     #[test]

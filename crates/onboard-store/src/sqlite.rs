@@ -675,15 +675,33 @@ impl Store for SqliteStore {
         upsert_accounts(&mut tx, &batch.accounts).await?;
         crate::nudges::upsert_sqlite(&mut tx, &decisions.nudges, at.0).await?;
         // Cancels before inserts: decisions are net (see the trait).
-        for cancel in &decisions.cancels {
-            sqlx::query(
-                "UPDATE timers SET state = 'cancelled' \
-                 WHERE account_id = ?1 AND state = 'pending' AND (?2 IS NULL OR rule = ?2)",
-            )
-            .bind(&cancel.account)
-            .bind(cancel.rule.as_deref())
-            .execute(&mut *tx)
-            .await?;
+        let cancels = rows::cancel_sets(&decisions.cancels);
+        for chunk in chunks(&cancels.whole) {
+            let mut update = QueryBuilder::<Sqlite>::new(
+                "UPDATE timers SET state = 'cancelled' WHERE state = 'pending' AND account_id IN (",
+            );
+            let mut list = update.separated(", ");
+            for account in chunk {
+                list.push_bind(*account);
+            }
+            update.push(")");
+            update.build().execute(&mut *tx).await?;
+        }
+        for chunk in chunks(&cancels.rules) {
+            let mut update = QueryBuilder::<Sqlite>::new(
+                "UPDATE timers SET state = 'cancelled' WHERE state = 'pending' \
+                 AND (account_id, rule) IN (VALUES ",
+            );
+            let mut list = update.separated(", ");
+            for (account, rule) in chunk {
+                list.push("(")
+                    .push_bind_unseparated(*account)
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(*rule)
+                    .push_unseparated(")");
+            }
+            update.push(")");
+            update.build().execute(&mut *tx).await?;
         }
         for chunk in chunks(&decisions.timers) {
             let mut insert = QueryBuilder::<Sqlite>::new(
