@@ -355,18 +355,25 @@ async fn mark_processed(conn: &mut SqliteConnection, seqs: &[i64], at: Timestamp
 }
 
 /// Inserts or replaces accounts, columns and JSON state.
-async fn upsert_accounts(conn: &mut SqliteConnection, accounts: &[AccountState]) -> Result<()> {
-    let latest = rows::latest_accounts(accounts);
-    for chunk in chunks(&latest) {
-        let documents = chunk
-            .iter()
-            .map(|a| rows::account_document(a))
-            .collect::<Result<Vec<_>>>()?;
+/// Each account's latest state with its document, serialized before the write lock is
+/// taken: the lock is held for the writes alone.
+fn account_documents(accounts: &[AccountState]) -> Result<Vec<(&AccountState, String)>> {
+    rows::latest_accounts(accounts)
+        .into_iter()
+        .map(|a| Ok((a, rows::account_document(a)?)))
+        .collect()
+}
+
+async fn upsert_accounts(
+    conn: &mut SqliteConnection,
+    accounts: &[(&AccountState, String)],
+) -> Result<()> {
+    for chunk in chunks(accounts) {
         let mut upsert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO accounts \
              (id, name, status, program_version, csm, created_at, updated_at, state, domain) ",
         );
-        upsert.push_values(chunk.iter().zip(&documents), |mut row, (account, state)| {
+        upsert.push_values(chunk, |mut row, (account, state)| {
             row.push_bind(&account.id)
                 .push_bind(&account.name)
                 .push_bind(account.status.as_str())
@@ -653,6 +660,7 @@ impl Store for SqliteStore {
     }
 
     async fn commit_batch(&self, lease: &Lease, batch: &ProcessedBatch) -> Result<()> {
+        let documents = account_documents(&batch.accounts)?;
         let mut tx = self.write().await?;
         // The fence: nothing is written unless this node still holds the lease.
         let held = sqlx::query(
@@ -672,7 +680,7 @@ impl Store for SqliteStore {
         let at = batch.processed_at;
         let decisions = &batch.decisions;
         mark_processed(&mut tx, &batch.processed, at).await?;
-        upsert_accounts(&mut tx, &batch.accounts).await?;
+        upsert_accounts(&mut tx, &documents).await?;
         crate::nudges::upsert_sqlite(&mut tx, &decisions.nudges, at.0).await?;
         // Cancels before inserts: decisions are net (see the trait).
         let cancels = rows::cancel_sets(&decisions.cancels);

@@ -24,6 +24,7 @@ use onboard_core::event::{types, InputError};
 use onboard_core::{EventType, Timestamp};
 use onboard_store::{UsageCall, UsageEvent};
 use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -302,9 +303,28 @@ async fn single(
     }))
 }
 
-/// The top level of a batch.
+/// The top level of a batch, each item left as its JSON text: its size is read from it and
+/// it is parsed once, on its own.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
+struct RawBatch<'a> {
+    #[serde(borrow)]
+    batch: Vec<&'a RawValue>,
+    #[serde(default)]
+    context: Option<Map<String, Value>>,
+    #[serde(default)]
+    integrations: Option<Map<String, Value>>,
+    #[serde(default)]
+    sent_at: Option<String>,
+    #[serde(default)]
+    write_key: Option<String>,
+}
+
+/// The top level of a batch as a tree: what a batch that is not a [`RawBatch`] is checked
+/// against, for errors that say where the problem is.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // Only its errors are used.
 struct BatchBody {
     batch: Vec<Value>,
     #[serde(default)]
@@ -339,17 +359,12 @@ pub async fn batch(
 ) -> ApiResult<Json<Accepted>> {
     let key_in_header = authorized_by_header(&state, &headers)?;
     let bytes = read_body(&headers, body, MAX_BATCH_BYTES, "500 KB per batch").await?;
-    let value = parse_json(&bytes)?;
+    let Ok(top) = serde_json::from_slice::<RawBatch>(&bytes) else {
+        return Err(batch_error(&state, &bytes, key_in_header));
+    };
     if !key_in_header {
-        authorize_by_body(&state, &value)?;
+        authorize(&state, top.write_key.as_deref())?;
     }
-    let top: BatchBody = serde_path_to_error::deserialize(&value).map_err(|e| {
-        let at = e.path().to_string();
-        invalid(
-            "the batch is not valid: expected {\"batch\": [...], \"context\"?, \"integrations\"?, \"sentAt\"?}",
-            vec![input_error(&at, e.inner().to_string())],
-        )
-    })?;
     if top.batch.len() > MAX_BATCH_EVENTS {
         return Err(too_large(format!(
             "the batch has {} events; the limit is {MAX_BATCH_EVENTS} events per batch",
@@ -357,7 +372,7 @@ pub async fn batch(
         )));
     }
     for (i, item) in top.batch.iter().enumerate() {
-        let size = serde_json::to_vec(item).map_or(0, |v| v.len());
+        let size = item.get().len();
         if size > MAX_EVENT_BYTES {
             return Err(too_large(format!(
                 "batch[{i}] is {size} bytes; the limit is 32 KB per event"
@@ -373,6 +388,8 @@ pub async fn batch(
     let mut calls = Vec::with_capacity(top.batch.len());
     let mut rejected = Vec::new();
     for (i, item) in top.batch.iter().enumerate() {
+        // Valid JSON already: the whole body parsed.
+        let item: Value = serde_json::from_str(item.get()).unwrap_or(Value::Null);
         let item = shared.merge_into(item);
         match message(&item, &format!("batch[{i}]"), None, shared.sent_at, now) {
             Ok(mut these) => calls.append(&mut these),
@@ -398,6 +415,29 @@ pub async fn batch(
     }))
 }
 
+/// Why a body is not a batch, checked the slow way: not JSON (400), no valid write key
+/// when the body must carry it (401), or the place where it differs from a batch (400).
+fn batch_error(state: &AppState, bytes: &[u8], key_in_header: bool) -> ApiError {
+    let value = match parse_json(bytes) {
+        Ok(value) => value,
+        Err(error) => return error,
+    };
+    if !key_in_header {
+        if let Err(error) = authorize_by_body(state, &value) {
+            return error;
+        }
+    }
+    let at_fault = serde_path_to_error::deserialize::<_, BatchBody>(&value).err();
+    let (at, message) = at_fault.map_or_else(
+        || ("/".to_owned(), "not a batch".to_owned()),
+        |e| (e.path().to_string(), e.inner().to_string()),
+    );
+    invalid(
+        "the batch is not valid: expected {\"batch\": [...], \"context\"?, \"integrations\"?, \"sentAt\"?}",
+        vec![input_error(&at, message)],
+    )
+}
+
 /// What a batch's top level gives each item.
 struct Shared<'a> {
     context: Option<&'a Map<String, Value>>,
@@ -408,8 +448,7 @@ struct Shared<'a> {
 impl Shared<'_> {
     /// The item with the batch's `context` and `integrations` merged in (the item's own
     /// keys win).
-    fn merge_into(&self, item: &Value) -> Value {
-        let mut item = item.clone();
+    fn merge_into(&self, mut item: Value) -> Value {
         if let Some(object) = item.as_object_mut() {
             for (field, shared) in [
                 ("context", self.context),
@@ -863,7 +902,11 @@ pub(crate) fn authorized_by_header(state: &AppState, headers: &HeaderMap) -> Api
 
 /// Checks `writeKey` in the body.
 fn authorize_by_body(state: &AppState, body: &Value) -> ApiResult<()> {
-    let given = body.get("writeKey").and_then(Value::as_str);
+    authorize(state, body.get("writeKey").and_then(Value::as_str))
+}
+
+/// Checks the `writeKey` a body gave.
+fn authorize(state: &AppState, given: Option<&str>) -> ApiResult<()> {
     match (state.write_key.as_ref(), given) {
         (Some(key), Some(given)) if key.matches(given) => Ok(()),
         _ => Err(bad_key()),
