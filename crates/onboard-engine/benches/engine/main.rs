@@ -8,6 +8,11 @@
 //!   no rule of the program names) spread round-robin over 10,000 accounts that already
 //!   exist, so every batch loads and rewrites as many accounts as it has events.
 //!   Target: 20,000 events/s.
+//! - `process/<backend>/product.track`: [`Engine::settle`] processing N product events
+//!   (`product.track` as the usage intake logs them, of the key features and the Aha event)
+//!   from 5 linked product users at each of 2,000 won accounts: every event updates the
+//!   account's usage health, and the program's Aha, milestone and goal logic reads it.
+//!   Target: 25,000 events/s.
 //! - `timers/<backend>/fire/<P>_pending`: the scheduler's firing alone, done as the engine
 //!   does it (store `claim_due_timers` + `fire_timers`, `timer_batch` at a time), of N due
 //!   timers while P timers (10,000, then 1,000,000) are pending for the far future.
@@ -236,6 +241,70 @@ impl Fixture {
         }
     }
 
+    /// Appends and settles a won deal of 5 people for each of `n_accounts` accounts (the
+    /// first an admin, the others end users), with 5 seats.
+    async fn won_accounts(&mut self, n_accounts: usize) {
+        let kind = EventType::parse(types::DEAL_WON).unwrap();
+        let events: Vec<NewEvent> = (0..n_accounts)
+            .map(|a| NewEvent {
+                key: format!("won-{a}"),
+                kind: kind.clone(),
+                account: format!("acct-{a}"),
+                at: Timestamp(T0.0 - 86_400_000),
+                data: serde_json::json!({
+                    "account_name": format!("Account {a}"),
+                    "seats": 5,
+                    "contacts": (0..5).map(|p| serde_json::json!({
+                        "email": format!("p{p}@acct-{a}.example"),
+                        "name": format!("Person {p}"),
+                        "persona": if p == 0 { "admin" } else { "end_user" },
+                    })).collect::<Vec<_>>(),
+                }),
+            })
+            .collect();
+        for chunk in events.chunks(APPEND_CHUNK) {
+            self.store.append_events(chunk, T0).await.unwrap();
+        }
+        self.engine.settle().await.unwrap();
+    }
+
+    /// Appends `n` product events as the usage intake logs them: round-robin over the 5
+    /// people of `n_accounts` accounts (product user `u-<account>-<person>`), cycling
+    /// through the example program's key features and Aha event, a second apart.
+    async fn append_tracks(&mut self, n: usize, n_accounts: usize) {
+        const NAMES: [&str; 5] = [
+            "Lead Imported",
+            "Deal Created",
+            "Activity Logged",
+            "Dashboard Viewed",
+            "Pipeline Configured",
+        ];
+        let kind = EventType::parse(types::PRODUCT_TRACK).unwrap();
+        let events: Vec<NewEvent> = (0..n)
+            .map(|i| {
+                let id = self.next_id();
+                let account = i % n_accounts;
+                let person = (i / n_accounts) % 5;
+                NewEvent {
+                    key: format!("segment:track-{id}"),
+                    kind: kind.clone(),
+                    account: format!("acct-{account}"),
+                    at: Timestamp(T0.0 - 60_000 + (i / n_accounts) as i64 * 1_000),
+                    data: serde_json::json!({
+                        "user": format!("u-{account}-{person}"),
+                        "message_id": format!("track-{id}"),
+                        "event": NAMES[i % NAMES.len()],
+                        "properties": { "rows": i % 100 },
+                        "email": format!("p{person}@acct-{account}.example"),
+                    }),
+                }
+            })
+            .collect();
+        for chunk in events.chunks(APPEND_CHUNK) {
+            self.store.append_events(chunk, T0).await.unwrap();
+        }
+    }
+
     /// Writes `n` pending timers of [`TIMER_RULE`] due from `first_due` on (1 ms apart).
     async fn seed_timers(&mut self, n: usize, n_accounts: usize, first_due: Timestamp) {
         let version = self.engine.program().version.0.clone();
@@ -441,9 +510,34 @@ fn process(c: &mut Criterion) {
                 })
             });
         });
-        group.finish();
         profile.print(&format!(
             "process/{backend} ({n_events} events over {n_accounts} accounts per settle)"
+        ));
+        // Product usage: won accounts with linked users, every event a health update.
+        let n_won = scale(2_000);
+        rt.block_on(fx.won_accounts(n_won));
+        let mut profile = Profile::default();
+        group.bench_function(BenchmarkId::new("product.track", n_events), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let mut timed = std::time::Duration::ZERO;
+                    for _ in 0..iters {
+                        fx.append_tracks(n_events, n_won).await;
+                        fx.timed.take();
+                        let started = Instant::now();
+                        let progress = fx.engine.settle().await.unwrap();
+                        let elapsed = started.elapsed();
+                        assert!(progress.events_processed >= n_events);
+                        profile.add(fx.timed.take(), elapsed);
+                        timed += elapsed;
+                    }
+                    timed
+                })
+            });
+        });
+        group.finish();
+        profile.print(&format!(
+            "process/{backend} (product.track: {n_events} events over {n_won} accounts of 5 users per settle)"
         ));
         rt.block_on(fx.finish());
     }
