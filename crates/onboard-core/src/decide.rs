@@ -4,7 +4,9 @@
 //! included, which is what makes replay, dry runs and simulation possible.
 
 use crate::event::{types, Event, EventType, NewEvent};
-use crate::program::{Action, OverBudget, Program, Recipient, Reentry, Rule, TeamMember, Trigger};
+use crate::program::{
+    Action, OverBudget, Program, Recipient, Reentry, Rule, SetTarget, TeamMember, Trigger,
+};
 use crate::state::{
     AccountState, AccountStatus, Alert, AlertStatus, Decisions, NewMessage, NewTimer, RuleRuns,
     TimerCancel, Trace, TraceOutcome, SIGN_IN_URL_PLACEHOLDER,
@@ -496,8 +498,51 @@ fn run_rule(
     let mut alerts: Vec<(String, String, String)> = Vec::new();
     let mut made_nudges: Vec<nudges::NudgeRequest<'_>> = Vec::new();
     let mut nudge_emails: Vec<String> = Vec::new();
+    let mut staged = changes::Staged::default();
     for (index, action) in rule.actions.iter().enumerate() {
         match action {
+            // An account that leaves leaves every journey; fields are our side's and stay
+            // writable.
+            Action::Enrol { journey, .. } if audience == Audience::TeamOnly => {
+                done.push(format!(
+                    "enrol in `{journey}`: not enrolled, the account is {}",
+                    state.status.as_str()
+                ));
+            }
+            Action::Enrol { journey, to } => {
+                let recipients = recipients(program, state, event, to);
+                changes::Run {
+                    state,
+                    rule,
+                    event,
+                    index,
+                    staged: &mut staged,
+                    done: &mut done,
+                    events: &mut events,
+                }
+                .enrol(journey, &recipients);
+            }
+            Action::Set { target, value, to } => {
+                let recipients = match target {
+                    SetTarget::AccountField(_) => Vec::new(),
+                    SetTarget::PersonProperty(_) => recipients(
+                        program,
+                        state,
+                        event,
+                        to.as_ref().unwrap_or(&Recipient::Person),
+                    ),
+                };
+                changes::Run {
+                    state,
+                    rule,
+                    event,
+                    index,
+                    staged: &mut staged,
+                    done: &mut done,
+                    events: &mut events,
+                }
+                .set(target, value, &recipients);
+            }
             Action::Send {
                 message,
                 to: Recipient::People { .. } | Recipient::Person | Recipient::Assignee,
@@ -696,6 +741,7 @@ fn run_rule(
         });
     runs.n += 1;
     runs.last_at = event.at;
+    staged.apply(state, event);
     for (index, action) in project_actions {
         match action {
             Action::Launch { template, draft } => {
@@ -1032,8 +1078,11 @@ fn trace(
 
 #[cfg(test)]
 mod academy_tests;
+#[cfg(test)]
+mod actions_tests;
 mod apply;
 mod budget;
+mod changes;
 mod condition;
 mod goals;
 #[cfg(test)]

@@ -62,8 +62,14 @@ pub mod types {
     pub const PERSON_ADDED: &str = "person.added";
     /// A person's persona set by hand (`data.email`, `data.persona`).
     pub const PERSON_RESEGMENTED: &str = "person.resegmented";
-    /// Derived: a person was enrolled in their persona's journey.
+    /// Derived: a person was enrolled in a journey: their persona's, or the one a rule's
+    /// `enrol` names (`data.email`, `data.name`, `data.persona`, `data.journey`,
+    /// `data.previous_journey`: the one they left, or null).
     pub const PERSON_ENROLLED: &str = "person.enrolled";
+    /// Derived: a rule's `set` changed an account field or a person property
+    /// (`data.target`: `account.fields` or `person.properties`, `data.name`, `data.value`,
+    /// `data.previous`: null when unset, `data.email` for a person, `data.rule`).
+    pub const FIELD_SET: &str = "field.set";
     pub const ACCOUNT_CHURNED: &str = "account.churned";
     pub const ACCOUNT_PAUSED: &str = "account.paused";
     pub const ACCOUNT_RESUMED: &str = "account.resumed";

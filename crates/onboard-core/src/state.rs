@@ -52,6 +52,10 @@ pub struct Person {
     pub journey: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enrolled_at: Option<Timestamp>,
+    /// Set when a rule's `enrol` chose the journey: the enrolment by persona (at a deal, a
+    /// new contact, a resegmentation) then leaves the person where the rule put them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub journey_by_rule: bool,
     /// When rules contacted this person (or will: a message deferred by the contact
     /// budget), within the budget's window.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -90,6 +94,7 @@ impl Person {
             properties: BTreeMap::new(),
             journey: None,
             enrolled_at: None,
+            journey_by_rule: false,
             contacts: Vec::new(),
             active_at: None,
             seen: BTreeMap::new(),
@@ -185,6 +190,10 @@ pub struct AccountState {
     /// Product usage as health needs it (bounded; see [`crate::health`]).
     #[serde(default, skip_serializing_if = "crate::health::Usage::is_empty")]
     pub usage: crate::health::Usage,
+    /// The account's own fields, written by rules' `set = "account.fields.<name>"` and read
+    /// by conditions as `account.fields.<name>`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, serde_json::Value>,
 }
 
 /// An account's first Aha event: the moment it got value from the product.
@@ -228,6 +237,7 @@ impl AccountState {
             nudges: Vec::new(),
             aha: None,
             usage: Default::default(),
+            fields: BTreeMap::new(),
         }
     }
 

@@ -76,6 +76,9 @@ pub(super) fn apply(
                     if let Some(person) = state.people.iter_mut().find(|p| p.email == email) {
                         person.persona = Some(persona);
                         person.persona_source = Some(FROM_MANUAL.to_owned());
+                        // A persona set by hand takes the person to its journey, also
+                        // from one a rule chose.
+                        person.journey_by_rule = false;
                         touched.push(email);
                     }
                 }
@@ -207,15 +210,18 @@ pub fn segment(program: &Program, person: &Person) -> Option<String> {
     program.default_persona.clone()
 }
 
-/// Enrols a person in their persona's journey when they are not already in it; returns the
-/// `person.enrolled` event announcing it.
+/// Enrols a person in their persona's journey when they are not already in it, unless a
+/// rule chose their journey; returns the `person.enrolled` event announcing it.
 fn enrol(
     program: &Program,
     state: &mut AccountState,
     email: &str,
     cause: &Event,
 ) -> Option<NewEvent> {
-    let person = state.people.iter_mut().find(|p| p.email == email)?;
+    let person = state
+        .people
+        .iter_mut()
+        .find(|p| p.email == email && !p.journey_by_rule)?;
     let persona = person.persona.clone()?;
     let journey = program.persona(&persona)?.journey.clone()?;
     if person.journey.as_deref() == Some(journey.as_str()) {

@@ -32,6 +32,14 @@ impl<'a> RuleEnv<'a> {
         let state = self.state;
         // The plan and seats of the latest deal; the time of the first.
         let latest = state.deals.last();
+        if let Some(path) = field.strip_prefix("fields") {
+            let path = path.strip_prefix('.').unwrap_or(path);
+            let (head, rest) = path.split_once('.').unwrap_or((path, ""));
+            return state
+                .fields
+                .get(head)
+                .map_or(Value::Null, |json| lookup_json(json, rest));
+        }
         match field {
             "id" => Value::from(state.id.as_str()),
             "name" => Value::from(state.name.as_str()),

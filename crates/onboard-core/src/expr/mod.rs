@@ -139,7 +139,7 @@ mod tests;
 
 pub use eval::Evaluation;
 pub use schema::{Schema, Type};
-pub use value::{lookup_json, Env, Value};
+pub use value::{lookup_json, lookup_json_value, Env, Value};
 
 use crate::time::Timestamp;
 use std::fmt;

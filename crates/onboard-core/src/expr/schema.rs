@@ -1,6 +1,6 @@
 //! What conditions may read: the known fields with their [`Type`]s and, for some, their
 //! known values (persona names, event types), and the dynamic prefixes under which any path
-//! is accepted (`event.data`, `*.properties`).
+//! is accepted (`event.data`, `*.properties`, `account.fields`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -119,6 +119,7 @@ impl Schema {
         }
         schema
             .with_dynamic("account.properties")
+            .with_dynamic("account.fields")
             .with_dynamic("person.properties")
             .with_dynamic("event.data")
             .with_values("account.status", ["active", "paused", "churned"])

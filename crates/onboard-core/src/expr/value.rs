@@ -54,23 +54,28 @@ impl Env for BTreeMap<String, Value> {
 /// The value at the dotted `path` inside `json` (`plan.tier`, `items.0.sku`; the empty path
 /// is `json` itself), [`Value::Null`] when there is none. Numeric segments index lists.
 pub fn lookup_json(json: &serde_json::Value, path: &str) -> Value {
+    lookup_json_value(json, path).map_or(Value::Null, Value::from)
+}
+
+/// The JSON value at a dotted `path` (object keys, array indexes) of `json`, itself for an
+/// empty path; `None` when there is nothing there.
+pub fn lookup_json_value<'a>(
+    json: &'a serde_json::Value,
+    path: &str,
+) -> Option<&'a serde_json::Value> {
     let mut here = json;
     if !path.is_empty() {
         for segment in path.split('.') {
-            let next = match here {
+            here = match here {
                 serde_json::Value::Object(map) => map.get(segment),
                 serde_json::Value::Array(items) => {
                     segment.parse::<usize>().ok().and_then(|i| items.get(i))
                 }
                 _ => None,
-            };
-            match next {
-                Some(next) => here = next,
-                None => return Value::Null,
-            }
+            }?;
         }
     }
-    Value::from(here)
+    Some(here)
 }
 
 /// A time written as a string: RFC 3339 (`2026-01-31T09:00:00Z`, `…+02:00`) or a date

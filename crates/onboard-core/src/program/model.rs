@@ -369,7 +369,54 @@ pub enum Action {
         expires: Duration,
         frequency: NudgeFrequency,
     },
+    /// Enrols each recipient person in the named journey, like the enrolment at the deal
+    /// (announced as `person.enrolled`); a person already in it is left alone.
+    Enrol { journey: String, to: Recipient },
+    /// Sets an account field or a person property (announced as `field.set`); a value equal
+    /// to the current one changes nothing.
+    Set {
+        target: SetTarget,
+        value: SetValue,
+        /// Whose property (a person property only; default: the person the event names).
+        to: Option<Recipient>,
+    },
 }
+
+/// What a `set` action writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetTarget {
+    /// `account.fields.<name>`: the account's own fields, read as `account.fields.<name>`.
+    AccountField(String),
+    /// `person.properties.<name>`: a property of each person concerned.
+    PersonProperty(String),
+}
+
+impl SetTarget {
+    /// The target as the program writes it, e.g. `account.fields.exec_engaged`.
+    pub fn path(&self) -> String {
+        match self {
+            Self::AccountField(name) => format!("account.fields.{name}"),
+            Self::PersonProperty(name) => format!("person.properties.{name}"),
+        }
+    }
+}
+
+/// The value a `set` action writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetValue {
+    /// `value = …`: a string, number or boolean written in the program.
+    Literal(Literal),
+    /// `value_from = "event.data.<path>"`: the path under the event's data (empty for the
+    /// whole data); nothing is set when the event has no value there.
+    FromEvent(String),
+}
+
+/// A JSON value written in the program: a string, a number or a boolean (never a float
+/// that is not a number, so equality is total).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Literal(pub serde_json::Value);
+
+impl Eq for Literal {}
 
 /// How a nudge looks: a hint, or a celebration of something done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -414,6 +414,15 @@ fn assemble(
                             frequency,
                         },
                         DraftAction::Emit { event } => Action::Emit { event },
+                        DraftAction::Enrol { journey, to } => Action::Enrol {
+                            journey: journey.value,
+                            to: recipient(to),
+                        },
+                        DraftAction::Set { target, value, to } => Action::Set {
+                            target,
+                            value,
+                            to: to.map(recipient),
+                        },
                         DraftAction::Launch { template, draft } => Action::Launch {
                             template: template.value,
                             draft,

@@ -711,6 +711,11 @@ pub struct AccountSchema {
     /// use; `GET /api/accounts/{id}/health` assesses it.
     #[schema(required = false, value_type = Object)]
     usage: Value,
+    /// The account's own fields, by name, as rules' `set = "account.fields.<name>"` wrote
+    /// them (a string, number or boolean; conditions read `account.fields.<name>`). Absent
+    /// while none is set.
+    #[schema(required = false, value_type = Object)]
+    fields: BTreeMap<String, Value>,
     timeline: Timeline,
 }
 

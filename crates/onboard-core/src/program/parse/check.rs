@@ -215,7 +215,32 @@ pub(crate) fn check(file: &str, draft: &Draft, folder: &Folder<'_>, out: &mut Ve
                         "add a [[team]] member with this `role`",
                     );
                 }
+                DraftAction::Enrol { journey, .. } => {
+                    reference(
+                        cx,
+                        journey,
+                        "journey",
+                        &journey_names,
+                        "declare it with [[journeys]]",
+                    );
+                }
                 _ => {}
+            }
+            let people = match action {
+                DraftAction::Enrol { to, .. } | DraftAction::Set { to: Some(to), .. } => Some(to),
+                _ => None,
+            };
+            if let Some(DraftRecipient::People {
+                persona: Some(persona),
+            }) = people
+            {
+                reference(
+                    cx,
+                    persona,
+                    "persona",
+                    &persona_names,
+                    "declare it with [[personas]]",
+                );
             }
             if let DraftAction::Send { message, to } | DraftAction::Nudge { message, to, .. } =
                 action

@@ -7,7 +7,8 @@ use super::fields::{Cx, Table, Text};
 use super::tree::{Loc, Node, Value};
 use crate::event::EventType;
 use crate::program::{
-    Completion, NudgeFrequency, NudgeStyle, Reentry, Sender, Side, Trigger, NUDGE_EXPIRES_DEFAULT,
+    Completion, Literal, NudgeFrequency, NudgeStyle, Reentry, Sender, SetTarget, SetValue, Side,
+    Trigger, NUDGE_EXPIRES_DEFAULT,
 };
 use crate::time::Duration;
 
@@ -171,6 +172,15 @@ pub(crate) enum DraftAction {
         expires: Duration,
         frequency: NudgeFrequency,
     },
+    Enrol {
+        journey: Text,
+        to: DraftRecipient,
+    },
+    Set {
+        target: SetTarget,
+        value: SetValue,
+        to: Option<DraftRecipient>,
+    },
 }
 
 #[derive(Debug)]
@@ -269,6 +279,10 @@ const ACTION: &[&str] = &[
     "style",
     "expires",
     "frequency",
+    "enrol",
+    "set",
+    "value",
+    "value_from",
 ];
 const FREQUENCY_TABLE: &[&str] = &["at_most", "per"];
 /// Keys that only a `nudge` action takes.
@@ -871,9 +885,24 @@ fn read_reentry(cx: &mut Cx<'_>, node: &Node) -> Option<Reentry> {
 }
 
 fn read_action(cx: &mut Cx<'_>, t: &Table<'_>) -> Option<DraftAction> {
-    const HINT: &str = "an action either sends a message (`send = \"welcome\"` with `to = \"people\"`, `\"csm\"` or `\"persona:admin\"`), emits an event (`emit = \"welcome.sent\"`), launches a project (`launch = \"onboarding\"`), opens a team task (`task = \"Call them\"` with `assignee = \"csm\"`), posts an alert (`alert = \"sales\"` with `message`) or nudges in the product (`nudge = \"import-tip\"`)";
+    const HINT: &str = "an action either sends a message (`send = \"welcome\"` with `to = \"people\"`, `\"csm\"` or `\"persona:admin\"`), emits an event (`emit = \"welcome.sent\"`), launches a project (`launch = \"onboarding\"`), opens a team task (`task = \"Call them\"` with `assignee = \"csm\"`), posts an alert (`alert = \"sales\"` with `message`) nudges in the product (`nudge = \"import-tip\"`), enrols in a journey (`enrol = \"everyday-selling\"`) or sets a field (`set = \"account.fields.<name>\"` with `value`)";
     if t.get("nudge").is_some() {
         return read_nudge(cx, t, HINT);
+    }
+    if t.get("enrol").is_some() {
+        return read_enrol(cx, t, HINT);
+    }
+    if t.get("set").is_some() {
+        return read_set(cx, t, HINT);
+    }
+    for key in ["value", "value_from"] {
+        if t.get(key).is_some() {
+            cx.error(
+                t.key_loc(key),
+                format!("`{key}` only goes with `set`"),
+                "write `set = \"account.fields.<name>\"` or `set = \"person.properties.<name>\"` with `value` or `value_from`",
+            );
+        }
     }
     for key in NUDGE_ONLY {
         if t.get(key).is_some() {
@@ -1019,7 +1048,19 @@ fn read_project_action(cx: &mut Cx<'_>, t: &Table<'_>, hint: &str) -> Option<Dra
 /// `expires` and `frequency`.
 fn read_nudge(cx: &mut Cx<'_>, t: &Table<'_>, hint: &str) -> Option<DraftAction> {
     for key in [
-        "send", "emit", "launch", "task", "alert", "message", "draft", "assignee", "reason",
+        "send",
+        "emit",
+        "launch",
+        "task",
+        "alert",
+        "message",
+        "draft",
+        "assignee",
+        "reason",
+        "enrol",
+        "set",
+        "value",
+        "value_from",
     ] {
         if t.get(key).is_some() {
             cx.error(
@@ -1151,4 +1192,172 @@ fn read_recipient(cx: &mut Cx<'_>, text: Text) -> Option<DraftRecipient> {
             }
         },
     }
+}
+
+/// Reports every key of an action that does not go with its kind (`with`).
+fn only_keys(cx: &mut Cx<'_>, t: &Table<'_>, allowed: &[&str], with: &str, hint: &str) {
+    for key in ACTION {
+        if !allowed.contains(key) && t.get(key).is_some() {
+            cx.error(
+                t.key_loc(key),
+                format!("`{key}` does not go with `{with}`"),
+                hint,
+            );
+        }
+    }
+}
+
+/// A recipient of an action that concerns the account's people (`enrol`, `set` of a person
+/// property): anything but the team.
+fn read_people_recipient(cx: &mut Cx<'_>, text: Text, what: &str) -> Option<DraftRecipient> {
+    if text.value == "csm" {
+        cx.error(
+            text.loc,
+            format!("{what} the account's people, not the CSM"),
+            "use `to = \"person\"` (the person the event names), `\"people\"`, `\"persona:<name>\"` or `\"assignee\"`",
+        );
+        return None;
+    }
+    read_recipient(cx, text)
+}
+
+/// An `enrol = "<journey>"` action, with `to` (default `person`); the journey is checked in
+/// `check`.
+fn read_enrol(cx: &mut Cx<'_>, t: &Table<'_>, hint: &str) -> Option<DraftAction> {
+    only_keys(cx, t, &["enrol", "to"], "enrol", hint);
+    let journey = cx
+        .string(t, "enrol")
+        .and_then(|text| cx.check_name(&text, "journey name"));
+    let to = match cx.optional_string(t, "to") {
+        None => Some(DraftRecipient::Person),
+        Some(text) => read_people_recipient(cx, text, "`enrol` enrols"),
+    };
+    Some(DraftAction::Enrol {
+        journey: journey?,
+        to: to?,
+    })
+}
+
+/// A `set = "account.fields.<name>"` or `"person.properties.<name>"` action, with `value`
+/// (a string, number or boolean) or `value_from = "event.data.<path>"`, and for a person
+/// property `to`.
+fn read_set(cx: &mut Cx<'_>, t: &Table<'_>, hint: &str) -> Option<DraftAction> {
+    const TARGET_HINT: &str = "write `set = \"account.fields.<name>\"` (a field of the account, read by conditions as `account.fields.<name>`) or `set = \"person.properties.<name>\"` (a property of the person the event names), with a name of letters, digits, `-` and `_`";
+    const VALUE_HINT: &str = "give `value = true` (a string, number or boolean) or `value_from = \"event.data.<path>\"` (copied from the event)";
+    only_keys(cx, t, &["set", "to", "value", "value_from"], "set", hint);
+    let text = cx.string(t, "set")?;
+    let target = {
+        let (kind, name) = if let Some(name) = text.value.strip_prefix("account.fields.") {
+            (true, name)
+        } else if let Some(name) = text.value.strip_prefix("person.properties.") {
+            (false, name)
+        } else {
+            (true, "")
+        };
+        let well_formed = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !well_formed {
+            cx.error(
+                text.loc,
+                format!("`{}` is not a field `set` can write", text.value),
+                TARGET_HINT,
+            );
+            None
+        } else if kind {
+            Some(SetTarget::AccountField(name.to_owned()))
+        } else {
+            Some(SetTarget::PersonProperty(name.to_owned()))
+        }
+    };
+    let to = match cx.optional_string(t, "to") {
+        None => Some(None),
+        Some(to) => match &target {
+            Some(SetTarget::AccountField(_)) => {
+                cx.error(
+                    to.loc,
+                    "`to` does not go with `set` of an account field",
+                    "remove `to`: an account field belongs to the account; `to` chooses whose `person.properties.<name>` is set",
+                );
+                None
+            }
+            _ => read_people_recipient(cx, to, "`set` of a person property writes to").map(Some),
+        },
+    };
+    let value = match (t.get("value"), t.get("value_from")) {
+        (Some(_), Some(_)) => {
+            cx.error(
+                t.key_loc("value_from"),
+                "an action has both `value` and `value_from`",
+                format!("keep one of them: {VALUE_HINT}"),
+            );
+            None
+        }
+        (None, None) => {
+            cx.error(
+                t.key_loc("set"),
+                format!("`set = \"{}\"` has no `value`", text.value),
+                VALUE_HINT,
+            );
+            None
+        }
+        (Some(node), None) => {
+            let json = match &node.value {
+                Value::String(s) => Some(serde_json::Value::from(s.clone())),
+                Value::Integer(n) => Some(serde_json::Value::from(*n)),
+                Value::Float(f) => serde_json::Number::from_f64(*f).map(serde_json::Value::Number),
+                Value::Boolean(b) => Some(serde_json::Value::from(*b)),
+                _ => None,
+            };
+            if json.is_none() {
+                cx.error(
+                    node.loc,
+                    format!(
+                        "`value` must be a string, a number or a boolean, not {}",
+                        node.value.kind()
+                    ),
+                    VALUE_HINT,
+                );
+            }
+            json.map(|json| SetValue::Literal(Literal(json)))
+        }
+        (None, Some(_)) => {
+            let from = cx.string(t, "value_from")?;
+            match from.value.strip_prefix("event.") {
+                None => {
+                    cx.error(
+                        from.loc,
+                        format!("`value_from = \"{}\"` does not start with `event.`", from.value),
+                        "copy a value from the event at hand: `value_from = \"event.data.<path>\"`, e.g. `\"event.data.plan\"`",
+                    );
+                    None
+                }
+                Some(rest) => match rest.strip_prefix("data") {
+                    Some(path)
+                        if path.is_empty()
+                            || (path.starts_with('.')
+                                && !path[1..].split('.').any(str::is_empty)) =>
+                    {
+                        Some(SetValue::FromEvent(
+                            path.strip_prefix('.').unwrap_or(path).to_owned(),
+                        ))
+                    }
+                    _ => {
+                        cx.error(
+                            from.loc,
+                            format!("`value_from = \"{}\"` is not under the event's data", from.value),
+                            "copy a value from the event's data: `value_from = \"event.data.<path>\"`, e.g. `\"event.data.plan\"`",
+                        );
+                        None
+                    }
+                },
+            }
+        }
+    };
+    Some(DraftAction::Set {
+        target: target?,
+        value: value?,
+        to: to?,
+    })
 }

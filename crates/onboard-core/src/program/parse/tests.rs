@@ -1813,3 +1813,261 @@ fn the_example_program_s_kickoff_expects_the_first_admin_and_executive_modules()
     assert!(program.rule("kickoff-brief-csm").is_some());
     assert!(program.messages.contains_key("csm-kickoff-brief"));
 }
+
+// ---------------------------------------------------------------------- enrol and set
+
+/// `MINI` with its one action replaced by `action`.
+fn mini_action(action: &str) -> String {
+    mini_edited("send = \"welcome\"\nto = \"people\"", action)
+}
+
+/// The actions of `MINI`'s rule with its one action replaced by `action`.
+fn actions_of(action: &str) -> Vec<Action> {
+    match load(&mini_with(&mini_action(action))) {
+        Ok(program) => program.rules[0].actions.clone(),
+        Err(diagnostics) => panic!("{diagnostics:#?}"),
+    }
+}
+
+#[test]
+fn an_enrol_action_names_a_journey_and_defaults_to_the_person() {
+    assert_eq!(
+        actions_of("enrol = \"basics\""),
+        [Action::Enrol {
+            journey: "basics".to_owned(),
+            to: Recipient::Person,
+        }]
+    );
+}
+
+#[test]
+fn an_enrol_action_takes_the_recipients_send_takes_for_people() {
+    assert_eq!(
+        actions_of("enrol = \"basics\"\nto = \"persona:admin\""),
+        [Action::Enrol {
+            journey: "basics".to_owned(),
+            to: Recipient::People {
+                persona: Some("admin".to_owned()),
+            },
+        }]
+    );
+}
+
+#[test]
+fn an_enrol_in_an_unknown_journey_is_reported_with_did_you_mean() {
+    let toml = mini_action("enrol = \"basic\"");
+    let diagnostics = errors(&mini_with(&toml));
+    let d = assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"basic\"", 0),
+        "unknown journey `basic`",
+    );
+    assert!(hint(d).contains("did you mean `basics`?"), "{d}");
+}
+
+#[test]
+fn an_enrol_of_the_csm_is_reported_with_a_hint() {
+    let toml = mini_action("enrol = \"basics\"\nto = \"csm\"");
+    let diagnostics = errors(&mini_with(&toml));
+    let d = assert_reported(
+        &diagnostics,
+        "program.toml",
+        {
+            let (line, column) = position(&toml, "to = \"csm\"", 0);
+            (line, column + 5)
+        },
+        "not the CSM",
+    );
+    assert!(hint(d).contains("persona:"), "{d}");
+}
+
+#[test]
+fn an_enrol_of_an_unknown_persona_is_reported() {
+    let toml = mini_action("enrol = \"basics\"\nto = \"persona:admn\"");
+    let diagnostics = errors(&mini_with(&toml));
+    let d = assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"persona:admn\"", 0),
+        "unknown persona `admn`",
+    );
+    assert!(hint(d).contains("did you mean `admin`?"), "{d}");
+}
+
+#[test]
+fn an_enrol_with_a_key_of_another_action_is_reported_at_the_key() {
+    let toml = mini_action("enrol = \"basics\"\nsend = \"welcome\"");
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "send = \"welcome\"", 0),
+        "`send` does not go with `enrol`",
+    );
+}
+
+#[test]
+fn a_set_action_writes_an_account_field_with_a_literal_value() {
+    use crate::program::{Literal, SetTarget, SetValue};
+    for (written, json) in [
+        ("true", serde_json::json!(true)),
+        ("12", serde_json::json!(12)),
+        ("0.5", serde_json::json!(0.5)),
+        ("\"gold\"", serde_json::json!("gold")),
+    ] {
+        assert_eq!(
+            actions_of(&format!("set = \"account.fields.tier\"\nvalue = {written}")),
+            [Action::Set {
+                target: SetTarget::AccountField("tier".to_owned()),
+                value: SetValue::Literal(Literal(json)),
+                to: None,
+            }],
+            "{written}"
+        );
+    }
+}
+
+#[test]
+fn a_set_action_copies_a_person_property_from_the_event() {
+    use crate::program::{SetTarget, SetValue};
+    assert_eq!(
+        actions_of(
+            "set = \"person.properties.plan\"\nvalue_from = \"event.data.plan.tier\"\nto = \"people\""
+        ),
+        [Action::Set {
+            target: SetTarget::PersonProperty("plan".to_owned()),
+            value: SetValue::FromEvent("plan.tier".to_owned()),
+            to: Some(Recipient::People { persona: None }),
+        }]
+    );
+}
+
+#[test]
+fn a_set_of_another_target_is_reported_with_the_two_forms() {
+    for target in [
+        "account.seats",
+        "account.fields.",
+        "person.properties.a.b",
+        "fields.x",
+    ] {
+        let toml = mini_action(&format!("set = \"{target}\"\nvalue = 1"));
+        let diagnostics = errors(&mini_with(&toml));
+        let d = assert_reported(
+            &diagnostics,
+            "program.toml",
+            position(&toml, &format!("\"{target}\""), 0),
+            "is not a field `set` can write",
+        );
+        assert!(hint(d).contains("account.fields.<name>"), "{d}");
+        assert!(hint(d).contains("person.properties.<name>"), "{d}");
+    }
+}
+
+#[test]
+fn a_set_without_a_value_is_reported_at_set() {
+    let toml = mini_action("set = \"account.fields.tier\"");
+    let diagnostics = errors(&mini_with(&toml));
+    let d = assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "set = ", 0),
+        "has no `value`",
+    );
+    assert!(hint(d).contains("value_from"), "{d}");
+}
+
+#[test]
+fn a_set_with_both_value_and_value_from_is_reported_at_value_from() {
+    let toml = mini_action(
+        "set = \"account.fields.tier\"\nvalue = \"gold\"\nvalue_from = \"event.data.tier\"",
+    );
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "value_from", 0),
+        "both `value` and `value_from`",
+    );
+}
+
+#[test]
+fn a_value_from_outside_the_event_is_reported() {
+    let toml = mini_action("set = \"account.fields.tier\"\nvalue_from = \"account.plan\"");
+    let diagnostics = errors(&mini_with(&toml));
+    let d = assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"account.plan\"", 0),
+        "does not start with `event.`",
+    );
+    assert!(hint(d).contains("event.data."), "{d}");
+}
+
+#[test]
+fn a_value_from_the_event_but_not_its_data_is_reported() {
+    let toml = mini_action("set = \"account.fields.tier\"\nvalue_from = \"event.type\"");
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"event.type\"", 0),
+        "is not under the event's data",
+    );
+}
+
+#[test]
+fn a_set_value_that_is_a_table_or_a_list_is_reported() {
+    let toml = mini_action("set = \"account.fields.tier\"\nvalue = [1, 2]");
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "[1, 2]", 0),
+        "must be a string, a number or a boolean, not an array",
+    );
+}
+
+#[test]
+fn a_set_of_an_account_field_for_a_recipient_is_reported_at_to() {
+    let toml = mini_action("set = \"account.fields.tier\"\nvalue = 1\nto = \"people\"");
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "\"people\"", 0),
+        "`to` does not go with `set` of an account field",
+    );
+}
+
+#[test]
+fn a_value_without_set_is_reported() {
+    let toml = mini_edited("to = \"people\"", "to = \"people\"\nvalue = 1");
+    let diagnostics = errors(&mini_with(&toml));
+    assert_reported(
+        &diagnostics,
+        "program.toml",
+        position(&toml, "value = 1", 0),
+        "`value` only goes with `set`",
+    );
+}
+
+#[test]
+fn conditions_read_account_fields_like_person_properties() {
+    let toml = mini_edited(
+        "on = \"deal.won\"",
+        "on = \"deal.won\"\nwhen = \"account.fields.exec_engaged == true and person.properties.tier == \\\"gold\\\"\"",
+    );
+    assert!(load(&mini_with(&toml)).is_ok());
+    let toml = mini_edited(
+        "on = \"deal.won\"",
+        "on = \"deal.won\"\nwhen = \"account.feilds.x == 1\"",
+    );
+    let diagnostics = errors(&mini_with(&toml));
+    assert!(
+        diagnostics
+            .iter()
+            .any(|d| hint(d).contains("account.fields.x")),
+        "{diagnostics:#?}"
+    );
+}
