@@ -247,6 +247,16 @@ impl Engine {
         self.programs.current()
     }
 
+    /// The program of a version an account runs under (loaded from the store once, then
+    /// kept): what that account's pages and decisions follow, not the current program.
+    pub async fn program_of(&self, version: &str) -> Result<Arc<Program>> {
+        let current = self.programs.current();
+        if current.version.0 == version {
+            return Ok(current.clone());
+        }
+        self.programs.version(self.store.as_ref(), version).await
+    }
+
     pub fn config(&self) -> &EngineConfig {
         &self.config
     }

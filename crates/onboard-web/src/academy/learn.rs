@@ -30,6 +30,9 @@ use std::sync::Arc;
 /// The signed-in learner, as their pages need them.
 struct Learner {
     session: LearnerSession,
+    /// The program the learner's account runs under: its journeys and modules are the ones
+    /// this learner was enrolled in, even after the program changed.
+    program: Arc<Program>,
     account_name: Option<String>,
     name: String,
     persona: Option<String>,
@@ -59,6 +62,10 @@ async fn learner(state: &AppState, headers: &HeaderMap) -> ApiResult<Option<Lear
     let Some(session) = learner_session(state, headers).await? else {
         return Ok(None);
     };
+    // The log first, then the state: a completion the processor commits in between is in
+    // the state read after it, and one it has not is still unprocessed in the log, so none
+    // is missed whatever the timing.
+    let logged = logged_completions(state, &session.record.account, &session.record.email).await?;
     let account = state
         .engine
         .store()
@@ -69,6 +76,21 @@ async fn learner(state: &AppState, headers: &HeaderMap) -> ApiResult<Option<Lear
             .iter()
             .find(|p| p.email.eq_ignore_ascii_case(&session.record.email))
     });
+    let program = match account.as_ref() {
+        Some(account) => match state.engine.program_of(&account.program_version).await {
+            Ok(program) => program,
+            Err(error) => {
+                tracing::warn!(
+                    account = %account.id,
+                    version = %account.program_version,
+                    error = %error,
+                    "the account's program version cannot be read; the Academy shows the current program"
+                );
+                state.engine.program().clone()
+            }
+        },
+        None => state.engine.program().clone(),
+    };
     let journey = person.and_then(|p| p.journey.clone());
     let mut done = BTreeSet::new();
     if let (Some(person), Some(journey)) = (person, &journey) {
@@ -76,7 +98,10 @@ async fn learner(state: &AppState, headers: &HeaderMap) -> ApiResult<Option<Lear
             done.extend(recorded.keys().cloned());
         }
         done.extend(
-            logged_completions(state, &session.record.account, &person.email, journey).await?,
+            logged
+                .into_iter()
+                .filter(|(of, _)| of == journey)
+                .map(|(_, module)| module),
         );
     }
     Ok(Some(Learner {
@@ -86,17 +111,17 @@ async fn learner(state: &AppState, headers: &HeaderMap) -> ApiResult<Option<Lear
         journey,
         done,
         session,
+        program,
     }))
 }
 
-/// The modules of `journey` whose completion by `email` is in the log but not yet
+/// The modules (journey, module) whose completion by `email` is in the log but not yet
 /// processed.
 async fn logged_completions(
     state: &AppState,
     account: &str,
     email: &str,
-    journey: &str,
-) -> ApiResult<BTreeSet<String>> {
+) -> ApiResult<BTreeSet<(String, String)>> {
     let store = state.engine.store();
     let mut modules = BTreeSet::new();
     let mut after_seq = None;
@@ -116,11 +141,9 @@ async fn logged_completions(
         after_seq = Some(last.seq);
         for event in events.iter().filter(|e| e.processed_at.is_none()) {
             let field = |name: &str| event.data.get(name).and_then(Value::as_str);
-            if field("email").is_some_and(|e| e.eq_ignore_ascii_case(email))
-                && field("journey") == Some(journey)
-            {
-                if let Some(module) = field("module") {
-                    modules.insert(module.to_owned());
+            if field("email").is_some_and(|e| e.eq_ignore_ascii_case(email)) {
+                if let (Some(journey), Some(module)) = (field("journey"), field("module")) {
+                    modules.insert((journey.to_owned(), module.to_owned()));
                 }
             }
         }
@@ -179,14 +202,14 @@ fn journey_context(journey: &Journey, done: &BTreeSet<String>) -> Value {
 
 /// The learner's home: their journey and progress, or how to sign in.
 pub(super) async fn home(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    let program = state.engine.program().clone();
     let Some(learner) = learner(&state, &headers).await? else {
         return page(
             StatusCode::OK,
             "signed_out.html",
-            json!({ "program": program.name }),
+            json!({ "program": state.engine.program().name }),
         );
     };
+    let program = learner.program.clone();
     let journey = learner
         .journey(&program)
         .map(|j| journey_context(j, &learner.done));
@@ -280,10 +303,10 @@ pub(super) async fn module_page(
     slug: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let program = state.engine.program().clone();
     let Some(learner) = learner(&state, &headers).await? else {
-        return signed_out(&program);
+        return signed_out(state.engine.program());
     };
+    let program = learner.program.clone();
     let Some((journey, module)) = own_module(&program, &learner, slug) else {
         return not_found(&program);
     };
@@ -327,10 +350,10 @@ pub(super) async fn complete(
     headers: HeaderMap,
     form: Result<Form<CompleteForm>, FormRejection>,
 ) -> ApiResult<Response> {
-    let program = state.engine.program().clone();
     let Some(learner) = learner(&state, &headers).await? else {
-        return signed_out(&program);
+        return signed_out(state.engine.program());
     };
+    let program = learner.program.clone();
     let Some((journey, module)) = own_module(&program, &learner, slug) else {
         return not_found(&program);
     };

@@ -101,6 +101,14 @@ fn squash(text: &str) -> String {
 }
 
 impl Browser {
+    /// The same browser (its cookies) on another server, e.g. after a restart.
+    fn at(&self, server: &Server) -> Browser {
+        Browser {
+            client: self.client.clone(),
+            base: server.base.clone(),
+        }
+    }
+
     fn new(server: &Server) -> Browser {
         Browser {
             client: reqwest::Client::builder()
@@ -668,6 +676,77 @@ async fn a_module_page_strips_scripts_event_handlers_and_javascript_links() {
         assert_eq!(
             page.attr(".content a[href^='https://']", "rel"),
             "noopener noreferrer nofollow"
+        );
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_keeps_the_modules_of_the_program_version_their_account_started_with() {
+    // The next program renames the first module of `everyday-selling`.
+    let next = tempfile::tempdir().unwrap();
+    copy_dir(Path::new(EXAMPLE_PROGRAM), next.path());
+    let first = next
+        .path()
+        .join(format!("academy/{JOURNEY}/{}.md", CORE[0]));
+    let text = std::fs::read_to_string(&first).unwrap();
+    std::fs::write(
+        &first,
+        text.replace(
+            "title = \"Your first day in Pipeflow\"",
+            "title = \"Day one with the new Pipeflow\"",
+        ),
+    )
+    .unwrap();
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = academy_server(data.path(), &db, None).await;
+        let eve = sign_in(&server, EVE).await;
+        let before = eve.get(&format!("/academy/modules/{}", CORE[0])).await;
+        assert_eq!(before.text("h1#module-title"), "Your first day in Pipeflow");
+        drop(server);
+
+        // The server restarts with the next program: ACME stays on its version.
+        let server = ServerConfig::new(data.path(), &db)
+            .arg("--program")
+            .arg(next.path().to_str().unwrap())
+            .start()
+            .await;
+        let eve = eve.at(&server);
+        let home = eve.get("/academy").await;
+        assert_eq!(home.status, 200);
+        assert_eq!(
+            home.text(&format!("li[data-slug='{}'] a", CORE[0])),
+            "Your first day in Pipeflow"
+        );
+        let page = eve.get(&format!("/academy/modules/{}", CORE[0])).await;
+        assert_eq!(page.text("h1#module-title"), "Your first day in Pipeflow");
+        eve.finish(CORE[0]).await;
+        let done = completions(&server).await;
+        assert_eq!(done.len(), 1, "{done:?}");
+
+        // An account won now learns from the next program.
+        server
+            .post_events(&json!({
+                "id": "deal-globex",
+                "type": "deal.won",
+                "account": "globex",
+                "data": {
+                    "account_name": "Globex",
+                    "csm": CSM_EMAIL,
+                    "contacts": [{ "email": "gil@globex.example", "name": "Gil", "persona": "end_user" }],
+                },
+            }))
+            .await;
+        server.advance("1s").await;
+        let gil = sign_in(&server, "gil@globex.example").await;
+        let page = gil.get(&format!("/academy/modules/{}", CORE[0])).await;
+        assert_eq!(
+            page.text("h1#module-title"),
+            "Day one with the new Pipeflow"
         );
 
         drop(server);
