@@ -206,6 +206,10 @@ impl SqliteStore {
     }
 }
 
+/// Most distinct events `append_events` writes with one autocommit INSERT; larger appends
+/// go through a transaction of chunked statements.
+const ONE_STATEMENT_APPEND: usize = 1_000;
+
 /// `INSERT INTO events … VALUES …` for one chunk of events and their JSON data.
 fn events_insert<'q>(
     chunk: &'q [&'q NewEvent],
@@ -441,10 +445,45 @@ impl Store for SqliteStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.write().await?;
-        let appended = append_in(&mut tx, events, received_at).await?;
-        tx.commit().await?;
-        Ok(appended)
+        let mut first = HashSet::with_capacity(events.len());
+        let distinct: Vec<&NewEvent> = events
+            .iter()
+            .filter(|e| first.insert(e.key.as_str()))
+            .collect();
+        if distinct.len() > ONE_STATEMENT_APPEND {
+            let mut tx = self.write().await?;
+            let appended = append_in(&mut tx, events, received_at).await?;
+            tx.commit().await?;
+            return Ok(appended);
+        }
+        // One INSERT in autocommit is its own transaction: the events commit together (or
+        // not at all) in one trip to the writer's thread, instead of four (begin, look up
+        // the keys, insert, commit). Keys already in the log are skipped; RETURNING names
+        // the rows inserted, and the sequence numbers of the others are read afterwards.
+        let data = distinct
+            .iter()
+            .map(|e| rows::event_data(e))
+            .collect::<Result<Vec<_>>>()?;
+        let mut insert = events_insert(&distinct, &data, received_at);
+        insert.push(" ON CONFLICT (event_key) DO NOTHING RETURNING event_key, seq");
+        let mut conn = self.writer.acquire().await?;
+        let inserted: HashMap<String, i64> = insert
+            .build_query_as::<(String, i64)>()
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
+        let known: Vec<String> = distinct
+            .iter()
+            .filter(|e| !inserted.contains_key(&e.key))
+            .map(|e| e.key.clone())
+            .collect();
+        let existing = if known.is_empty() {
+            HashMap::new()
+        } else {
+            event_seqs(&mut conn, &known).await?
+        };
+        rows::appended(events, &inserted, &existing)
     }
 
     async fn append_intake(
