@@ -100,17 +100,25 @@ pub fn decide(
     }
 
     if state.status != AccountStatus::Active {
-        // Exit: a churned or paused account leaves every rule and every pending timer. Rules
-        // on the exit event itself still run, for our side only: nothing goes to the customer.
+        // Exit: a churned or paused account leaves every rule. Rules on the exit event itself
+        // still run, for our side only: nothing goes to the customer. A churn ends every
+        // pending timer; a pause keeps them, and one that comes due meanwhile is held until
+        // the account resumes, so the onboarding goes on from where it stood.
         let exiting = matches!(
             event.kind.as_str(),
             types::ACCOUNT_CHURNED | types::ACCOUNT_PAUSED
         );
-        if exiting {
+        if event.kind.as_str() == types::ACCOUNT_CHURNED {
             out.cancels.push(TimerCancel {
                 account: state.id.clone(),
                 rule: None,
             });
+            state.held_timers.clear();
+        }
+        let held =
+            state.status == AccountStatus::Paused && event.kind.as_str() == types::TIMER_FIRED;
+        if held {
+            state.held_timers.push(event.data.clone());
         }
         for rule in program.rules.iter().filter(|r| concerns(r, event)) {
             let on_exit =
@@ -125,6 +133,15 @@ pub fn decide(
                     Audience::TeamOnly,
                     &mut out,
                 );
+            } else if held {
+                out.traces.push(trace(
+                    state,
+                    rule,
+                    event,
+                    TraceOutcome::Skipped,
+                    "account is paused: the timer is held and fires when the account resumes"
+                        .to_owned(),
+                ));
             } else {
                 out.traces.push(trace(
                     state,
@@ -139,6 +156,23 @@ pub fn decide(
             }
         }
         return out;
+    }
+
+    if event.kind.as_str() == types::ACCOUNT_RESUMED {
+        // The timers that came due during the pause fire now, in the order they came due.
+        for data in std::mem::take(&mut state.held_timers) {
+            let timer = data.get("timer").and_then(|v| v.as_str()).unwrap_or("");
+            let Ok(kind) = EventType::parse(types::TIMER_FIRED) else {
+                continue;
+            };
+            out.events.push(NewEvent {
+                key: derived_id("evt", &[&event.key, "resumed", timer]),
+                kind,
+                account: state.id.clone(),
+                at: event.at,
+                data,
+            });
+        }
     }
 
     if event.kind.as_str() == types::TIMER_FIRED {

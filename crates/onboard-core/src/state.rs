@@ -190,6 +190,10 @@ pub struct AccountState {
     /// Product usage as health needs it (bounded; see [`crate::health`]).
     #[serde(default, skip_serializing_if = "crate::health::Usage::is_empty")]
     pub usage: crate::health::Usage,
+    /// Timers that came due while the account was paused, as their `timer.fired` data, in
+    /// the order they came due: each fires when the account resumes (a churn drops them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_timers: Vec<serde_json::Value>,
     /// The account's own fields, written by rules' `set = "account.fields.<name>"` and read
     /// by conditions as `account.fields.<name>`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -238,6 +242,7 @@ impl AccountState {
             aha: None,
             usage: Default::default(),
             fields: BTreeMap::new(),
+            held_timers: Vec::new(),
         }
     }
 

@@ -1050,13 +1050,7 @@ fn a_paused_then_resumed_account_runs_its_rules_again() {
         ],
     );
 
-    assert_eq!(
-        decisions[1].cancels,
-        [TimerCancel {
-            account: ACCOUNT.to_owned(),
-            rule: None,
-        }]
-    );
+    assert!(decisions[1].cancels.is_empty(), "a pause keeps the timers");
     let paused = trace(&decisions[2], "overdue");
     assert_eq!(paused.outcome, TraceOutcome::Skipped);
     assert!(
@@ -1068,6 +1062,108 @@ fn a_paused_then_resumed_account_runs_its_rules_again() {
     assert_eq!(state.status, AccountStatus::Active);
     assert_eq!(trace(&decisions[4], "overdue").outcome, TraceOutcome::Fired);
     assert_eq!(recipients(&decisions[4]), ["ann@onboard.example"]);
+}
+
+#[test]
+fn a_timer_that_comes_due_while_paused_is_held_and_fires_when_the_account_resumes() {
+    let program = program(CHURN_PROGRAM);
+    let mut state = account();
+    let won = run(&program, &mut state, &[deal_won("d1", hours(0))]);
+    let timer = won[0]
+        .timers
+        .iter()
+        .find(|t| t.rule == "no-login")
+        .cloned()
+        .expect("the no-login timer");
+    let decisions = run(
+        &program,
+        &mut state,
+        &[
+            plain("p1", "account.paused", hours(24)),
+            fired(&timer),
+            plain("r1", "account.resumed", hours(100)),
+        ],
+    );
+
+    let held = trace(&decisions[1], "no-login");
+    assert_eq!(held.outcome, TraceOutcome::Skipped);
+    assert!(held.reason.contains("held"), "{}", held.reason);
+    assert!(decisions[1].messages.is_empty());
+    let [refired] = decisions[2].events.as_slice() else {
+        panic!("expected the held timer, got {:#?}", decisions[2].events);
+    };
+    assert_eq!(refired.kind.as_str(), "timer.fired");
+    assert_eq!(refired.at, hours(100));
+    assert_eq!(refired.data["timer"], timer.id.as_str());
+    assert!(state.held_timers.is_empty());
+
+    let resumed = run(
+        &program,
+        &mut state,
+        &[event(
+            &refired.key,
+            "timer.fired",
+            refired.at,
+            refired.data.clone(),
+        )],
+    );
+    assert_eq!(trace(&resumed[0], "no-login").outcome, TraceOutcome::Fired);
+    assert_eq!(resumed[0].messages.len(), 2, "hello to both people");
+}
+
+#[test]
+fn a_held_timer_whose_awaited_event_came_during_the_pause_sends_nothing_on_resume() {
+    let program = program(CHURN_PROGRAM);
+    let mut state = account();
+    let won = run(&program, &mut state, &[deal_won("d1", hours(0))]);
+    let timer = won[0]
+        .timers
+        .iter()
+        .find(|t| t.rule == "no-login")
+        .cloned()
+        .expect("the no-login timer");
+    let decisions = run(
+        &program,
+        &mut state,
+        &[
+            plain("p1", "account.paused", hours(24)),
+            plain("l1", "academy.login", hours(30)),
+            fired(&timer),
+            plain("r1", "account.resumed", hours(100)),
+        ],
+    );
+    let refired = decisions[3].events[0].clone();
+    let resumed = run(
+        &program,
+        &mut state,
+        &[event(&refired.key, "timer.fired", refired.at, refired.data)],
+    );
+    assert!(resumed[0].messages.is_empty(), "{:#?}", resumed[0].messages);
+}
+
+#[test]
+fn a_churn_drops_the_timers_held_during_a_pause() {
+    let program = program(CHURN_PROGRAM);
+    let mut state = account();
+    let won = run(&program, &mut state, &[deal_won("d1", hours(0))]);
+    let timer = won[0]
+        .timers
+        .iter()
+        .find(|t| t.rule == "no-login")
+        .cloned()
+        .expect("the no-login timer");
+    let decisions = run(
+        &program,
+        &mut state,
+        &[
+            plain("p1", "account.paused", hours(24)),
+            fired(&timer),
+            plain("c1", "account.churned", hours(90)),
+            plain("r1", "account.resumed", hours(100)),
+        ],
+    );
+    assert!(state.held_timers.is_empty());
+    assert!(decisions[3].events.is_empty(), "{:#?}", decisions[3].events);
 }
 
 #[test]

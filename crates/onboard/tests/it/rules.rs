@@ -1,5 +1,6 @@
 //! Rules of the example program end to end on the manual clock: the timed `no-login-nudge`
-//! ("72h after deal.won, unless academy.login"), and the `enrol` and `set` actions of
+//! ("72h after deal.won, unless academy.login", held while the account is paused), and the
+//! `enrol` and `set` actions of
 //! `admin-next-journey` and `executive-engaged`.
 
 use crate::support::*;
@@ -80,6 +81,47 @@ async fn a_login_before_the_deadline_cancels_the_reminder() {
                 .all(|o| o == "cancelled" || o == "skipped")
                 && outcomes.len() > 1,
             "{outcomes:?}"
+        );
+        server.assert_settled(0).await;
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reminder_due_while_the_account_is_paused_is_sent_when_it_resumes() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = ServerConfig::new(data.path(), &db).start().await;
+        let mut deal = deal_won("acme");
+        deal["at"] = json!(START);
+        server.post_events(&deal).await;
+        server.advance("24h").await;
+        server
+            .post_events(&json!({ "id": "pause-1", "type": "account.paused", "account": "acme" }))
+            .await;
+
+        // The reminder comes due at 72h while the account is paused: held, nothing sent.
+        server.advance("76h").await;
+        assert!(server.messages_of_rule("acme", RULE).await.is_empty());
+        let last = outcomes(&server, "acme").await;
+        assert_eq!(last.last().map(String::as_str), Some("skipped"), "{last:?}");
+
+        server
+            .post_events(&json!({ "id": "resume-1", "type": "account.resumed", "account": "acme" }))
+            .await;
+        server.advance("1s").await;
+        let reminders = server.messages_of_rule("acme", RULE).await;
+        assert_eq!(reminders.len(), 1, "{reminders:#?}");
+        assert_eq!(
+            reminders[0]["created_at"], "2026-01-09T13:00:00Z",
+            "at the resume"
+        );
+        assert_eq!(
+            outcomes(&server, "acme").await.last().map(String::as_str),
+            Some("fired")
         );
         server.assert_settled(0).await;
 
