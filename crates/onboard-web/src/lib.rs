@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod nudges;
 pub mod openapi;
 pub mod router;
+pub mod space;
 mod state;
 
 pub use router::router;

@@ -69,6 +69,9 @@ use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
         academy_sign_out,
         academy_module,
         academy_complete_module,
+        space_home,
+        space_complete_task,
+        space_comment,
         crate::ingest::track,
         crate::ingest::identify,
         crate::ingest::group,
@@ -101,6 +104,7 @@ use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
         (name = "clock", description = "The engine's clock; moving it needs `--clock manual`"),
         (name = "hooks", description = "Won deals from CRMs; each hook answers 404 until its secret is configured"),
         (name = "academy", description = "The Academy's scanner-safe sign-in, the learner's journey and module pages (HTML)"),
+        (name = "space", description = "The customer's Shared Space: the plan, their tasks, goals and activity; marking tasks done and commenting (HTML, the Academy's session)"),
         (name = "usage", description = "Product-usage health, Aha moments and time to value"),
         (name = "ingest", description = "Product usage, compatible with Segment's HTTP Tracking API: events of the product's users, linked to accounts"),
         (name = "nudges", description = "In-app nudges: polled and acknowledged by the product, shown by its script, explained to the team"),
@@ -190,7 +194,7 @@ impl Modify for SecuritySchemes {
             ACADEMY_SESSION,
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
                 crate::academy::SESSION_COOKIE,
-                "The learner session opened by `POST /academy/sign-in`",
+                "The customer's session opened by `POST /academy/sign-in` (`Path=/`): the Academy's and the Shared Space's",
             ))),
         );
     }
@@ -706,3 +710,91 @@ pub struct CompleteModuleForm {
 )]
 #[allow(dead_code)]
 fn academy_complete_module() {}
+
+// ------------------------------------------------------------------------ shared space
+// The handlers are in `crate::space`; these functions only carry their description.
+
+/// The signed-in person's Shared Space: the account's launched projects with their visible
+/// tasks (snoozed ones stay hidden), the person's own open tasks first, goal progress and the
+/// latest activity. Signed out: how to get in, with the form that emails a new link.
+#[utoipa::path(
+    get,
+    path = "/space",
+    tag = "space",
+    operation_id = "space_home",
+    responses(
+        (status = 200, description = "The Space, or the way-in page when signed out", body = String, content_type = "text/html"),
+        (status = 500, response = Internal),
+    ),
+    security((), ("academy_session" = []))
+)]
+#[allow(dead_code)]
+fn space_home() {}
+
+/// The form that marks a task done.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the Space's task form.
+pub struct SpaceTaskForm {
+    /// The session's CSRF token, as the Space page gives it.
+    csrf: String,
+}
+
+/// The form of a comment on a task.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the Space's comment form.
+pub struct SpaceCommentForm {
+    /// The session's CSRF token, as the Space page gives it.
+    csrf: String,
+    /// The comment: 1 to 2,000 characters after trimming.
+    text: String,
+}
+
+/// Marks an open customer task of the person's account done, as the API does (`by` is the
+/// person's email), then back to the Space.
+#[utoipa::path(
+    post,
+    path = "/space/projects/{project}/tasks/{task}/complete",
+    tag = "space",
+    operation_id = "space_complete_task",
+    params(
+        ("project" = String, Path, description = "A launched project of the session's account"),
+        ("task" = String, Path, description = "The task's key"),
+    ),
+    request_body(content = SpaceTaskForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Done; back to the Space", headers(("location" = String, description = "`/space`"))),
+        (status = 401, description = "Not signed in: the way-in page", body = String, content_type = "text/html"),
+        (status = 403, description = "A team task, or the CSRF token is not this session's: the Space with the reason; nothing is logged", body = String, content_type = "text/html"),
+        (status = 404, description = "No such visible task in a launched project of the session's account", body = String, content_type = "text/html"),
+        (status = 409, description = "Done already, or waiting for an earlier step: the Space with the reason", body = String, content_type = "text/html"),
+        (status = 500, response = Internal),
+    ),
+    security(("academy_session" = []))
+)]
+#[allow(dead_code)]
+fn space_complete_task() {}
+
+/// Comments on a task of the person's account, as the API does (the author is the
+/// person's email), then back to the Space.
+#[utoipa::path(
+    post,
+    path = "/space/projects/{project}/tasks/{task}/comments",
+    tag = "space",
+    operation_id = "space_comment",
+    params(
+        ("project" = String, Path, description = "A launched project of the session's account"),
+        ("task" = String, Path, description = "The task's key"),
+    ),
+    request_body(content = SpaceCommentForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Commented; back to the Space", headers(("location" = String, description = "`/space`"))),
+        (status = 401, description = "Not signed in: the way-in page", body = String, content_type = "text/html"),
+        (status = 403, description = "The CSRF token is not this session's: nothing is logged", body = String, content_type = "text/html"),
+        (status = 404, description = "No such visible task in a launched project of the session's account", body = String, content_type = "text/html"),
+        (status = 422, description = "Empty or longer than 2,000 characters: the Space with the error next to the field", body = String, content_type = "text/html"),
+        (status = 500, response = Internal),
+    ),
+    security(("academy_session" = []))
+)]
+#[allow(dead_code)]
+fn space_comment() {}

@@ -75,6 +75,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/academy/sign-out"),
     ("GET", "/academy/modules/{slug}"),
     ("POST", "/academy/modules/{slug}/complete"),
+    ("GET", "/space"),
+    ("POST", "/space/projects/{project}/tasks/{task}/complete"),
+    ("POST", "/space/projects/{project}/tasks/{task}/comments"),
     ("GET", "/v1/nudges"),
     ("POST", "/v1/nudges/{id}/ack"),
     ("GET", "/sdk/nudges.js"),
@@ -176,6 +179,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api", api)
         .merge(hooks)
         .merge(crate::academy::routes())
+        .merge(crate::space::routes())
         .merge(crate::nudges::routes())
         .merge(crate::ingest::routes())
         .route("/healthz", get(health::healthz))

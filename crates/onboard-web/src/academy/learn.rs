@@ -9,7 +9,7 @@
 //! and not yet processed, so the page shows a module done as soon as its form was sent.
 
 use super::markdown::module_html;
-use super::{learner_session, page, LearnerSession};
+use super::{learner_session, page, same_secret, unprocessed_events, LearnerSession};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use axum::extract::rejection::{FormRejection, PathRejection};
@@ -21,7 +21,6 @@ use axum::Form;
 use onboard_core::event::types;
 use onboard_core::program::{Journey, Module, Program};
 use onboard_core::{EventType, NewEvent};
-use onboard_store::EventFilter;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -52,7 +51,7 @@ impl Learner {
     /// The per-session token the forms carry: derived from the secret session id, so only
     /// a page served to this session can hold it.
     fn csrf_token(&self) -> String {
-        onboard_core::token::hash(&format!("academy-csrf\n{}", self.session.id))
+        super::csrf_token(&self.session.id)
     }
 }
 
@@ -122,32 +121,16 @@ async fn logged_completions(
     account: &str,
     email: &str,
 ) -> ApiResult<BTreeSet<(String, String)>> {
-    let store = state.engine.store();
     let mut modules = BTreeSet::new();
-    let mut after_seq = None;
-    loop {
-        let events = store
-            .list_events(&EventFilter {
-                account: Some(account.to_owned()),
-                kind: Some(types::MODULE_COMPLETED.to_owned()),
-                after_seq,
-                limit: 500,
-                ..EventFilter::default()
-            })
-            .await?;
-        let Some(last) = events.last() else {
-            return Ok(modules);
-        };
-        after_seq = Some(last.seq);
-        for event in events.iter().filter(|e| e.processed_at.is_none()) {
-            let field = |name: &str| event.data.get(name).and_then(Value::as_str);
-            if field("email").is_some_and(|e| e.eq_ignore_ascii_case(email)) {
-                if let (Some(journey), Some(module)) = (field("journey"), field("module")) {
-                    modules.insert((journey.to_owned(), module.to_owned()));
-                }
+    for event in unprocessed_events(state, account, types::MODULE_COMPLETED).await? {
+        let field = |name: &str| event.data.get(name).and_then(Value::as_str);
+        if field("email").is_some_and(|e| e.eq_ignore_ascii_case(email)) {
+            if let (Some(journey), Some(module)) = (field("journey"), field("module")) {
+                modules.insert((journey.to_owned(), module.to_owned()));
             }
         }
     }
+    Ok(modules)
 }
 
 /// A module's place on the learner's page.
@@ -444,14 +427,4 @@ async fn log_completion(
         }])
         .await?;
     Ok(())
-}
-
-/// Compares two secrets in time that does not depend on where they differ.
-fn same_secret(given: &str, expected: &str) -> bool {
-    given.len() == expected.len()
-        && given
-            .bytes()
-            .zip(expected.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
 }

@@ -1,11 +1,12 @@
 //! The Academy, the learners' portal. Its way in: the scanner-safe sign-in page of a magic
 //! link and the learner's session. `GET /academy/sign-in?token=…` only shows a button; the
 //! `POST` it sends spends the token (single use, expiring), opens a session (an HttpOnly,
-//! SameSite=Lax cookie holding a random id that is stored only as its hash) and logs
-//! `academy.login`. `POST /academy/sign-in/new` lets a person whose link expired ask for a
-//! new one by email address: it logs `academy.link_requested` in each account where that
-//! address was sent a link (at most one per person per five minutes), which the program's
-//! rule answers with an email, and says the same whether the address is known or not.
+//! SameSite=Lax cookie holding a random id that is stored only as its hash; at `/`, so the
+//! Shared Space, `crate::space`, shares it) and logs `academy.login`.
+//! `POST /academy/sign-in/new` lets a person whose link expired ask for a new one by email
+//! address: it logs `academy.link_requested` in each account where that address was sent a
+//! link (at most one per person per five minutes), which the program's rule answers with an
+//! email, and says the same whether the address is known or not.
 //!
 //! What a signed-in learner does is in `learn.rs` (their journey, module pages, completing
 //! a module); the pages are in `pages.rs`, a module's Markdown made safe HTML in
@@ -22,13 +23,13 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use onboard_core::event::types;
 use onboard_core::{EventType, NewEvent};
-use onboard_store::{NewSession, SessionRecord};
+use onboard_store::{EventFilter, NewSession, SessionRecord};
 use pages::page;
 use serde::Deserialize;
 
 mod learn;
-mod markdown;
-mod pages;
+pub(crate) mod markdown;
+pub(crate) mod pages;
 
 /// The learner session cookie.
 pub const SESSION_COOKIE: &str = "onboard_academy";
@@ -177,8 +178,9 @@ async fn sign_in(
         }])
         .await?;
     let secure = state.hooks.public_url.starts_with("https://");
+    // `Path=/`: one session for the account's Academy and its Shared Space (`/space`).
     let cookie = format!(
-        "{SESSION_COOKIE}={session}; Path=/academy; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        "{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
         SESSION_DAYS * 86_400,
         if secure { "; Secure" } else { "" }
     );
@@ -204,13 +206,16 @@ async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> ApiResul
     let mut response = StatusCode::SEE_OTHER.into_response();
     let headers = response.headers_mut();
     headers.insert(LOCATION, HeaderValue::from_static("/academy"));
-    headers.insert(
-        SET_COOKIE,
-        HeaderValue::from_str(&format!(
-            "{SESSION_COOKIE}=; Path=/academy; HttpOnly; SameSite=Lax; Max-Age=0"
-        ))
-        .map_err(ApiError::internal)?,
-    );
+    // Clears the cookie at `/` and, for sessions opened before it moved there, at `/academy`.
+    for path in ["/", "/academy"] {
+        headers.append(
+            SET_COOKIE,
+            HeaderValue::from_str(&format!(
+                "{SESSION_COOKIE}=; Path={path}; HttpOnly; SameSite=Lax; Max-Age=0"
+            ))
+            .map_err(ApiError::internal)?,
+        );
+    }
     Ok(response)
 }
 
@@ -221,8 +226,9 @@ pub(crate) struct LearnerSession {
     pub record: SessionRecord,
 }
 
-/// The learner session the request's cookie opens, if it is current.
-async fn learner_session(
+/// The learner session the request's cookie opens, if it is current. The Shared Space
+/// (`crate::space`) signs people in with the same session.
+pub(crate) async fn learner_session(
     state: &AppState,
     headers: &HeaderMap,
 ) -> ApiResult<Option<LearnerSession>> {
@@ -249,6 +255,50 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
         .find(|(name, _)| *name == SESSION_COOKIE)
         .map(|(_, value)| value.to_owned())
         .filter(|v| !v.is_empty() && v.len() <= 200)
+}
+
+/// The per-session token the forms of the Academy and the Shared Space carry: derived from
+/// the secret session id, so only a page served to this session can hold it.
+pub(crate) fn csrf_token(session_id: &str) -> String {
+    onboard_core::token::hash(&format!("academy-csrf\n{session_id}"))
+}
+
+/// Compares two secrets in time that does not depend on where they differ.
+pub(crate) fn same_secret(given: &str, expected: &str) -> bool {
+    given.len() == expected.len()
+        && given
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+/// The account's events of `kind` that are in the log but not yet processed, in log order:
+/// what a page adds to the state so that a change shows as soon as its form was sent.
+pub(crate) async fn unprocessed_events(
+    state: &AppState,
+    account: &str,
+    kind: &str,
+) -> ApiResult<Vec<onboard_core::Event>> {
+    let store = state.engine.store();
+    let mut unprocessed = Vec::new();
+    let mut after_seq = None;
+    loop {
+        let events = store
+            .list_events(&EventFilter {
+                account: Some(account.to_owned()),
+                kind: Some(kind.to_owned()),
+                after_seq,
+                limit: 500,
+                ..EventFilter::default()
+            })
+            .await?;
+        let Some(last) = events.last() else {
+            return Ok(unprocessed);
+        };
+        after_seq = Some(last.seq);
+        unprocessed.extend(events.into_iter().filter(|e| e.processed_at.is_none()));
+    }
 }
 
 /// 256 random bits, base64url without padding.

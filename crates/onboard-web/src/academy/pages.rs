@@ -9,15 +9,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use std::sync::OnceLock;
 
-const LAYOUT: &str = r##"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>{% block title %}{% endblock %} · {{ program }} Academy</title>
-<style>
-:root { --ink: #1f2933; --muted: #52606d; --accent: #2458c6; --done: #1a7f4b; --line: #d9e2ec; --soft: #f5f7fa; }
+/// The Academy's stylesheet, as a literal that other layouts (the Shared Space's) include
+/// with `concat!`, so every page of the customer's portal looks the same.
+macro_rules! academy_style {
+    () => {
+        r##":root { --ink: #1f2933; --muted: #52606d; --accent: #2458c6; --done: #1a7f4b; --line: #d9e2ec; --soft: #f5f7fa; }
 * { box-sizing: border-box; }
 body { margin: 0; font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; font-size: 1.0625rem; line-height: 1.6; color: var(--ink); background: #fff; }
 .skip { position: absolute; left: -100rem; }
@@ -62,7 +58,23 @@ legend { font-weight: 700; padding: 0 .3rem; }
 .pager { display: flex; flex-wrap: wrap; justify-content: space-between; gap: 1rem; margin-top: 2rem; padding-top: 1rem; border-top: 1px solid var(--line); }
 .pager a[rel=next] { margin-left: auto; }
 @media (max-width: 32rem) { body { font-size: 1rem; } h1 { font-size: 1.45rem; } }
-</style>
+"##
+    };
+}
+pub(crate) use academy_style;
+
+const LAYOUT: &str = concat!(
+    r##"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>{% block title %}{% endblock %} · {{ program }} Academy</title>
+<style>
+"##,
+    academy_style!(),
+    r##"</style>
 </head>
 <body>
 <a class="skip" href="#main">Skip to content</a>
@@ -75,7 +87,8 @@ legend { font-weight: 700; padding: 0 .3rem; }
 </main>
 </body>
 </html>
-"##;
+"##
+);
 
 const SIGN_IN: &str = r#"{% extends "layout.html" %}
 {% block title %}Sign in{% endblock %}
@@ -109,7 +122,8 @@ one sent to you:</p>
 {% endblock %}
 "#;
 
-const NEW_LINK_FORM: &str = r#"<form method="post" action="/academy/sign-in/new">
+/// The form that asks for a new sign-in link (the Shared Space's signed-out page has it too).
+pub(crate) const NEW_LINK_FORM: &str = r#"<form method="post" action="/academy/sign-in/new">
 <label for="email">Your work email</label>
 <input id="email" name="email" type="email" required maxlength="254" autocomplete="email">
 <button type="submit">Email me a sign-in link</button>
@@ -232,8 +246,7 @@ const FORM_EXPIRED: &str = r#"{% extends "layout.html" %}
 fn templates() -> &'static minijinja::Environment<'static> {
     static ENV: OnceLock<minijinja::Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
-        let mut env = minijinja::Environment::new();
-        for (name, source) in [
+        environment(&[
             ("layout.html", LAYOUT),
             ("sign_in.html", SIGN_IN),
             ("refused.html", REFUSED),
@@ -246,13 +259,36 @@ fn templates() -> &'static minijinja::Environment<'static> {
             ("new_link_form.html", NEW_LINK_FORM),
             ("link_requested.html", LINK_REQUESTED),
             ("bad_email.html", BAD_EMAIL),
-        ] {
-            if let Err(error) = env.add_template(name, source) {
-                tracing::error!(template = name, error = %error, "a built-in page does not compile");
-            }
-        }
-        env
+        ])
     })
+}
+
+/// A template environment of built-in pages (a page that does not compile is logged, and
+/// rendering it answers 500).
+pub(crate) fn environment(
+    pages: &[(&'static str, &'static str)],
+) -> minijinja::Environment<'static> {
+    let mut env = minijinja::Environment::new();
+    for (name, source) in pages {
+        if let Err(error) = env.add_template(name, source) {
+            tracing::error!(template = name, error = %error, "a built-in page does not compile");
+        }
+    }
+    env
+}
+
+/// Renders a page of `env` into an HTML answer (see [`html_response`]).
+pub(crate) fn render(
+    env: &minijinja::Environment<'static>,
+    status: StatusCode,
+    name: &str,
+    context: serde_json::Value,
+) -> ApiResult<Response> {
+    let html = env
+        .get_template(name)
+        .and_then(|t| t.render(context))
+        .map_err(ApiError::internal)?;
+    Ok(html_response(status, html))
 }
 
 /// An HTML page: never cached, never sending a referrer (the URL may hold a token).
@@ -261,11 +297,12 @@ pub(super) fn page(
     name: &str,
     context: serde_json::Value,
 ) -> ApiResult<Response> {
-    let html = templates()
-        .get_template(name)
-        .and_then(|t| t.render(context))
-        .map_err(ApiError::internal)?;
-    Ok((
+    render(templates(), status, name, context)
+}
+
+/// Rendered HTML with the headers every page of the Academy and the Shared Space carries.
+pub(crate) fn html_response(status: StatusCode, html: String) -> Response {
+    (
         status,
         [
             (CONTENT_TYPE, "text/html; charset=utf-8"),
@@ -274,7 +311,7 @@ pub(super) fn page(
         ],
         html,
     )
-        .into_response())
+        .into_response()
 }
 
 #[cfg(test)]

@@ -726,11 +726,7 @@ pub async fn complete_task(
     if item.status == TaskStatus::Done {
         return Err(ApiError::conflict(format!("task `{task}` is done already")));
     }
-    let mut data = json!({ "project": project, "task": task });
-    if let Some(by) = by {
-        data["by"] = json!(by);
-    }
-    let key = append(&state, &id, types::TASK_COMPLETED, &task, data).await?;
+    let key = append_task_completed(&state, &id, &project, &task, by.as_deref()).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Accepted {
@@ -891,8 +887,7 @@ pub async fn comment_task(
     }
     let account = active_account(&state, &id).await?;
     find_task(&account, &project, &task)?;
-    let data = json!({ "project": project, "task": task, "author": author, "text": text });
-    let key = append(&state, &id, types::COMMENT_POSTED, &task, data).await?;
+    let key = append_comment(&state, &id, &project, &task, &author, &text).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Accepted {
@@ -1013,6 +1008,36 @@ fn optional_text(body: &Map<String, Value>, field: &str) -> ApiResult<Option<Str
 
 fn required_text(body: &Map<String, Value>, field: &str) -> ApiResult<String> {
     optional_text(body, field)?.ok_or_else(|| field_error(field, format!("`{field}` is required")))
+}
+
+/// Appends the `task.completed` of a task, done `by` someone (an email) when known; returns
+/// the event's key. The Shared Space (`crate::space`) completes tasks through it too.
+pub(crate) async fn append_task_completed(
+    state: &AppState,
+    account: &str,
+    project: &str,
+    task: &str,
+    by: Option<&str>,
+) -> ApiResult<String> {
+    let mut data = json!({ "project": project, "task": task });
+    if let Some(by) = by {
+        data["by"] = json!(by);
+    }
+    append(state, account, types::TASK_COMPLETED, task, data).await
+}
+
+/// Appends the `comment.posted` of a comment on a task; returns the event's key. The Shared
+/// Space (`crate::space`) posts comments through it too.
+pub(crate) async fn append_comment(
+    state: &AppState,
+    account: &str,
+    project: &str,
+    task: &str,
+    author: &str,
+    text: &str,
+) -> ApiResult<String> {
+    let data = json!({ "project": project, "task": task, "author": author, "text": text });
+    append(state, account, types::COMMENT_POSTED, task, data).await
 }
 
 /// Appends one event for the account at the engine's time; returns its key.

@@ -4,8 +4,9 @@
 //! completes modules with a CSRF-protected form; the completions reach the event log, the
 //! account's state and the API, and the last core module completes the journey once.
 
+use crate::pages::*;
 use crate::support::*;
-use scraper::{Html, Selector};
+use scraper::Selector;
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -43,43 +44,7 @@ fn team_deal() -> Value {
     })
 }
 
-/// A browser of one learner: keeps cookies, follows no redirects.
-struct Browser {
-    client: reqwest::Client,
-    base: String,
-}
-
-/// A page as the browser got it.
-struct Page {
-    status: u16,
-    html: Html,
-}
-
 impl Page {
-    fn all(&self, selector: &str) -> Vec<scraper::ElementRef<'_>> {
-        let selector = Selector::parse(selector).unwrap();
-        self.html.select(&selector).collect()
-    }
-
-    fn one(&self, selector: &str) -> scraper::ElementRef<'_> {
-        let found = self.all(selector);
-        assert_eq!(
-            found.len(),
-            1,
-            "expected one `{selector}` in:\n{}",
-            self.html.html()
-        );
-        found[0]
-    }
-
-    fn text(&self, selector: &str) -> String {
-        squash(&self.one(selector).text().collect::<String>())
-    }
-
-    fn attr(&self, selector: &str, name: &str) -> String {
-        self.one(selector).attr(name).unwrap_or_default().to_owned()
-    }
-
     /// `(slug, status)` of each module of a list (`.core` or `.library`).
     fn modules(&self, list: &str) -> Vec<(String, String)> {
         self.all(&format!(".modules.{list} li"))
@@ -96,56 +61,9 @@ impl Page {
     }
 }
 
-fn squash(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 impl Browser {
-    /// The same browser (its cookies) on another server, e.g. after a restart.
-    fn at(&self, server: &Server) -> Browser {
-        Browser {
-            client: self.client.clone(),
-            base: server.base.clone(),
-        }
-    }
-
-    fn new(server: &Server) -> Browser {
-        Browser {
-            client: reqwest::Client::builder()
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: server.base.clone(),
-        }
-    }
-
-    async fn get(&self, path: &str) -> Page {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let body = response.text().await.unwrap();
-        Page {
-            status,
-            html: Html::parse_document(&body),
-        }
-    }
-
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        self.client
-            .post(format!("{}{path}", self.base))
-            .form(form)
-            .send()
-            .await
-            .unwrap()
-    }
-
     /// The CSRF token the forms of this learner's pages carry.
-    async fn csrf(&self, slug: &str) -> String {
+    async fn module_csrf(&self, slug: &str) -> String {
         let page = self.get(&format!("/academy/modules/{slug}")).await;
         assert_eq!(page.status, 200);
         page.attr("form.complete input[name=csrf]", "value")
@@ -154,7 +72,7 @@ impl Browser {
     /// Sends the form of a module page, as the browser would (with `answer` for a
     /// checkpoint).
     async fn complete(&self, slug: &str, answer: Option<&str>) -> reqwest::Response {
-        let csrf = self.csrf(slug).await;
+        let csrf = self.module_csrf(slug).await;
         let mut form = vec![("csrf", csrf.as_str())];
         if let Some(answer) = answer {
             form.push(("answer", answer));
@@ -182,44 +100,6 @@ async fn academy_server(data: &Path, db: &TestDatabase, program: Option<&Path>) 
     server.post_events(&team_deal()).await;
     server.advance("1s").await;
     server
-}
-
-/// Signs `email` in with the link of their welcome email.
-async fn sign_in(server: &Server, email: &str) -> Browser {
-    let file = eventually(&format!("a welcome email to {email}"), DEADLINE, || async {
-        let mailbox = server.get("/api/mailbox").await;
-        mailbox["emails"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["to"].as_str().is_some_and(|to| to.contains(email)))
-            .map(|e| text(&e["file"]))
-    })
-    .await;
-    let raw = server
-        .client
-        .get(server.url(&format!("/api/mailbox/{file}")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let raw = quoted_printable::decode(raw.as_bytes(), quoted_printable::ParseMode::Robust)
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        .unwrap_or(raw);
-    let start = raw
-        .find("/academy/sign-in?token=")
-        .unwrap_or_else(|| panic!("no sign-in link in:\n{raw}"));
-    let token: String = raw[start + "/academy/sign-in?token=".len()..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect();
-    let browser = Browser::new(server);
-    let signed_in = browser.post("/academy/sign-in", &[("token", &token)]).await;
-    assert_eq!(signed_in.status(), 303, "{email} signs in");
-    browser
 }
 
 /// The `module.completed` events in the log, once processed.
@@ -351,7 +231,7 @@ async fn a_module_of_another_journey_or_an_unknown_one_is_not_found() {
         let data = tempfile::tempdir().unwrap();
         let server = academy_server(data.path(), &db, None).await;
         let eve = sign_in(&server, EVE).await;
-        let csrf = eve.csrf(CORE[0]).await;
+        let csrf = eve.module_csrf(CORE[0]).await;
 
         // `01-welcome` is a module of the admins' journey.
         for slug in ["01-welcome", "99-nothing", "..%2F01-your-first-day"] {
@@ -416,7 +296,7 @@ async fn completing_a_module_again_changes_nothing() {
         let data = tempfile::tempdir().unwrap();
         let server = academy_server(data.path(), &db, None).await;
         let eve = sign_in(&server, EVE).await;
-        let csrf = eve.csrf(CORE[0]).await;
+        let csrf = eve.module_csrf(CORE[0]).await;
         let path = format!("/academy/modules/{}/complete", CORE[0]);
 
         assert_eq!(eve.post(&path, &[("csrf", &csrf)]).await.status(), 303);
@@ -443,7 +323,7 @@ async fn a_completion_without_the_sessions_csrf_token_is_refused_and_logs_nothin
         let server = academy_server(data.path(), &db, None).await;
         let eve = sign_in(&server, EVE).await;
         let sam = sign_in(&server, SAM).await;
-        let sams_token = sam.csrf(CORE[0]).await;
+        let sams_token = sam.module_csrf(CORE[0]).await;
         let path = format!("/academy/modules/{}/complete", CORE[0]);
 
         for form in [
@@ -454,9 +334,8 @@ async fn a_completion_without_the_sessions_csrf_token_is_refused_and_logs_nothin
         ] {
             let answer = eve.post(&path, &form).await;
             assert_eq!(answer.status(), 403, "{form:?}");
-            let page = Html::parse_document(&answer.text().await.unwrap());
-            let h1 = page.select(&Selector::parse("h1").unwrap()).next().unwrap();
-            assert!(h1.text().collect::<String>().contains("expired"));
+            let page = Browser::page(answer).await;
+            assert!(page.text("h1").contains("expired"));
         }
         let signed_out = Browser::new(&server)
             .post(&path, &[("csrf", &sams_token)])
@@ -491,10 +370,7 @@ async fn a_checkpoint_completes_its_module_only_when_answered_right() {
 
         let wrong = eve.complete(CHECKPOINT, Some("1")).await;
         assert_eq!(wrong.status(), 422);
-        let wrong = Page {
-            status: 422,
-            html: Html::parse_document(&wrong.text().await.unwrap()),
-        };
+        let wrong = Browser::page(wrong).await;
         assert!(wrong.text("[role=alert]").contains("not the right answer"));
         assert_eq!(wrong.attr("input[name=answer][checked]", "value"), "1");
         assert!(wrong.all(".module-done").is_empty());

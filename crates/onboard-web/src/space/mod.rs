@@ -1,0 +1,389 @@
+//! The Shared Space (`/space`), where a customer's people see their onboarding: the plan of
+//! each launched project (visible tasks only: a snoozed task stays hidden until it unlocks),
+//! their own tasks first, the account's goals with their progress, and recent activity
+//! (`plan.rs` builds what the page shows from the account's state at the engine's time; the
+//! templates are in `pages.rs`).
+//!
+//! Sign-in is the Academy's: the scanner-safe magic link opens a learner session whose
+//! cookie is valid here too, and a page reads only the session's account. A visitor
+//! without a session gets the way-in page with the Academy's "email me a new link" form.
+//!
+//! Changes are forms with the session's CSRF token: `POST
+//! /space/projects/{project}/tasks/{task}/complete` marks an open, visible customer task
+//! done and `…/comments` posts a comment (1 to 2,000 characters), each appended as the same
+//! event the JSON API appends (`handlers::projects`), then a 303 back to `/space`. A project
+//! or task not in the session's account is a 404; a change the task does not allow shows
+//! the page again with the reason, and appends nothing. Completions and comments already
+//! logged but not yet processed are applied to the state a page reads, so a change shows as
+//! soon as its form was sent and a task is not offered for completion twice.
+
+use crate::academy::{
+    csrf_token, learner_session, same_secret, unprocessed_events, LearnerSession,
+};
+use crate::error::ApiResult;
+use crate::handlers::projects::{append_comment, append_task_completed};
+use crate::state::AppState;
+use axum::extract::rejection::{FormRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::header::{CACHE_CONTROL, LOCATION};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use onboard_core::event::types;
+use onboard_core::program::Program;
+use onboard_core::state::{AccountState, AccountStatus, ProjectStatus, TaskStatus};
+use pages::page;
+use plan::{Draft, Said};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+mod pages;
+mod plan;
+
+/// Longest comment accepted, in characters (after trimming).
+const MAX_COMMENT: usize = 2_000;
+
+/// The Shared Space routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/space", get(home))
+        .route(
+            "/space/projects/{project}/tasks/{task}/complete",
+            post(complete),
+        )
+        .route(
+            "/space/projects/{project}/tasks/{task}/comments",
+            post(comment),
+        )
+}
+
+/// A signed-in person of the account, with what their pages need.
+pub(crate) struct Stakeholder {
+    session: LearnerSession,
+    account: AccountState,
+    /// The program the account runs under (its goals' titles and metrics).
+    program: Arc<Program>,
+    /// Lower case, as the account's people are keyed.
+    email: String,
+    name: String,
+    persona: Option<String>,
+}
+
+/// The person the request's session belongs to, with their account's state; `None` when
+/// signed out (or when the account has no state, which a session never outlives).
+async fn stakeholder(state: &AppState, headers: &HeaderMap) -> ApiResult<Option<Stakeholder>> {
+    let Some(session) = learner_session(state, headers).await? else {
+        return Ok(None);
+    };
+    // The log first, then the state: a change the processor commits in between is in the
+    // state read after it, and one it has not is still unprocessed in the log, so the page
+    // shows every change sent, whatever the timing.
+    let account_id = &session.record.account;
+    let mut pending = unprocessed_events(state, account_id, types::TASK_COMPLETED).await?;
+    pending.extend(unprocessed_events(state, account_id, types::COMMENT_POSTED).await?);
+    pending.sort_by_key(|e| e.seq);
+    let Some(mut account) = state.engine.store().account(account_id).await? else {
+        return Ok(None);
+    };
+    plan::apply_pending(&mut account, &pending);
+    let program = match state.engine.program_of(&account.program_version).await {
+        Ok(program) => program,
+        Err(error) => {
+            tracing::warn!(
+                account = %account.id,
+                version = %account.program_version,
+                error = %error,
+                "the account's program version cannot be read; the Shared Space uses the current program"
+            );
+            state.engine.program().clone()
+        }
+    };
+    let email = session.record.email.to_lowercase();
+    let person = account.people.iter().find(|p| p.email == email);
+    Ok(Some(Stakeholder {
+        name: person.map_or_else(|| email.clone(), |p| p.name.clone()),
+        persona: person.and_then(|p| p.persona.clone()),
+        email,
+        program,
+        account,
+        session,
+    }))
+}
+
+/// The way in, for a visitor without a session.
+fn signed_out(state: &AppState, status: StatusCode) -> ApiResult<Response> {
+    page(
+        status,
+        "signed_out.html",
+        json!({ "program": state.engine.program().name }),
+    )
+}
+
+fn not_found(who: &Stakeholder) -> ApiResult<Response> {
+    page(
+        StatusCode::NOT_FOUND,
+        "not_found.html",
+        json!({ "account": who.account.name, "signed_in": true }),
+    )
+}
+
+/// The Space page, with what the last form said.
+fn space(
+    state: &AppState,
+    who: &Stakeholder,
+    status: StatusCode,
+    said: Said,
+) -> ApiResult<Response> {
+    let context = plan::context(who, state.engine.now(), &csrf_token(&who.session.id), said);
+    page(status, "space.html", context)
+}
+
+/// `GET /space`: the plan, the person's tasks, goals and activity; or the way in.
+async fn home(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    match stakeholder(&state, &headers).await? {
+        Some(who) => space(&state, &who, StatusCode::OK, Said::default()),
+        None => signed_out(&state, StatusCode::OK),
+    }
+}
+
+/// The fields of the Space's forms.
+#[derive(Deserialize)]
+struct TaskForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    text: String,
+}
+
+/// Where a form is sent: the signed-in person, a task in a launched project of their
+/// account, and the form as sent (`None` when it is not the page's form).
+struct Target {
+    who: Stakeholder,
+    project: String,
+    task: String,
+    form: Option<TaskForm>,
+}
+
+/// The form's target, or the answer already made (signed out, or 404).
+async fn target(
+    state: &AppState,
+    headers: &HeaderMap,
+    path: Result<Path<(String, String)>, PathRejection>,
+    form: Result<Form<TaskForm>, FormRejection>,
+) -> ApiResult<Result<Target, Response>> {
+    let Some(who) = stakeholder(state, headers).await? else {
+        return Ok(Err(signed_out(state, StatusCode::UNAUTHORIZED)?));
+    };
+    let Ok(Path((project, task))) = path else {
+        return Ok(Err(not_found(&who)?));
+    };
+    let known = who
+        .account
+        .project(&project)
+        .filter(|p| p.status != ProjectStatus::Draft)
+        .is_some_and(|p| p.tasks.iter().any(|t| t.key == task));
+    if !known {
+        return Ok(Err(not_found(&who)?));
+    }
+    Ok(Ok(Target {
+        who,
+        project,
+        task,
+        form: form.ok().map(|f| f.0),
+    }))
+}
+
+/// Why a change cannot be made to the task now, with the answer's status; `None` when it
+/// can. Checks what completing and commenting share: the form, the account, the task shown.
+fn refusal(
+    who: &Stakeholder,
+    now: onboard_core::Timestamp,
+    project: &str,
+    task: &str,
+    form: Option<&TaskForm>,
+) -> Option<(StatusCode, String)> {
+    let valid = form.is_some_and(|f| same_secret(&f.csrf, &csrf_token(&who.session.id)));
+    if !valid {
+        return Some((
+            StatusCode::FORBIDDEN,
+            "That form had expired, so nothing was saved. Please try again from this page."
+                .to_owned(),
+        ));
+    }
+    if who.account.status != AccountStatus::Active {
+        return Some((
+            StatusCode::CONFLICT,
+            format!(
+                "Your onboarding is {} for now, so the plan takes no changes.",
+                who.account.status.as_str()
+            ),
+        ));
+    }
+    let found = who.account.project(project)?;
+    let item = found.tasks.iter().find(|t| t.key == task)?;
+    if !plan::visible(item, now) {
+        return Some((
+            StatusCode::NOT_FOUND,
+            "That task is not in your plan yet.".to_owned(),
+        ));
+    }
+    if found.status != ProjectStatus::Active {
+        return Some((
+            StatusCode::CONFLICT,
+            format!(
+                "“{}” is complete, so its tasks no longer change.",
+                found.title
+            ),
+        ));
+    }
+    None
+}
+
+fn back_to_space() -> ApiResult<Response> {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    let headers = response.headers_mut();
+    headers.insert(LOCATION, HeaderValue::from_static("/space"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// `POST /space/projects/{project}/tasks/{task}/complete`: marks an open customer task of
+/// the plan done, by the signed-in person, as the API's task completion does.
+async fn complete(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+    form: Result<Form<TaskForm>, FormRejection>,
+) -> ApiResult<Response> {
+    let Target {
+        who,
+        project,
+        task,
+        form,
+    } = match target(&state, &headers, path, form).await? {
+        Ok(target) => target,
+        Err(answer) => return Ok(answer),
+    };
+    let now = state.engine.now();
+    let refuse = |status, message: String| {
+        space(
+            &state,
+            &who,
+            status,
+            Said {
+                error: Some(message),
+                ..Said::default()
+            },
+        )
+    };
+    if let Some((status, message)) = refusal(&who, now, &project, &task, form.as_ref()) {
+        return refuse(status, message);
+    }
+    let Some(item) = who
+        .account
+        .project(&project)
+        .and_then(|p| p.tasks.iter().find(|t| t.key == task))
+    else {
+        return not_found(&who);
+    };
+    if item.owner != "customer" {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            format!(
+                "“{}” is a task for our team: we mark it done on our side.",
+                item.title
+            ),
+        );
+    }
+    match item.status {
+        TaskStatus::Open => {}
+        TaskStatus::Done => {
+            return refuse(
+                StatusCode::CONFLICT,
+                format!("“{}” is done already.", item.title),
+            )
+        }
+        TaskStatus::Waiting | TaskStatus::Snoozed => {
+            return refuse(
+                StatusCode::CONFLICT,
+                format!(
+                    "“{}” waits for an earlier step of the plan to be done first.",
+                    item.title
+                ),
+            )
+        }
+    }
+    append_task_completed(&state, &who.account.id, &project, &task, Some(&who.email)).await?;
+    back_to_space()
+}
+
+/// `POST /space/projects/{project}/tasks/{task}/comments`: posts the signed-in person's
+/// comment on a task of the plan, as the API's comment does.
+async fn comment(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+    form: Result<Form<TaskForm>, FormRejection>,
+) -> ApiResult<Response> {
+    let Target {
+        who,
+        project,
+        task,
+        form,
+    } = match target(&state, &headers, path, form).await? {
+        Ok(target) => target,
+        Err(answer) => return Ok(answer),
+    };
+    let now = state.engine.now();
+    if let Some((status, message)) = refusal(&who, now, &project, &task, form.as_ref()) {
+        return space(
+            &state,
+            &who,
+            status,
+            Said {
+                error: Some(message),
+                ..Said::default()
+            },
+        );
+    }
+    let text = form.map(|f| f.text).unwrap_or_default();
+    let trimmed = text.trim();
+    let n_chars = trimmed.chars().count();
+    let problem = if n_chars == 0 {
+        Some("Write a comment before posting it.".to_owned())
+    } else if n_chars > MAX_COMMENT {
+        Some(format!(
+            "A comment is at most {MAX_COMMENT} characters; this one has {n_chars}."
+        ))
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        return space(
+            &state,
+            &who,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Said {
+                draft: Some(Draft {
+                    project,
+                    task,
+                    text,
+                    error: problem,
+                }),
+                ..Said::default()
+            },
+        );
+    }
+    append_comment(
+        &state,
+        &who.account.id,
+        &project,
+        &task,
+        &who.email,
+        trimmed,
+    )
+    .await?;
+    back_to_space()
+}
