@@ -4,7 +4,10 @@
 //! which renders one with the headers every Academy page carries.
 
 use crate::error::{ApiError, ApiResult};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, REFERRER_POLICY};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+    X_FRAME_OPTIONS,
+};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use std::sync::OnceLock;
@@ -80,7 +83,8 @@ const LAYOUT: &str = concat!(
 <a class="skip" href="#main">Skip to content</a>
 <header class="site"><div class="inner">
 <a class="brand" href="/academy">{{ program }} Academy</a>
-{% if signed_in %}<form method="post" action="/academy/sign-out"><button class="quiet" type="submit">Sign out</button></form>{% endif %}
+{% if signed_in %}<a href="/space">Your Shared Space</a>
+<form method="post" action="/academy/sign-out"><button class="quiet" type="submit">Sign out</button></form>{% endif %}
 </div></header>
 <main id="main">
 {% block main %}{% endblock %}
@@ -308,11 +312,19 @@ pub(crate) fn html_response(status: StatusCode, html: String) -> Response {
             (CONTENT_TYPE, "text/html; charset=utf-8"),
             (CACHE_CONTROL, "no-store"),
             (REFERRER_POLICY, "no-referrer"),
+            (CONTENT_SECURITY_POLICY, CSP),
+            (X_FRAME_OPTIONS, "DENY"),
+            (X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
         html,
     )
         .into_response()
 }
+
+/// The pages' content policy: no script at all, styles inline, images from here or https
+/// (a module's Markdown may show some), forms to this site only, in no other site's frame.
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; \
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 #[cfg(test)]
 mod tests {

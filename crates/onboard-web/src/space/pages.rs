@@ -6,15 +6,9 @@
 
 use crate::academy::pages::{academy_style, environment, render, NEW_LINK_FORM};
 use crate::error::ApiResult;
-use axum::http::header::{CONTENT_SECURITY_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use std::sync::OnceLock;
-
-/// No script at all, styles only from the page's own `<style>`, images from anywhere a task
-/// description may link (sanitised Markdown), forms only back to this server, no framing.
-const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; \
-                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 const LAYOUT: &str = concat!(
     r##"<!doctype html>
@@ -191,19 +185,14 @@ fn templates() -> &'static minijinja::Environment<'static> {
     })
 }
 
-/// A page of the Shared Space: the Academy's headers (never cached, no referrer) and a
-/// policy that runs no script and lets no other site frame it.
+/// A page of the Shared Space, with the Academy's headers (never cached, no referrer, a
+/// policy that runs no script and lets no other site frame it).
 pub(super) fn page(
     status: StatusCode,
     name: &str,
     context: serde_json::Value,
 ) -> ApiResult<Response> {
-    let mut response = render(templates(), status, name, context)?;
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    Ok(response)
+    render(templates(), status, name, context)
 }
 
 #[cfg(test)]

@@ -140,6 +140,10 @@ async fn the_journey_page_shows_the_core_path_in_order_with_progress_and_the_lib
         assert_eq!(home.status, 200);
         assert_eq!(home.text("h1"), "Welcome, Eve Seller");
         assert_eq!(
+            home.text("header.site a[href='/space']"),
+            "Your Shared Space"
+        );
+        assert_eq!(
             home.text("#journey-title"),
             "Everyday selling with Pipeflow"
         );

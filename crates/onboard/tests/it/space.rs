@@ -145,7 +145,7 @@ async fn a_signed_out_visitor_gets_the_way_in_page() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn space_pages_carry_the_security_headers_and_share_the_academy_session_cookie() {
+async fn space_and_academy_pages_carry_the_security_headers_and_share_the_session_cookie() {
     for db in TestDatabase::all().await {
         eprintln!("backend: {}", db.backend);
         let data = tempfile::tempdir().unwrap();
@@ -162,6 +162,9 @@ async fn space_pages_carry_the_security_headers_and_share_the_academy_session_co
         for page in [
             ada.get("/space").await,
             Browser::new(&server).get("/space").await,
+            ada.get("/academy").await,
+            ada.get("/academy/modules/01-welcome").await,
+            Browser::new(&server).get("/academy/sign-in").await,
         ] {
             let csp = page.headers["content-security-policy"].to_str().unwrap();
             assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
