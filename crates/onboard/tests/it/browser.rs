@@ -130,6 +130,29 @@ impl Browser {
         .await;
     }
 
+    /// Types `text` into a form field.
+    pub async fn type_text(&self, element: &str, text: &str) {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await;
+    }
+
+    /// Writes a PNG of the page as it stands to `<target>/screenshots/<name>.png`, for a
+    /// person to look at after the tests.
+    pub async fn screenshot(&self, name: &str) {
+        use base64::Engine as _;
+        let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap_or_default())
+            .expect("a base64 PNG");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), bytes).unwrap();
+    }
+
     /// The element's box on the page: x, y, width, height.
     pub async fn rect(&self, element: &str) -> (f64, f64, f64, f64) {
         let r = self

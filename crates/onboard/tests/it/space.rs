@@ -598,3 +598,80 @@ async fn a_bad_csrf_token_changes_nothing() {
         db.finish().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_chromium_a_stakeholder_signs_in_from_the_email_marks_a_task_done_and_comments() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = space_server(data.path(), &db).await;
+        kickoff_done(&server).await;
+        let raw = welcome_email(&server, &admin_email(ACCOUNT)).await;
+        let start = raw
+            .find("/academy/sign-in?token=")
+            .unwrap_or_else(|| panic!("no sign-in link in:\n{raw}"));
+        let link: String = raw[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || "/-_?=.".contains(*c))
+            .collect();
+        let chromium = crate::browser::Browser::start().await;
+
+        // The link of the email, then the button of the scanner-safe page.
+        chromium.goto(&format!("{}{link}", server.base)).await;
+        let button = chromium
+            .wait_for("form[action='/academy/sign-in'] button")
+            .await;
+        chromium.click(&button).await;
+        let to_space = chromium.wait_for("header.site a[href='/space']").await;
+        chromium.click(&to_space).await;
+        let task = format!(".plan li[data-task='{ADMIN_TASK}']");
+        let done = chromium
+            .wait_for(&format!("{task}[data-status='open'] form.complete button"))
+            .await;
+        chromium.screenshot(&format!("space-{}", db.backend)).await;
+
+        chromium.click(&done).await;
+        chromium
+            .wait_for(&format!("{task}[data-status='done']"))
+            .await;
+        // The comment form opens from its summary, as a person would open it.
+        let open = chromium.wait_for(&format!("{task} details summary")).await;
+        chromium.click(&open).await;
+        let area = chromium
+            .wait_for(&format!("{task} textarea[name=text]"))
+            .await;
+        chromium
+            .type_text(&area, "Targets confirmed with the sales leads")
+            .await;
+        let post = chromium
+            .wait_for(&format!("{task} form.comment button"))
+            .await;
+        chromium.click(&post).await;
+        // The answer is a new page: the feed is looked up afresh each time.
+        eventually("the comment in the activity feed", DEADLINE, || async {
+            let activity = chromium.find(".activity").await?;
+            chromium
+                .text(&activity)
+                .await
+                .contains("Targets confirmed with the sales leads")
+                .then_some(())
+        })
+        .await;
+        chromium
+            .screenshot(&format!("space-after-{}", db.backend))
+            .await;
+
+        server.advance("1s").await;
+        let task = task_of(&project_after(&server).await, ADMIN_TASK);
+        assert_eq!(task["status"], "done");
+        assert_eq!(task["completed_by"], admin_email(ACCOUNT));
+        assert_eq!(
+            task["comments"][0]["text"],
+            "Targets confirmed with the sales leads"
+        );
+
+        drop(chromium);
+        drop(server);
+        db.finish().await;
+    }
+}
