@@ -89,6 +89,9 @@ pub mod types {
     pub const TASK_REOPENED: &str = "task.reopened";
     pub const TASK_REASSIGNED: &str = "task.reassigned";
     pub const COMMENT_POSTED: &str = "comment.posted";
+    /// A comment named a person of the account (`@first-name` or `@email`); data: email,
+    /// author, project, task, text.
+    pub const PERSON_MENTIONED: &str = "person.mentioned";
     /// A team task done (`data.task`: its id).
     pub const TEAM_TASK_COMPLETED: &str = "team_task.completed";
     /// An open alert closed by hand (`data.alert`: its id): the next firing posts again.

@@ -439,6 +439,83 @@ fn completing_a_milestone_task_announces_the_milestone() {
 }
 
 #[test]
+fn a_comment_mentions_people_by_email_or_by_a_first_name_no_one_else_has() {
+    let (program, mut state, _) = launched();
+    let id = project(&state).id.clone();
+    let person = |key: &str, email: &str, name: &str| {
+        event(
+            key,
+            "person.added",
+            hours(1),
+            json!({ "email": email, "name": name, "persona": "admin" }),
+        )
+    };
+    run(
+        &program,
+        &mut state,
+        &[
+            person("p1", "ann@acme.example", "Ann Lee"),
+            person("p2", "eve@acme.example", "Eve Stone"),
+            person("p3", "bob.stone@acme.example", "Bob Stone"),
+            person("p4", "bob.miller@acme.example", "Bob Miller"),
+        ],
+    );
+    let decided = run(
+        &program,
+        &mut state,
+        &[event(
+            "c-1",
+            "comment.posted",
+            hours(2),
+            json!({
+                "project": id,
+                "task": "kickoff",
+                "author": "ann@acme.example",
+                "text": "Thanks @Eve! Can @bob.stone@acme.example join? @Bob, @ann, @nobody and @eve again.",
+            }),
+        )],
+    );
+    let mentioned = derived(&decided[0], "person.mentioned");
+    let emails: Vec<&str> = mentioned
+        .iter()
+        .map(|d| d["email"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(emails, ["eve@acme.example", "bob.stone@acme.example"]);
+    assert_eq!(mentioned[0]["author"], "ann@acme.example");
+    assert_eq!(mentioned[0]["task"], "kickoff");
+    assert!(mentioned[0]["text"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("Thanks @Eve!")));
+}
+
+#[test]
+fn a_comment_on_an_unknown_task_mentions_no_one() {
+    let (program, mut state, _) = launched();
+    let id = project(&state).id.clone();
+    run(
+        &program,
+        &mut state,
+        &[event(
+            "p1",
+            "person.added",
+            hours(1),
+            json!({ "email": "eve@acme.example", "name": "Eve Stone" }),
+        )],
+    );
+    let decided = run(
+        &program,
+        &mut state,
+        &[event(
+            "c-1",
+            "comment.posted",
+            hours(2),
+            json!({ "project": id, "task": "no-such-task", "author": "ann@acme.example", "text": "@Eve" }),
+        )],
+    );
+    assert!(derived(&decided[0], "person.mentioned").is_empty());
+}
+
+#[test]
 fn a_task_can_be_reassigned_commented_and_reopened() {
     let (program, mut state, _) = launched();
     let id = project(&state).id.clone();

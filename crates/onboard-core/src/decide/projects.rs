@@ -83,7 +83,12 @@ pub(super) fn on_event(
         types::TASK_COMPLETED
         | types::TASK_REOPENED
         | types::TASK_REASSIGNED
-        | types::COMMENT_POSTED => on_task_event(program, state, event, out),
+        | types::COMMENT_POSTED => {
+            on_task_event(program, state, event, out);
+            if event.kind.as_str() == types::COMMENT_POSTED {
+                mentions(state, event, out);
+            }
+        }
         types::TEAM_TASK_COMPLETED => {
             let id = text(data, "task").unwrap_or_default();
             if let Some(task) = state.team_tasks.iter_mut().find(|t| t.id == id) {
@@ -538,6 +543,76 @@ fn derived(
         account: state.id.clone(),
         at: cause.at,
         data,
+    }
+}
+
+/// Announces `person.mentioned` for each person of the account a comment on a task names:
+/// `@` and their email, or `@` and their first name when no one else at the account has it
+/// (not the author, each person once).
+fn mentions(state: &AccountState, event: &Event, out: &mut Decisions) {
+    let data = &event.data;
+    let (Some(project), Some(task), Some(comment)) = (
+        text(data, "project"),
+        text(data, "task"),
+        text(data, "text"),
+    ) else {
+        return;
+    };
+    let known = state
+        .project(&project)
+        .is_some_and(|p| p.tasks.iter().any(|t| t.key == task));
+    if !known {
+        return;
+    }
+    let author = text(data, "author").unwrap_or_default().to_lowercase();
+    let first_name = |name: &str| {
+        name.split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_lowercase()
+    };
+    let mut named: Vec<&str> = Vec::new();
+    for word in comment.split_whitespace() {
+        let Some(handle) = word.strip_prefix('@') else {
+            continue;
+        };
+        let handle = handle
+            .trim_end_matches(|c: char| !c.is_alphanumeric())
+            .to_lowercase();
+        if handle.is_empty() {
+            continue;
+        }
+        let by_email = state.people.iter().find(|p| p.email == handle);
+        let by_name: Vec<_> = state
+            .people
+            .iter()
+            .filter(|p| first_name(&p.name) == handle)
+            .collect();
+        let person = match (by_email, by_name.as_slice()) {
+            (Some(person), _) | (None, &[person]) => person,
+            _ => continue,
+        };
+        if person.email != author && !named.contains(&person.email.as_str()) {
+            named.push(&person.email);
+        }
+    }
+    let Ok(kind) = EventType::parse(types::PERSON_MENTIONED) else {
+        return;
+    };
+    for email in named {
+        out.events.push(NewEvent {
+            key: derived_id("evt", &[&event.key, types::PERSON_MENTIONED, email]),
+            kind: kind.clone(),
+            account: state.id.clone(),
+            at: event.at,
+            data: json!({
+                "email": email,
+                "author": author,
+                "project": project,
+                "task": task,
+                "text": comment,
+            }),
+        });
     }
 }
 

@@ -457,6 +457,51 @@ async fn a_person_comments_on_a_task_and_the_api_shows_the_comment() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_comment_tells_the_csm_and_emails_the_colleague_it_mentions() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = space_server(data.path(), &db).await;
+        let ada = sign_in(&server, &admin_email(ACCOUNT)).await;
+        let project = project(&server, ACCOUNT).await;
+        let csrf = ada.space_csrf().await;
+
+        let answer = ada
+            .post(
+                &task_path(&project, TEAM_TASK, "comments"),
+                &[("csrf", &csrf), ("text", "Can @Eve join the call?")],
+            )
+            .await;
+        assert_eq!(answer.status(), 303);
+        server.advance("1s").await;
+
+        let mailbox = server.get("/api/mailbox").await;
+        let subjects_to = |who: &str| -> Vec<String> {
+            mailbox["emails"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["to"].as_str().is_some_and(|to| to.contains(who)))
+                .map(|e| text(&e["subject"]))
+                .collect()
+        };
+        let to_eve = subjects_to(EVE);
+        assert!(
+            to_eve.iter().any(|s| s.contains("mentioned you")),
+            "{to_eve:?}"
+        );
+        let to_csm = subjects_to(CSM_EMAIL);
+        assert!(
+            to_csm.iter().any(|s| s.contains("commented on")),
+            "{to_csm:?}"
+        );
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_or_too_long_comment_is_refused_with_the_error_next_to_the_field() {
     for db in TestDatabase::all().await {
         eprintln!("backend: {}", db.backend);
