@@ -92,6 +92,10 @@ pub mod types {
     /// A comment named a person of the account (`@first-name` or `@email`); data: email,
     /// author, project, task, text.
     pub const PERSON_MENTIONED: &str = "person.mentioned";
+    /// A person of the account invited a colleague from another email domain to the Shared
+    /// Space: the CSM decides (adding them is a `person.added`); data: email, name,
+    /// invited_by.
+    pub const INVITE_REQUESTED: &str = "invite.requested";
     /// A team task done (`data.task`: its id).
     pub const TEAM_TASK_COMPLETED: &str = "team_task.completed";
     /// An open alert closed by hand (`data.alert`: its id): the next firing posts again.

@@ -72,6 +72,7 @@ use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
         space_home,
         space_complete_task,
         space_comment,
+        space_invite,
         crate::ingest::track,
         crate::ingest::identify,
         crate::ingest::group,
@@ -798,3 +799,37 @@ fn space_complete_task() {}
 )]
 #[allow(dead_code)]
 fn space_comment() {}
+
+/// The invitation form.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the Space's invitation form.
+pub struct SpaceInviteForm {
+    /// The session's CSRF token, as the Space page gives it.
+    csrf: String,
+    /// The colleague's name: 1 to 200 characters after trimming.
+    name: String,
+    /// The colleague's email address.
+    email: String,
+}
+
+/// Invites a colleague: one at the inviter's email domain or the account's domain is added
+/// at once (`person.added`, source `invite`: enrolled, and sent their sign-in link by the
+/// program); anyone else is asked of the CSM (`invite.requested`).
+#[utoipa::path(
+    post,
+    path = "/space/invite",
+    tag = "space",
+    operation_id = "space_invite",
+    request_body(content = SpaceInviteForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Sent; back to the Space, which says how it went",
+            headers(("location" = String, description = "`/space?invited=added` or `/space?invited=requested`"))),
+        (status = 401, description = "Not signed in: the way-in page", body = String, content_type = "text/html"),
+        (status = 403, description = "The CSRF token is not this session's: nothing is logged", body = String, content_type = "text/html"),
+        (status = 422, description = "A missing or bad name or email, or someone who already has access: the Space with the errors next to the fields; nothing is logged", body = String, content_type = "text/html"),
+        (status = 500, response = Internal),
+    ),
+    security(("academy_session" = []))
+)]
+#[allow(dead_code)]
+fn space_invite() {}

@@ -78,6 +78,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/space"),
     ("POST", "/space/projects/{project}/tasks/{task}/complete"),
     ("POST", "/space/projects/{project}/tasks/{task}/comments"),
+    ("POST", "/space/invite"),
     ("GET", "/v1/nudges"),
     ("POST", "/v1/nudges/{id}/ack"),
     ("GET", "/sdk/nudges.js"),

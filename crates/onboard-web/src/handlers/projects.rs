@@ -1041,7 +1041,7 @@ pub(crate) async fn append_comment(
 }
 
 /// Appends one event for the account at the engine's time; returns its key.
-async fn append(
+pub(crate) async fn append(
     state: &AppState,
     account: &str,
     kind: &str,

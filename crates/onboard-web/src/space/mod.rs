@@ -21,10 +21,10 @@ use crate::academy::{
     csrf_token, learner_session, same_secret, unprocessed_events, LearnerSession,
 };
 use crate::error::ApiResult;
-use crate::handlers::projects::{append_comment, append_task_completed};
+use crate::handlers::projects::{append, append_comment, append_task_completed};
 use crate::state::AppState;
-use axum::extract::rejection::{FormRejection, PathRejection};
-use axum::extract::{Path, State};
+use axum::extract::rejection::{FormRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::header::{CACHE_CONTROL, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -34,9 +34,10 @@ use onboard_core::event::types;
 use onboard_core::program::Program;
 use onboard_core::state::{AccountState, AccountStatus, ProjectStatus, TaskStatus};
 use pages::page;
-use plan::{Draft, Said};
+use plan::{Draft, InviteDraft, Said};
 use serde::Deserialize;
 use serde_json::json;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 mod pages;
@@ -57,6 +58,7 @@ pub fn routes() -> Router<AppState> {
             "/space/projects/{project}/tasks/{task}/comments",
             post(comment),
         )
+        .route("/space/invite", post(invite))
 }
 
 /// A signed-in person of the account, with what their pages need.
@@ -141,11 +143,161 @@ fn space(
 }
 
 /// `GET /space`: the plan, the person's tasks, goals and activity; or the way in.
-async fn home(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+/// `?invited=added|requested` says how the invitation just sent went.
+async fn home(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> ApiResult<Response> {
+    let notice = query.ok().and_then(|Query(q)| match q.get("invited").map(String::as_str) {
+        Some("added") => Some(
+            "Your colleague is in: they get an email with their sign-in link now.".to_owned(),
+        ),
+        Some("requested") => Some(
+            "Your Customer Success Manager will confirm the invitation; your colleague gets their sign-in link then."
+                .to_owned(),
+        ),
+        _ => None,
+    });
     match stakeholder(&state, &headers).await? {
-        Some(who) => space(&state, &who, StatusCode::OK, Said::default()),
+        Some(who) => space(
+            &state,
+            &who,
+            StatusCode::OK,
+            Said {
+                notice,
+                ..Said::default()
+            },
+        ),
         None => signed_out(&state, StatusCode::OK),
     }
+}
+
+/// The invitation form.
+#[derive(Deserialize)]
+struct InviteForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+}
+
+/// Longest name an invitation takes, in characters.
+const MAX_NAME: usize = 200;
+
+/// The domain of an email address that looks like one (`local@domain.tld`, no spaces).
+fn email_domain(email: &str) -> Option<&str> {
+    let (local, domain) = email.split_once('@')?;
+    let plausible = !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && !email.chars().any(char::is_whitespace)
+        && email.len() <= 254;
+    plausible.then_some(domain)
+}
+
+/// `POST /space/invite`: invites a colleague. One at the inviter's email domain or the
+/// account's domain is added to the account at once (`person.added`, which enrols them and,
+/// in the example program, sends their welcome and sign-in link); anyone else is asked of
+/// the CSM (`invite.requested`).
+async fn invite(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<InviteForm>, FormRejection>,
+) -> ApiResult<Response> {
+    let Some(who) = stakeholder(&state, &headers).await? else {
+        return signed_out(&state, StatusCode::UNAUTHORIZED);
+    };
+    let form = form.ok().map(|f| f.0);
+    let valid = form
+        .as_ref()
+        .is_some_and(|f| same_secret(&f.csrf, &csrf_token(&who.session.id)));
+    let Some(form) = form.filter(|_| valid) else {
+        return space(
+            &state,
+            &who,
+            StatusCode::FORBIDDEN,
+            Said {
+                error: Some(
+                    "That form had expired, so nothing was sent. Please try again from this page."
+                        .to_owned(),
+                ),
+                ..Said::default()
+            },
+        );
+    };
+    let name = form.name.trim().to_owned();
+    let email = form.email.trim().to_lowercase();
+    let mut draft = InviteDraft {
+        name: name.clone(),
+        email: email.clone(),
+        ..InviteDraft::default()
+    };
+    if name.is_empty() {
+        draft.name_error = Some("Write your colleague's name.".to_owned());
+    } else if name.chars().count() > MAX_NAME {
+        draft.name_error = Some(format!("A name has at most {MAX_NAME} characters."));
+    }
+    let domain = email_domain(&email);
+    if email.is_empty() {
+        draft.email_error = Some("Write your colleague's email address.".to_owned());
+    } else if domain.is_none() {
+        draft.email_error = Some("That is not an email address.".to_owned());
+    } else if who.account.people.iter().any(|p| p.email == email) {
+        draft.email_error = Some(format!("{email} can already sign in to this Shared Space."));
+    }
+    if draft.name_error.is_some() || draft.email_error.is_some() {
+        return space(
+            &state,
+            &who,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Said {
+                invite: Some(draft),
+                ..Said::default()
+            },
+        );
+    }
+    let same_company = domain.is_some_and(|d| {
+        email_domain(&who.email) == Some(d)
+            || who
+                .account
+                .domain
+                .as_deref()
+                .is_some_and(|a| a.eq_ignore_ascii_case(d))
+    });
+    let data = json!({ "email": email, "name": name, "invited_by": who.email });
+    let outcome = if same_company {
+        let mut data = data;
+        data["source"] = json!("invite");
+        append(&state, &who.account.id, types::PERSON_ADDED, &email, data).await?;
+        "added"
+    } else {
+        append(
+            &state,
+            &who.account.id,
+            types::INVITE_REQUESTED,
+            &email,
+            data,
+        )
+        .await?;
+        "requested"
+    };
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        LOCATION,
+        HeaderValue::from_static(if outcome == "added" {
+            "/space?invited=added"
+        } else {
+            "/space?invited=requested"
+        }),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
 }
 
 /// The fields of the Space's forms.

@@ -39,6 +39,8 @@ const LAYOUT: &str = concat!(
 .comments { list-style: none; padding: 0; margin: .5rem 0; }
 .comments li { padding: .4rem .7rem; background: var(--soft); border-radius: .4rem; margin: .3rem 0; }
 .task form { margin: .5rem 0 0; }
+.invite input { font: inherit; width: 100%; padding: .45rem; border: 1px solid #9aa5b1; border-radius: .3rem; display: block; margin: .3rem 0 .6rem; }
+.invite input[aria-invalid=true] { border-color: #b42318; }
 textarea { font: inherit; width: 100%; min-height: 4rem; padding: .5rem; border: 1px solid #9aa5b1; border-radius: .3rem; display: block; margin: .3rem 0 .5rem; }
 textarea[aria-invalid=true] { border-color: #b42318; }
 details summary { cursor: pointer; color: var(--accent); }
@@ -168,6 +170,21 @@ const SPACE: &str = r##"{% extends "layout.html" %}
 {% else %}
 <p class="muted">Nothing yet.</p>
 {% endif %}
+</section>
+
+<section aria-labelledby="invite-title">
+<h2 id="invite-title">Invite a colleague</h2>
+<p class="muted">Someone with an email address at your company gets a sign-in link at once; anyone else once your Customer Success Manager has confirmed them.</p>
+<form method="post" action="/space/invite" class="invite">
+<input type="hidden" name="csrf" value="{{ csrf }}">
+<label for="invite-name">Name</label>
+{% if invite and invite.name_error %}<p class="error" id="invite-name-error" role="alert">{{ invite.name_error }}</p>{% endif %}
+<input id="invite-name" name="name" type="text" maxlength="200" autocomplete="off" value="{{ invite.name if invite else "" }}"{% if invite and invite.name_error %} aria-invalid="true" aria-describedby="invite-name-error"{% endif %}>
+<label for="invite-email">Email</label>
+{% if invite and invite.email_error %}<p class="error" id="invite-email-error" role="alert">{{ invite.email_error }}</p>{% endif %}
+<input id="invite-email" name="email" type="email" maxlength="254" autocomplete="off" value="{{ invite.email if invite else "" }}"{% if invite and invite.email_error %} aria-invalid="true" aria-describedby="invite-email-error"{% endif %}>
+<button type="submit">Send the invitation</button>
+</form>
 </section>
 {% endblock %}
 "##;

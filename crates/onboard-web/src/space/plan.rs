@@ -23,6 +23,19 @@ pub(super) struct Said {
     pub error: Option<String>,
     /// A comment refused, shown in its task's form with the reason next to the field.
     pub draft: Option<Draft>,
+    /// What went well, shown at the top.
+    pub notice: Option<String>,
+    /// An invitation refused, shown in its form with the reasons next to the fields.
+    pub invite: Option<InviteDraft>,
+}
+
+/// The invitation form as sent, with what is wrong with each field.
+#[derive(Default)]
+pub(super) struct InviteDraft {
+    pub name: String,
+    pub email: String,
+    pub name_error: Option<String>,
+    pub email_error: Option<String>,
 }
 
 pub(super) struct Draft {
@@ -152,6 +165,13 @@ pub(super) fn context(who: &Stakeholder, now: Timestamp, csrf: &str, said: Said)
         "now": when(now, true),
         "csrf": csrf,
         "error": said.error,
+        "notice": said.notice,
+        "invite": said.invite.as_ref().map(|i| json!({
+            "name": i.name,
+            "email": i.email,
+            "name_error": i.name_error,
+            "email_error": i.email_error,
+        })),
         "mine": mine,
         "goals": goals,
         "projects": projects,

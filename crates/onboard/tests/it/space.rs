@@ -475,26 +475,185 @@ async fn a_comment_tells_the_csm_and_emails_the_colleague_it_mentions() {
         assert_eq!(answer.status(), 303);
         server.advance("1s").await;
 
-        let mailbox = server.get("/api/mailbox").await;
-        let subjects_to = |who: &str| -> Vec<String> {
-            mailbox["emails"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|e| e["to"].as_str().is_some_and(|to| to.contains(who)))
-                .map(|e| text(&e["subject"]))
-                .collect()
-        };
-        let to_eve = subjects_to(EVE);
+        let to_eve = subjects_to(&server, EVE).await;
         assert!(
             to_eve.iter().any(|s| s.contains("mentioned you")),
             "{to_eve:?}"
         );
-        let to_csm = subjects_to(CSM_EMAIL);
+        let to_csm = subjects_to(&server, CSM_EMAIL).await;
         assert!(
             to_csm.iter().any(|s| s.contains("commented on")),
             "{to_csm:?}"
         );
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+/// The subjects of the development mailbox's emails to `who`.
+async fn subjects_to(server: &Server, who: &str) -> Vec<String> {
+    let mailbox = server.get("/api/mailbox").await;
+    mailbox["emails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["to"].as_str().is_some_and(|to| to.contains(who)))
+        .map(|e| text(&e["subject"]))
+        .collect()
+}
+
+/// The emails of the account's people, as the API shows them.
+async fn people(server: &Server) -> Vec<String> {
+    let account = server.get(&format!("/api/accounts/{ACCOUNT}")).await;
+    account["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| text(&p["email"]))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_colleague_at_the_company_s_domain_is_invited_at_once_and_gets_a_sign_in_link() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = space_server(data.path(), &db).await;
+        let ada = sign_in(&server, &admin_email(ACCOUNT)).await;
+        let csrf = ada.space_csrf().await;
+
+        let answer = ada
+            .post(
+                "/space/invite",
+                &[
+                    ("csrf", &csrf),
+                    ("name", " Zoe Park "),
+                    ("email", "Zoe@ACME.example"),
+                ],
+            )
+            .await;
+        assert_eq!(answer.status(), 303);
+        assert_eq!(answer.headers()["location"], "/space?invited=added");
+        let page = ada.get("/space?invited=added").await;
+        assert!(page.text("p.notice[role=status]").contains("sign-in link"));
+        server.advance("1s").await;
+
+        assert!(people(&server)
+            .await
+            .contains(&"zoe@acme.example".to_owned()));
+        let added = server.events("type=person.added").await;
+        let zoe = added
+            .iter()
+            .find(|e| e["data"]["email"] == "zoe@acme.example")
+            .expect("Zoe's person.added");
+        assert_eq!(zoe["data"]["invited_by"], admin_email(ACCOUNT));
+        assert_eq!(zoe["data"]["source"], "invite");
+        let to_zoe = welcome_email(&server, "zoe@acme.example").await;
+        assert!(to_zoe.contains("/academy/sign-in?token="));
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_colleague_from_another_domain_waits_for_the_csm() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = space_server(data.path(), &db).await;
+        let ada = sign_in(&server, &admin_email(ACCOUNT)).await;
+        let csrf = ada.space_csrf().await;
+
+        let answer = ada
+            .post(
+                "/space/invite",
+                &[
+                    ("csrf", &csrf),
+                    ("name", "Pat Agency"),
+                    ("email", "pat@agency.example"),
+                ],
+            )
+            .await;
+        assert_eq!(answer.headers()["location"], "/space?invited=requested");
+        server.advance("1s").await;
+
+        assert!(!people(&server)
+            .await
+            .contains(&"pat@agency.example".to_owned()));
+        let requested = server.events("type=invite.requested").await;
+        assert_eq!(requested.len(), 1, "{requested:?}");
+        assert_eq!(requested[0]["data"]["email"], "pat@agency.example");
+        let to_csm = subjects_to(&server, CSM_EMAIL).await;
+        assert!(
+            to_csm.iter().any(|s| s.contains("invited Pat Agency")),
+            "{to_csm:?}"
+        );
+        assert!(subjects_to(&server, "pat@agency.example").await.is_empty());
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invitation_with_a_bad_field_or_token_shows_why_and_sends_nothing() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = space_server(data.path(), &db).await;
+        let ada = sign_in(&server, &admin_email(ACCOUNT)).await;
+        let csrf = ada.space_csrf().await;
+        let before = people(&server).await;
+
+        let page = ada
+            .submit(
+                "/space/invite",
+                &[("csrf", &csrf), ("name", "  "), ("email", "not-an-email")],
+            )
+            .await;
+        assert_eq!(page.status, 422);
+        assert!(page.text("#invite-name-error").contains("name"));
+        assert!(page.text("#invite-email-error").contains("not an email"));
+        assert_eq!(page.attr("#invite-email", "value"), "not-an-email");
+        assert_eq!(page.attr("#invite-email", "aria-invalid"), "true");
+
+        let page = ada
+            .submit(
+                "/space/invite",
+                &[("csrf", &csrf), ("name", "Eve"), ("email", EVE)],
+            )
+            .await;
+        assert_eq!(page.status, 422);
+        assert!(page.text("#invite-email-error").contains("already"));
+
+        let page = ada
+            .submit(
+                "/space/invite",
+                &[
+                    ("csrf", "0000"),
+                    ("name", "Zoe Park"),
+                    ("email", "zoe@acme.example"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 403);
+        let signed_out = Browser::new(&server)
+            .post(
+                "/space/invite",
+                &[
+                    ("csrf", &csrf),
+                    ("name", "Zoe Park"),
+                    ("email", "zoe@acme.example"),
+                ],
+            )
+            .await;
+        assert_eq!(signed_out.status(), 401);
+
+        server.advance("1s").await;
+        assert_eq!(people(&server).await, before);
+        assert!(server.events("type=invite.requested").await.is_empty());
 
         drop(server);
         db.finish().await;
