@@ -826,6 +826,7 @@ pub struct SpaceInviteForm {
             headers(("location" = String, description = "`/space?invited=added` or `/space?invited=requested`"))),
         (status = 401, description = "Not signed in: the way-in page", body = String, content_type = "text/html"),
         (status = 403, description = "The CSRF token is not this session's: nothing is logged", body = String, content_type = "text/html"),
+        (status = 409, description = "The account is paused or churned: nothing is logged", body = String, content_type = "text/html"),
         (status = 422, description = "A missing or bad name or email, or someone who already has access: the Space with the errors next to the fields; nothing is logged", body = String, content_type = "text/html"),
         (status = 500, response = Internal),
     ),

@@ -230,6 +230,21 @@ async fn invite(
             },
         );
     };
+    if who.account.status != AccountStatus::Active {
+        let message = format!(
+            "Your onboarding is {} for now, so no one can be invited.",
+            who.account.status.as_str()
+        );
+        return space(
+            &state,
+            &who,
+            StatusCode::CONFLICT,
+            Said {
+                error: Some(message),
+                ..Said::default()
+            },
+        );
+    }
     let name = form.name.trim().to_owned();
     let email = form.email.trim().to_lowercase();
     let mut draft = InviteDraft {

@@ -598,7 +598,8 @@ async fn a_colleague_from_another_domain_waits_for_the_csm() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_invitation_with_a_bad_field_or_token_shows_why_and_sends_nothing() {
+async fn an_invitation_with_a_bad_field_or_token_or_to_a_paused_account_shows_why_and_sends_nothing(
+) {
     for db in TestDatabase::all().await {
         eprintln!("backend: {}", db.backend);
         let data = tempfile::tempdir().unwrap();
@@ -651,9 +652,32 @@ async fn an_invitation_with_a_bad_field_or_token_shows_why_and_sends_nothing() {
             .await;
         assert_eq!(signed_out.status(), 401);
 
+        // A paused account takes no one new.
+        server
+            .post_events(&json!({ "id": "pause-1", "type": "account.paused", "account": ACCOUNT }))
+            .await;
+        server.advance("1s").await;
+        let page = ada
+            .submit(
+                "/space/invite",
+                &[
+                    ("csrf", &csrf),
+                    ("name", "Zoe Park"),
+                    ("email", "zoe@acme.example"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 409);
+        assert!(page.text(".page-error").contains("paused"));
+
         server.advance("1s").await;
         assert_eq!(people(&server).await, before);
         assert!(server.events("type=invite.requested").await.is_empty());
+        assert!(server
+            .events("type=person.added")
+            .await
+            .iter()
+            .all(|e| e["data"]["email"] != "zoe@acme.example"));
 
         drop(server);
         db.finish().await;
