@@ -834,3 +834,19 @@ pub struct SpaceInviteForm {
 )]
 #[allow(dead_code)]
 fn space_invite() {}
+
+/// The `enum` values of a documented string enum: what the schema tests of the handlers
+/// compare with the core's variants.
+#[cfg(test)]
+pub(crate) fn documented<T: utoipa::PartialSchema>() -> Vec<String> {
+    let schema = serde_json::to_value(T::schema()).unwrap_or_default();
+    schema["enum"]
+        .as_array()
+        .map(|values| {
+            values
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}

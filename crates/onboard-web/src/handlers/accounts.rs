@@ -836,21 +836,8 @@ pub struct RuleRunsSchema {
 mod tests {
     use super::*;
     use onboard_core::state::{AccountStatus, TraceOutcome};
-    use utoipa::PartialSchema;
 
-    /// The `enum` values of a documented string enum.
-    fn documented<T: PartialSchema>() -> Vec<String> {
-        let schema = serde_json::to_value(T::schema()).unwrap_or_default();
-        schema["enum"]
-            .as_array()
-            .map(|values| {
-                values
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
+    use crate::openapi::documented;
 
     #[test]
     fn status_names_are_documented() {

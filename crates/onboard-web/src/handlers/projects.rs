@@ -1079,21 +1079,8 @@ pub(crate) async fn append(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use utoipa::PartialSchema;
 
-    /// The `enum` values of a documented string enum.
-    fn documented<T: PartialSchema>() -> Vec<String> {
-        let schema = serde_json::to_value(T::schema()).unwrap_or_default();
-        schema["enum"]
-            .as_array()
-            .map(|values| {
-                values
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
+    use crate::openapi::documented;
 
     #[test]
     fn project_and_task_statuses_are_documented() {

@@ -417,20 +417,8 @@ fn hours(ms: i64) -> f64 {
 mod tests {
     use super::*;
     use onboard_core::health::{Band, Direction};
-    use utoipa::PartialSchema;
 
-    fn documented<T: PartialSchema>() -> Vec<String> {
-        let schema = serde_json::to_value(T::schema()).unwrap_or_default();
-        schema["enum"]
-            .as_array()
-            .map(|values| {
-                values
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
+    use crate::openapi::documented;
 
     #[test]
     fn bands_and_trend_directions_are_documented() {
