@@ -102,6 +102,7 @@ pub fn hubspot_fetch(event: &Event) -> Option<NewMessage> {
         rule: "crm.hubspot".to_owned(),
         cause: event.key.clone(),
         sign_in_email: None,
+        calendar: None,
     })
 }
 
@@ -183,6 +184,7 @@ pub fn pipedrive_fetch(event: &Event) -> Option<NewMessage> {
         rule: "crm.pipedrive".to_owned(),
         cause: event.key.clone(),
         sign_in_email: None,
+        calendar: None,
     })
 }
 

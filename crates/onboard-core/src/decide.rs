@@ -900,6 +900,7 @@ fn alert_message(
         rule: rule.name.clone(),
         cause: event.key.clone(),
         sign_in_email: None,
+        calendar: None,
     })
 }
 
@@ -938,6 +939,7 @@ fn email_message(
         rule: rule.name.clone(),
         cause: event.key.clone(),
         sign_in_email,
+        calendar: None,
     })
 }
 
@@ -1115,6 +1117,9 @@ mod academy_tests;
 #[cfg(test)]
 mod actions_tests;
 mod apply;
+mod booking;
+#[cfg(test)]
+mod booking_tests;
 mod budget;
 mod changes;
 mod condition;

@@ -96,6 +96,13 @@ pub mod types {
     /// Space: the CSM decides (adding them is a `person.added`); data: email, name,
     /// invited_by.
     pub const INVITE_REQUESTED: &str = "invite.requested";
+    /// A person of the account uploaded a file to the Shared Space; data: file (its id),
+    /// name, size, content_type, by (their email), project (or null).
+    pub const FILE_UPLOADED: &str = "file.uploaded";
+    /// A person of the account booked (or moved) the kickoff call of a project's kickoff task
+    /// in a slot of the CSM's calendar; data: project, task, start and end (RFC 3339, UTC),
+    /// by (their email). The processor records it on the task and sends the invites.
+    pub const KICKOFF_BOOKED: &str = "kickoff.booked";
     /// A team task done (`data.task`: its id).
     pub const TEAM_TASK_COMPLETED: &str = "team_task.completed";
     /// An open alert closed by hand (`data.alert`: its id): the next firing posts again.

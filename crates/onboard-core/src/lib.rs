@@ -5,12 +5,16 @@
 //! Invariant: this crate does no I/O, has no async, and never reads the wall clock. Time
 //! comes in as a [`Timestamp`] argument; files come in as a [`program::ProgramSource`].
 
+pub mod audit;
+pub mod booking;
 pub mod brief;
+pub mod calendar;
 pub mod crm;
 pub mod decide;
 pub mod event;
 pub mod expr;
 pub mod health;
+pub mod portfolio;
 pub mod program;
 pub mod state;
 pub mod time;

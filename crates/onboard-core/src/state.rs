@@ -353,6 +353,25 @@ pub struct ProjectTask {
     /// said at launch, for the CSM's brief ([`crate::brief`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kickoff: Option<crate::program::Kickoff>,
+    /// A kickoff call booked in the Shared Space (`kickoff.booked`): when, and the invite's
+    /// UID and SEQUENCE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub booking: Option<Booking>,
+}
+
+/// A kickoff call booked for a task: its slot and the calendar invite's identity. A
+/// rebooking keeps the UID and counts the SEQUENCE up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Booking {
+    pub start: Timestamp,
+    pub end: Timestamp,
+    /// Who booked it (email).
+    pub by: String,
+    pub booked_at: Timestamp,
+    /// The invite's UID, stable for the task.
+    pub uid: String,
+    /// 0 for the first booking, one more for each change.
+    pub sequence: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -468,10 +487,18 @@ pub struct NewMessage {
     /// not decided here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sign_in_email: Option<String>,
+    /// A calendar invite sent beside the text (an iCalendar object, `METHOD:REQUEST`, see
+    /// [`crate::calendar`]): a kickoff booked in the Shared Space.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<String>,
 }
 
 /// Stands for a person's sign-in link in a rendered message until delivery.
 pub const SIGN_IN_URL_PLACEHOLDER: &str = "%ONBOARD_SIGN_IN_URL%";
+
+/// The account of what belongs to our team rather than to a customer: a team member's
+/// console sign-in links and the messages that carry them. No customer account has it.
+pub const TEAM_ACCOUNT: &str = "";
 
 /// What happened to one rule for one event: the answer to "why did (not) it fire?".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

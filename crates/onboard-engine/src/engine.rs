@@ -13,8 +13,9 @@ use crate::{EngineError, Result};
 use onboard_core::crm::{self, HubSpotFetch, PipedriveFetch, WonDeal};
 use onboard_core::decide::{decide, Settings};
 use onboard_core::event::types;
+use onboard_core::portfolio::Summary;
 use onboard_core::program::{Program, ProgramSource};
-use onboard_core::state::{AccountState, Decisions, SIGN_IN_URL_PLACEHOLDER};
+use onboard_core::state::{AccountState, Decisions, SIGN_IN_URL_PLACEHOLDER, TEAM_ACCOUNT};
 use onboard_core::{Duration, Event, EventType, NewEvent, Timestamp};
 use onboard_store::{
     Appended, ClaimedMessage, DeliveryOutcome, Lease, NewSignInToken, Now, ProcessedBatch, Store,
@@ -257,6 +258,41 @@ impl Engine {
         self.programs.version(self.store.as_ref(), version).await
     }
 
+    /// Wakes the engine's loop for a round now (after work was queued outside the intake,
+    /// such as a message to a team member).
+    pub fn wake(&self) {
+        self.appended.notify_one();
+    }
+
+    /// An account's portfolio row.
+    pub fn summary(&self, account: &AccountState) -> Summary {
+        Summary::of(account, &self.programs.current().health)
+    }
+
+    /// Writes the portfolio rows of accounts that have none (they were created before the
+    /// portfolio existed). Returns how many.
+    pub async fn backfill_portfolio(&self) -> Result<usize> {
+        let mut written = 0;
+        loop {
+            let ids = self.store.accounts_without_summary(500).await?;
+            if ids.is_empty() {
+                return Ok(written);
+            }
+            let rows: Vec<Summary> = self
+                .store
+                .load_accounts(&ids)
+                .await?
+                .iter()
+                .map(|a| self.summary(a))
+                .collect();
+            if rows.is_empty() {
+                return Ok(written);
+            }
+            self.store.write_summaries(&rows).await?;
+            written += rows.len();
+        }
+    }
+
     pub fn config(&self) -> &EngineConfig {
         &self.config
     }
@@ -393,6 +429,11 @@ impl Engine {
     /// The background loop: rounds of work whenever events arrive or time passes, until
     /// `stop` is notified; then finishes the round in flight and returns.
     pub async fn run(self: Arc<Self>, stop: Arc<Notify>) {
+        match self.backfill_portfolio().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(accounts = n, "portfolio rows written for older accounts"),
+            Err(error) => tracing::error!(error = %error, "portfolio rows not written"),
+        }
         let mut backoff = std::time::Duration::from_millis(100);
         let mut busy = false;
         loop {
@@ -590,6 +631,11 @@ impl Engine {
             .into_iter()
             .map(|a| (a.id.clone(), a))
             .collect();
+        // The portfolio rows as they stand: only those the batch changes are written.
+        let before: HashMap<String, Summary> = accounts
+            .values()
+            .map(|a| (a.id.clone(), self.summary(a)))
+            .collect();
         // The people each account had before the batch: those added are indexed by email
         // at commit, for the usage intake to link product users to them.
         let known_people: HashSet<(String, String)> = accounts
@@ -687,6 +733,11 @@ impl Engine {
             .filter(|known| !known_people.contains(known))
             .collect();
         people.sort();
+        let summaries = accounts
+            .values()
+            .map(|a| self.summary(a))
+            .filter(|s| before.get(&s.account) != Some(s))
+            .collect();
         let batch = ProcessedBatch {
             processed,
             handled,
@@ -694,6 +745,7 @@ impl Engine {
             accounts: accounts.into_values().collect(),
             decisions,
             people,
+            summaries,
         };
         self.store.commit_batch(lease, &batch).await?;
         Ok(batch.processed.len() + batch.handled.len())
@@ -814,8 +866,14 @@ impl Engine {
                 expires_at: now.plus(ttl),
             })
             .await?;
+        // A team member's link opens the console; a customer's, the Academy.
+        let portal = if claim.account == TEAM_ACCOUNT {
+            "console"
+        } else {
+            "academy"
+        };
         let url = format!(
-            "{}/academy/sign-in?token={token}",
+            "{}/{portal}/sign-in?token={token}",
             self.config.public_url.trim_end_matches('/')
         );
         let mut email = claim.clone();

@@ -2,7 +2,8 @@
 //! an `.eml` file in the data directory when no SMTP server is configured.
 
 use async_trait::async_trait;
-use lettre::message::{header::ContentType, Mailbox};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::transport::smtp::extension::ClientId;
 use lettre::Message;
@@ -42,14 +43,53 @@ pub trait Mailer: Send + Sync + 'static {
 pub fn build_email(message: &ClaimedMessage) -> Result<Message, SendError> {
     let from = mailbox(&message.from_name, &message.from_email)?;
     let to = mailbox(&message.to_name, &message.to_email)?;
-    Message::builder()
+    let builder = Message::builder()
         .message_id(Some(message.message_id.clone()))
         .from(from)
         .to(to)
-        .subject(message.subject.clone())
-        .header(ContentType::TEXT_PLAIN)
-        .body(message.body.clone())
-        .map_err(|e| SendError::permanent(format!("cannot build the email: {e}")))
+        .subject(message.subject.clone());
+    let built = match &message.calendar {
+        None => builder
+            .header(ContentType::TEXT_PLAIN)
+            .body(message.body.clone()),
+        Some(calendar) => builder.multipart(with_invite(&message.body, calendar)?),
+    };
+    built.map_err(|e| SendError::permanent(format!("cannot build the email: {e}")))
+}
+
+/// The text and a calendar invite, as RFC 6047 has mail clients show it with their
+/// accept and decline buttons: `multipart/mixed` holding a `multipart/alternative` of the
+/// text and the `text/calendar; method=REQUEST` part, then the same object as an
+/// `invite.ics` attachment for clients that only import files. The calendar parts are
+/// base64, which keeps the object's CRLF line endings byte for byte.
+fn with_invite(body: &str, calendar: &str) -> Result<MultiPart, SendError> {
+    let method = calendar
+        .lines()
+        .find_map(|line| line.strip_prefix("METHOD:"))
+        .unwrap_or("REQUEST")
+        .trim();
+    let inline = ContentType::parse(&format!("text/calendar; method={method}; charset=UTF-8"))
+        .map_err(|e| SendError::permanent(format!("cannot build the email: {e}")))?;
+    let file = ContentType::parse("application/ics")
+        .map_err(|e| SendError::permanent(format!("cannot build the email: {e}")))?;
+    Ok(MultiPart::mixed()
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(SinglePart::plain(body.to_owned()))
+                .singlepart(
+                    SinglePart::builder()
+                        .header(inline)
+                        .header(ContentTransferEncoding::Base64)
+                        .body(calendar.to_owned()),
+                ),
+        )
+        .singlepart(
+            Attachment::new("invite.ics".to_owned()).body(
+                Body::new_with_encoding(calendar.to_owned(), ContentTransferEncoding::Base64)
+                    .map_err(|_| SendError::permanent("cannot encode the invite"))?,
+                file,
+            ),
+        ))
 }
 
 fn mailbox(name: &str, email: &str) -> Result<Mailbox, SendError> {
@@ -174,5 +214,71 @@ impl Mailer for DevMailbox {
         tokio::fs::rename(&temp, &path)
             .await
             .map_err(|e| SendError::transient(format!("cannot write {}: {e}", path.display())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claimed(calendar: Option<&str>) -> ClaimedMessage {
+        ClaimedMessage {
+            id: "m1".to_owned(),
+            account: "acme".to_owned(),
+            channel: "email".to_owned(),
+            to_email: "ada@acme.example".to_owned(),
+            to_name: "Ada Admin".to_owned(),
+            from_email: "dana@pipeflow.example".to_owned(),
+            from_name: "Dana Whitfield".to_owned(),
+            subject: "Booked: your kickoff call".to_owned(),
+            body: "Hi Ada,\n\nYour kickoff call is booked.\n".to_owned(),
+            message_id: "<m1@pipeflow.example>".to_owned(),
+            sign_in_email: None,
+            calendar: calendar.map(str::to_owned),
+            holder: "node".to_owned(),
+            attempts: 1,
+        }
+    }
+
+    fn formatted(message: &ClaimedMessage) -> String {
+        match build_email(message) {
+            Ok(email) => String::from_utf8_lossy(&email.formatted()).into_owned(),
+            Err(e) => panic!("the email builds: {e}"),
+        }
+    }
+
+    #[test]
+    fn an_email_without_an_invite_is_plain_text() {
+        let email = formatted(&claimed(None));
+        assert!(email.contains("Content-Type: text/plain"), "{email}");
+        assert!(!email.contains("multipart"), "{email}");
+    }
+
+    #[test]
+    fn an_invite_travels_as_an_inline_calendar_part_and_an_ics_attachment() {
+        let calendar = "BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n";
+        let email = formatted(&claimed(Some(calendar)));
+        assert!(email.contains("Content-Type: multipart/mixed"), "{email}");
+        assert!(
+            email.contains("Content-Type: multipart/alternative"),
+            "{email}"
+        );
+        // Charset names are case-insensitive; lettre writes them in lower case.
+        assert!(
+            email
+                .to_ascii_lowercase()
+                .contains("content-type: text/calendar; method=request; charset=utf-8"),
+            "{email}"
+        );
+        assert!(email.contains("method=REQUEST"), "{email}");
+        assert!(email.contains("filename=\"invite.ics\""), "{email}");
+        // Base64 keeps the object's CRLF line endings byte for byte.
+        use base64::Engine as _;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(calendar);
+        assert!(email.contains(&encoded), "{email}");
+        assert!(
+            email.contains("Message-ID: <m1@pipeflow.example>"),
+            "{email}"
+        );
     }
 }

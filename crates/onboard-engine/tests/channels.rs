@@ -262,6 +262,7 @@ async fn queue(engine: &Engine, id: &str, channel: &str, endpoint: &str, body: &
         rule: "announce".to_owned(),
         cause: "e1".to_owned(),
         sign_in_email: None,
+        calendar: None,
     };
     store
         .commit_batch(

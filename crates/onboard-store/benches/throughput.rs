@@ -146,6 +146,7 @@ async fn events(store: &dyn Store, lease: &Lease, n_events: usize, n_accounts: u
                 ..Decisions::default()
             },
             people: Vec::new(),
+            summaries: Vec::new(),
         };
         store.commit_batch(lease, &batch).await.unwrap();
         n_processed += queue.len();

@@ -6,7 +6,9 @@
 //! carries the account id. Work that several nodes may race for (timers, outbox messages,
 //! the processor) is claimed with a lease whose attempt number or epoch fences completion.
 
+mod files;
 mod nudges;
+mod portfolio;
 mod rows;
 mod types;
 mod usage;
@@ -16,12 +18,14 @@ pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use files::{FileRecord, KickoffSlot, SLOT_TAKEN};
+pub use portfolio::{Flag, PortfolioPage, PortfolioQuery, SortKey};
 pub use types::*;
 pub use usage::{IntakeAppended, ProductUser, UsageCall, UsageEvent, UsageOutcome};
 
 use async_trait::async_trait;
 use onboard_core::event::NewEvent;
-use onboard_core::state::{AccountState, Decisions};
+use onboard_core::state::{AccountState, Decisions, NewMessage};
 use onboard_core::{Duration, Event, Timestamp};
 use std::sync::Arc;
 
@@ -188,6 +192,29 @@ pub trait Store: Send + Sync + 'static {
     /// timers that a later event of the same batch cancels before it commits.
     async fn commit_batch(&self, lease: &Lease, batch: &ProcessedBatch) -> Result<()>;
 
+    /// A page of the portfolio (one summary per account, written with each batch), with the
+    /// counts of the book it is cut from.
+    async fn portfolio(&self, query: &PortfolioQuery) -> Result<PortfolioPage>;
+
+    /// Accounts that have no portfolio row yet (they predate it), at most `limit`.
+    async fn accounts_without_summary(&self, limit: i64) -> Result<Vec<String>>;
+
+    /// Writes portfolio rows outside a batch (for accounts that predate them).
+    async fn write_summaries(&self, rows: &[onboard_core::portfolio::Summary]) -> Result<()>;
+
+    /// Queues messages decided outside the processor (a team member's sign-in link), first
+    /// attempt due at `at`; ids already present are skipped.
+    async fn enqueue_messages(&self, messages: &[NewMessage], at: Timestamp) -> Result<()>;
+
+    /// A team member's console password (an argon2 PHC string), if they set one.
+    async fn team_password(&self, email: &str) -> Result<Option<String>>;
+
+    /// Sets a team member's console password hash.
+    async fn set_team_password(&self, email: &str, hash: &str, at: Timestamp) -> Result<()>;
+
+    /// How many times each rule fired at or after `since`, by rule name.
+    async fn rule_firings(&self, since: Timestamp) -> Result<Vec<(String, i64)>>;
+
     /// Traces of one account, newest first.
     async fn traces(&self, account: &str, limit: i64) -> Result<Vec<TraceRecord>>;
 
@@ -320,6 +347,34 @@ pub trait Store: Send + Sync + 'static {
 
     /// The disabled endpoints, by name: `(name, disabled_at, reason)`.
     async fn disabled_endpoints(&self) -> Result<Vec<(String, Timestamp, String)>>;
+
+    // ---- Shared Space files ----
+
+    /// Records an uploaded file's metadata (its bytes are already on disk). An id already
+    /// stored is a `Conflict`.
+    async fn insert_file(&self, file: &FileRecord) -> Result<()>;
+
+    /// A file by id, whatever its account (the caller checks the account).
+    async fn file(&self, id: &str) -> Result<Option<FileRecord>>;
+
+    /// An account's files, newest first.
+    async fn account_files(&self, account: &str) -> Result<Vec<FileRecord>>;
+
+    // ---- kickoff bookings ----
+
+    /// Takes a slot of a CSM's calendar for an account's kickoff task, giving up the slot
+    /// the task held before (a rebooking), in one transaction. A slot another task holds is
+    /// a `Conflict` named [`SLOT_TAKEN`], and nothing changes.
+    async fn reserve_kickoff_slot(&self, slot: &KickoffSlot) -> Result<()>;
+
+    /// The slots of a CSM's calendar taken between `from` and `to` (overlapping them),
+    /// earliest first.
+    async fn csm_kickoff_slots(
+        &self,
+        csm: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<KickoffSlot>>;
 }
 
 /// What `commit_batch` writes.
@@ -338,6 +393,8 @@ pub struct ProcessedBatch {
     /// which email, and product users who identified with one of these emails and were
     /// not linked yet are linked (their held events move into the log).
     pub people: Vec<(String, String)>,
+    /// Portfolio rows of the accounts whose summary changed.
+    pub summaries: Vec<onboard_core::portfolio::Summary>,
 }
 
 impl Default for ProcessedBatch {
@@ -350,6 +407,7 @@ impl Default for ProcessedBatch {
             accounts: Vec::new(),
             decisions: Decisions::default(),
             people: Vec::new(),
+            summaries: Vec::new(),
         }
     }
 }

@@ -41,8 +41,8 @@ const EVENT_COLUMNS: &str = "seq, event_key, kind, account_id, at, data, receive
 
 /// The columns `rows::MessageRow` reads.
 const MESSAGE_COLUMNS: &str = "id, account_id, channel, to_email, to_name, from_email, \
-     from_name, subject, body, message_id, rule, cause, sign_in_email, status, attempts, \
-     next_attempt_at, last_error, created_at, delivered_at";
+     from_name, subject, body, message_id, rule, cause, sign_in_email, calendar, status, \
+     attempts, next_attempt_at, last_error, created_at, delivered_at";
 
 /// Claims due pending timers (`$1` holder, `$2` manual time or NULL, `$3` lease, `$4`
 /// limit). "Now" is computed once (a CTE read through scalar subqueries, which the planner
@@ -71,7 +71,7 @@ WHERE id IN (
     LIMIT $4
     FOR UPDATE SKIP LOCKED)
 RETURNING id, account_id, channel, to_email, to_name, from_email, from_name, subject, body,
-          message_id, sign_in_email, next_attempt_at, attempts";
+          message_id, sign_in_email, calendar, next_attempt_at, attempts";
 
 /// The manual time to bind as "now", or NULL for the database's clock.
 fn manual(now: Now) -> Option<i64> {
@@ -285,17 +285,18 @@ async fn insert_messages(
         .iter()
         .map(|m| m.sign_in_email.as_deref())
         .collect();
+    let calendars: Vec<Option<&str>> = messages.iter().map(|m| m.calendar.as_deref()).collect();
     sqlx::query(
         "INSERT INTO messages (id, account_id, channel, to_email, to_name, from_email, \
-             from_name, subject, body, message_id, rule, cause, sign_in_email, status, \
-             attempts, next_attempt_at, created_at) \
+             from_name, subject, body, message_id, rule, cause, sign_in_email, calendar, \
+             status, attempts, next_attempt_at, created_at) \
          SELECT id, account, channel, to_email, to_name, from_email, from_name, subject, \
-                body, message_id, rule, cause, sign_in_email, 'queued', 0, $14, $14 \
+                body, message_id, rule, cause, sign_in_email, calendar, 'queued', 0, $14, $14 \
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
                      $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
-                     $11::text[], $12::text[], $13::text[]) \
+                     $11::text[], $12::text[], $13::text[], $15::text[]) \
               AS m(id, account, channel, to_email, to_name, from_email, from_name, \
-                   subject, body, message_id, rule, cause, sign_in_email) \
+                   subject, body, message_id, rule, cause, sign_in_email, calendar) \
          ON CONFLICT (id) DO NOTHING",
     )
     .bind(column(|m| &m.id))
@@ -312,6 +313,7 @@ async fn insert_messages(
     .bind(column(|m| &m.cause))
     .bind(&sign_in_emails)
     .bind(at.0)
+    .bind(&calendars)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -646,6 +648,7 @@ impl Store for PgStore {
         }
         upsert_accounts(&mut tx, &batch.accounts).await?;
         crate::nudges::upsert_postgres(&mut tx, &decisions.nudges, at.0).await?;
+        crate::portfolio::upsert_postgres(&mut tx, &batch.summaries).await?;
         // Cancels before inserts: decisions are net (see the trait).
         let cancels = rows::cancel_sets(&decisions.cancels);
         if !cancels.whole.is_empty() {
@@ -689,6 +692,74 @@ impl Store for PgStore {
         usage::link_people(&mut PgUsage(&mut tx), &batch.people, at).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn portfolio(&self, query: &crate::PortfolioQuery) -> Result<crate::PortfolioPage> {
+        crate::portfolio::read_postgres(&self.pool, query).await
+    }
+
+    async fn accounts_without_summary(&self, limit: i64) -> Result<Vec<String>> {
+        let ids: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM accounts a WHERE NOT EXISTS \
+             (SELECT 1 FROM portfolio p WHERE p.account_id = a.id) ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(|(id,)| id).collect())
+    }
+
+    async fn write_summaries(&self, rows: &[onboard_core::portfolio::Summary]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        crate::portfolio::upsert_postgres(&mut tx, rows).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn enqueue_messages(
+        &self,
+        messages: &[onboard_core::state::NewMessage],
+        at: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        insert_messages(&mut tx, messages, at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn team_password(&self, email: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT password_hash FROM team_credentials WHERE email = $1")
+                .bind(email)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn set_team_password(&self, email: &str, hash: &str, at: Timestamp) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO team_credentials (email, password_hash, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (email) DO UPDATE SET password_hash = excluded.password_hash, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(email)
+        .bind(hash)
+        .bind(at.0)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn rule_firings(&self, since: Timestamp) -> Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT rule, count(*) FROM traces WHERE outcome = 'fired' AND at >= $1 \
+             GROUP BY rule ORDER BY rule",
+        )
+        .bind(since.0)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn traces(&self, account: &str, limit: i64) -> Result<Vec<TraceRecord>> {
@@ -1025,7 +1096,8 @@ impl Store for PgStore {
 
     async fn sign_in_accounts(&self, email: &str) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
-            "SELECT DISTINCT account_id FROM sign_in_tokens WHERE email = $1 ORDER BY account_id",
+            "SELECT DISTINCT account_id FROM sign_in_tokens WHERE email = $1 AND account_id <> '' \
+             ORDER BY account_id",
         )
         .bind(email)
         .fetch_all(&self.pool)
@@ -1139,5 +1211,33 @@ impl Store for PgStore {
             .into_iter()
             .map(|(name, at, reason)| (name, Timestamp(at), reason))
             .collect())
+    }
+
+    async fn insert_file(&self, file: &crate::FileRecord) -> Result<()> {
+        crate::files::insert_file_postgres(&self.pool, file).await
+    }
+
+    async fn file(&self, id: &str) -> Result<Option<crate::FileRecord>> {
+        crate::files::file_postgres(&self.pool, id).await
+    }
+
+    async fn account_files(&self, account: &str) -> Result<Vec<crate::FileRecord>> {
+        crate::files::account_files_postgres(&self.pool, account).await
+    }
+
+    async fn reserve_kickoff_slot(&self, slot: &crate::KickoffSlot) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        crate::files::reserve_slot_postgres(&mut tx, slot).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn csm_kickoff_slots(
+        &self,
+        csm: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<crate::KickoffSlot>> {
+        crate::files::csm_slots_postgres(&self.pool, csm, from, to).await
     }
 }

@@ -261,6 +261,7 @@ pub(crate) struct ClaimedMessageRow {
     body: String,
     message_id: String,
     sign_in_email: Option<String>,
+    calendar: Option<String>,
     next_attempt_at: Option<i64>,
     attempts: i64,
 }
@@ -286,6 +287,7 @@ pub(crate) fn claimed_messages(rows: Vec<ClaimedMessageRow>, holder: &str) -> Ve
             body: row.body,
             message_id: row.message_id,
             sign_in_email: row.sign_in_email,
+            calendar: row.calendar,
             holder: holder.to_owned(),
             attempts: row.attempts,
         })
@@ -307,6 +309,7 @@ pub(crate) struct MessageRow {
     rule: String,
     cause: String,
     sign_in_email: Option<String>,
+    calendar: Option<String>,
     status: String,
     attempts: i64,
     next_attempt_at: Option<i64>,
@@ -361,6 +364,7 @@ pub(crate) fn messages(rows: Vec<MessageRow>, attempts: Vec<AttemptRow>) -> Vec<
                 rule: row.rule,
                 cause: row.cause,
                 sign_in_email: row.sign_in_email,
+                calendar: row.calendar,
                 status: row.status,
                 attempts: row.attempts,
                 next_attempt_at: row.next_attempt_at.map(Timestamp),

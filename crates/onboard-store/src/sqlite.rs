@@ -47,8 +47,8 @@ const EVENT_COLUMNS: &str = "seq, event_key, kind, account_id, at, data, receive
 
 /// The columns `rows::MessageRow` reads.
 const MESSAGE_COLUMNS: &str = "id, account_id, channel, to_email, to_name, from_email, \
-     from_name, subject, body, message_id, rule, cause, sign_in_email, status, attempts, \
-     next_attempt_at, last_error, created_at, delivered_at";
+     from_name, subject, body, message_id, rule, cause, sign_in_email, calendar, status, \
+     attempts, next_attempt_at, last_error, created_at, delivered_at";
 
 /// Claims due pending timers (`?1` holder, `?2` now, `?3` lease, `?4` limit). The inner
 /// select walks `timers_pending_due` from the earliest due time and stops at the limit;
@@ -75,7 +75,7 @@ WHERE rowid IN (
     ORDER BY next_attempt_at
     LIMIT ?4)
 RETURNING id, account_id, channel, to_email, to_name, from_email, from_name, subject, body,
-          message_id, sign_in_email, next_attempt_at, attempts";
+          message_id, sign_in_email, calendar, next_attempt_at, attempts";
 
 /// The SQLite store. Cloning it shares its pools.
 #[derive(Debug, Clone)]
@@ -366,6 +366,44 @@ fn account_documents(accounts: &[AccountState]) -> Result<Vec<(&AccountState, St
         .into_iter()
         .map(|a| Ok((a, rows::account_document(a)?)))
         .collect()
+}
+
+/// Inserts new queued messages, first attempt due at `at`, skipping ids already present.
+async fn insert_messages(
+    conn: &mut SqliteConnection,
+    messages: &[onboard_core::state::NewMessage],
+    at: Timestamp,
+) -> Result<()> {
+    for chunk in chunks(messages) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO messages (id, account_id, channel, to_email, to_name, from_email, \
+             from_name, subject, body, message_id, rule, cause, sign_in_email, calendar, \
+             status, attempts, next_attempt_at, created_at) ",
+        );
+        insert.push_values(chunk, |mut row, message| {
+            row.push_bind(&message.id)
+                .push_bind(&message.account)
+                .push_bind(&message.channel)
+                .push_bind(&message.to_email)
+                .push_bind(&message.to_name)
+                .push_bind(&message.from_email)
+                .push_bind(&message.from_name)
+                .push_bind(&message.subject)
+                .push_bind(&message.body)
+                .push_bind(&message.message_id)
+                .push_bind(&message.rule)
+                .push_bind(&message.cause)
+                .push_bind(message.sign_in_email.as_deref())
+                .push_bind(message.calendar.as_deref())
+                .push("'queued'")
+                .push("0")
+                .push_bind(at.0)
+                .push_bind(at.0);
+        });
+        insert.push(" ON CONFLICT (id) DO NOTHING");
+        insert.build().execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 async fn upsert_accounts(
@@ -721,6 +759,7 @@ impl Store for SqliteStore {
         mark_processed(&mut tx, &batch.processed, at).await?;
         upsert_accounts(&mut tx, &documents).await?;
         crate::nudges::upsert_sqlite(&mut tx, &decisions.nudges, at.0).await?;
+        crate::portfolio::upsert_sqlite(&mut tx, &batch.summaries).await?;
         // Cancels before inserts: decisions are net (see the trait).
         let cancels = rows::cancel_sets(&decisions.cancels);
         for chunk in chunks(&cancels.whole) {
@@ -769,34 +808,7 @@ impl Store for SqliteStore {
             insert.push(" ON CONFLICT (id) DO NOTHING");
             insert.build().execute(&mut *tx).await?;
         }
-        for chunk in chunks(&decisions.messages) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO messages (id, account_id, channel, to_email, to_name, from_email, \
-                 from_name, subject, body, message_id, rule, cause, sign_in_email, status, \
-                 attempts, next_attempt_at, created_at) ",
-            );
-            insert.push_values(chunk, |mut row, message| {
-                row.push_bind(&message.id)
-                    .push_bind(&message.account)
-                    .push_bind(&message.channel)
-                    .push_bind(&message.to_email)
-                    .push_bind(&message.to_name)
-                    .push_bind(&message.from_email)
-                    .push_bind(&message.from_name)
-                    .push_bind(&message.subject)
-                    .push_bind(&message.body)
-                    .push_bind(&message.message_id)
-                    .push_bind(&message.rule)
-                    .push_bind(&message.cause)
-                    .push_bind(message.sign_in_email.as_deref())
-                    .push("'queued'")
-                    .push("0")
-                    .push_bind(at.0)
-                    .push_bind(at.0);
-            });
-            insert.push(" ON CONFLICT (id) DO NOTHING");
-            insert.build().execute(&mut *tx).await?;
-        }
+        insert_messages(&mut tx, &decisions.messages, at).await?;
         if !decisions.events.is_empty() {
             let derived: Vec<&NewEvent> = decisions.events.iter().collect();
             insert_events(&mut tx, &derived, at).await?;
@@ -829,6 +841,74 @@ impl Store for SqliteStore {
         usage::link_people(&mut SqliteUsage(&mut tx), &batch.people, at).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn portfolio(&self, query: &crate::PortfolioQuery) -> Result<crate::PortfolioPage> {
+        crate::portfolio::read_sqlite(&self.reader, query).await
+    }
+
+    async fn accounts_without_summary(&self, limit: i64) -> Result<Vec<String>> {
+        let ids: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM accounts a WHERE NOT EXISTS \
+             (SELECT 1 FROM portfolio p WHERE p.account_id = a.id) ORDER BY id LIMIT ?1",
+        )
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(ids.into_iter().map(|(id,)| id).collect())
+    }
+
+    async fn write_summaries(&self, rows: &[onboard_core::portfolio::Summary]) -> Result<()> {
+        let mut tx = self.write().await?;
+        crate::portfolio::upsert_sqlite(&mut tx, rows).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn enqueue_messages(
+        &self,
+        messages: &[onboard_core::state::NewMessage],
+        at: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        insert_messages(&mut tx, messages, at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn team_password(&self, email: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT password_hash FROM team_credentials WHERE email = ?1")
+                .bind(email)
+                .fetch_optional(&self.reader)
+                .await?,
+        )
+    }
+
+    async fn set_team_password(&self, email: &str, hash: &str, at: Timestamp) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO team_credentials (email, password_hash, updated_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (email) DO UPDATE SET password_hash = excluded.password_hash, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(email)
+        .bind(hash)
+        .bind(at.0)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn rule_firings(&self, since: Timestamp) -> Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT rule, count(*) FROM traces WHERE outcome = 'fired' AND at >= ?1 \
+             GROUP BY rule ORDER BY rule",
+        )
+        .bind(since.0)
+        .fetch_all(&self.reader)
+        .await?)
     }
 
     async fn traces(&self, account: &str, limit: i64) -> Result<Vec<TraceRecord>> {
@@ -1179,7 +1259,8 @@ impl Store for SqliteStore {
 
     async fn sign_in_accounts(&self, email: &str) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
-            "SELECT DISTINCT account_id FROM sign_in_tokens WHERE email = ?1 ORDER BY account_id",
+            "SELECT DISTINCT account_id FROM sign_in_tokens WHERE email = ?1 AND account_id <> '' \
+             ORDER BY account_id",
         )
         .bind(email)
         .fetch_all(&self.reader)
@@ -1292,5 +1373,33 @@ impl Store for SqliteStore {
             .into_iter()
             .map(|(name, at, reason)| (name, Timestamp(at), reason))
             .collect())
+    }
+
+    async fn insert_file(&self, file: &crate::FileRecord) -> Result<()> {
+        crate::files::insert_file_sqlite(&self.writer, file).await
+    }
+
+    async fn file(&self, id: &str) -> Result<Option<crate::FileRecord>> {
+        crate::files::file_sqlite(&self.reader, id).await
+    }
+
+    async fn account_files(&self, account: &str) -> Result<Vec<crate::FileRecord>> {
+        crate::files::account_files_sqlite(&self.reader, account).await
+    }
+
+    async fn reserve_kickoff_slot(&self, slot: &crate::KickoffSlot) -> Result<()> {
+        let mut tx = self.write().await?;
+        crate::files::reserve_slot_sqlite(&mut tx, slot).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn csm_kickoff_slots(
+        &self,
+        csm: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<crate::KickoffSlot>> {
+        crate::files::csm_slots_sqlite(&self.reader, csm, from, to).await
     }
 }

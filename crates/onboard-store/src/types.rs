@@ -122,6 +122,8 @@ pub struct ClaimedMessage {
     /// The person whose sign-in link the body stands for, made at delivery (see
     /// `onboard_core::state::NewMessage::sign_in_email`).
     pub sign_in_email: Option<String>,
+    /// The calendar invite sent beside the text, when there is one (an iCalendar object).
+    pub calendar: Option<String>,
     pub holder: String,
     pub attempts: i64,
 }
@@ -180,6 +182,8 @@ pub struct MessageRecord {
     pub cause: String,
     /// The person whose sign-in link the body stands for.
     pub sign_in_email: Option<String>,
+    /// The calendar invite sent beside the text, when there is one (an iCalendar object).
+    pub calendar: Option<String>,
     /// `queued`, `delivered` or `dead`.
     pub status: String,
     pub attempts: i64,

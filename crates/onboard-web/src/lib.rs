@@ -6,6 +6,8 @@
 //! JSON shape ([`error::ApiError`]); a 5xx never says more than "internal error".
 
 pub mod academy;
+pub mod audit;
+pub mod console;
 pub mod error;
 mod extract;
 mod handlers;
@@ -17,5 +19,6 @@ pub mod router;
 pub mod space;
 mod state;
 
+pub use console::SignInLimits;
 pub use router::router;
 pub use state::{AppState, HookSecrets, Secret, WallClock, WebhookSecret};

@@ -73,6 +73,22 @@ use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
         space_complete_task,
         space_comment,
         space_invite,
+        space_upload,
+        space_download,
+        crate::handlers::files::list,
+        crate::console::docs::console_portfolio,
+        crate::console::docs::console_account,
+        crate::console::docs::console_close_alert,
+        crate::console::docs::console_alerts,
+        crate::console::docs::console_outbox,
+        crate::console::docs::console_retry,
+        crate::console::docs::console_program,
+        crate::console::docs::console_sign_in_page,
+        crate::console::docs::console_sign_in,
+        crate::console::docs::console_sign_in_link,
+        crate::console::docs::console_sign_out,
+        crate::console::docs::console_password_page,
+        crate::console::docs::console_set_password,
         crate::ingest::track,
         crate::ingest::identify,
         crate::ingest::group,
@@ -106,6 +122,7 @@ use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
         (name = "hooks", description = "Won deals from CRMs; each hook answers 404 until its secret is configured"),
         (name = "academy", description = "The Academy's scanner-safe sign-in, the learner's journey and module pages (HTML)"),
         (name = "space", description = "The customer's Shared Space: the plan, their tasks, goals and activity; marking tasks done and commenting (HTML, the Academy's session)"),
+        (name = "console", description = "The team's console: portfolio, accounts, alerts, outbox, program (HTML, team sign-in)"),
         (name = "usage", description = "Product-usage health, Aha moments and time to value"),
         (name = "ingest", description = "Product usage, compatible with Segment's HTTP Tracking API: events of the product's users, linked to accounts"),
         (name = "nudges", description = "In-app nudges: polled and acknowledged by the product, shown by its script, explained to the team"),
@@ -189,6 +206,13 @@ impl Modify for SecuritySchemes {
                 "A product user's token for browsers: the hex HMAC-SHA256 of the userId keyed \
                  with the nudge secret (`ONBOARD_NUDGE_SECRET`), computed by the product's \
                  server; also `userToken` in the query or body",
+            ))),
+        );
+        components.add_security_scheme(
+            "console_session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::console::SESSION_COOKIE,
+                "A team member's console session, opened by a password or an emailed link",
             ))),
         );
         components.add_security_scheme(
@@ -834,6 +858,65 @@ pub struct SpaceInviteForm {
 )]
 #[allow(dead_code)]
 fn space_invite() {}
+
+/// The upload form.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the Space's upload form.
+pub struct SpaceUploadForm {
+    /// The session's CSRF token, as the Space page gives it.
+    csrf: String,
+    /// The file: at most 10 MiB; PDF, PNG, JPEG, GIF, WebP, .docx, .xlsx, .pptx, CSV,
+    /// plain text or Markdown, its extension and its content's magic bytes agreeing.
+    #[schema(format = Binary)]
+    file: String,
+    /// A project of the account the file belongs to (optional).
+    project: Option<String>,
+}
+
+/// Uploads a file to the account's Shared Space: stored under the data directory,
+/// recorded, and logged as `file.uploaded`; then back to the Space.
+#[utoipa::path(
+    post,
+    path = "/space/files",
+    tag = "space",
+    operation_id = "space_upload",
+    request_body(content = SpaceUploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 303, description = "Uploaded; back to the Space, which says so",
+            headers(("location" = String, description = "`/space?uploaded=1#files`"))),
+        (status = 400, description = "Not a multipart form, or cut short: the Space with the reason; nothing is stored", body = String, content_type = "text/html"),
+        (status = 401, description = "Not signed in: the way-in page", body = String, content_type = "text/html"),
+        (status = 403, description = "The CSRF token is not this session's: nothing is stored", body = String, content_type = "text/html"),
+        (status = 413, description = "Larger than 10 MiB: the Space with the reason next to the file field; nothing is stored", body = String, content_type = "text/html"),
+        (status = 415, description = "A type that is not allowed, or content that does not match its name: the Space with the reason next to the file field; nothing is stored", body = String, content_type = "text/html"),
+        (status = 422, description = "No file chosen, or an empty one: nothing is stored", body = String, content_type = "text/html"),
+        (status = 500, response = Internal),
+    ),
+    security(("academy_session" = []))
+)]
+#[allow(dead_code)]
+fn space_upload() {}
+
+/// Downloads a file of the session's account: always an attachment, with the type it was
+/// stored with (never HTML), `X-Content-Type-Options: nosniff` and the Space's content
+/// policy.
+#[utoipa::path(
+    get,
+    path = "/space/files/{id}",
+    tag = "space",
+    operation_id = "space_download",
+    params(("id" = String, Path, description = "The file's id")),
+    responses(
+        (status = 200, description = "The file's bytes", body = Vec<u8>, content_type = "application/octet-stream",
+            headers(("content-disposition" = String, description = "`attachment; filename=\"…\"; filename*=UTF-8''…`"))),
+        (status = 401, description = "Not signed in: the way-in page", body = String, content_type = "text/html"),
+        (status = 404, description = "No file with this id in the session's account", body = String, content_type = "text/html"),
+        (status = 500, response = Internal),
+    ),
+    security(("academy_session" = []))
+)]
+#[allow(dead_code)]
+fn space_download() {}
 
 /// The `enum` values of a documented string enum: what the schema tests of the handlers
 /// compare with the core's variants.

@@ -54,6 +54,7 @@ pub const ROUTES: &[(&str, &str)] = &[
         "/api/accounts/{id}/projects/{project}/tasks/{task}/brief",
     ),
     ("GET", "/api/accounts/{id}/tasks"),
+    ("GET", "/api/accounts/{id}/files"),
     ("POST", "/api/accounts/{id}/tasks/{task}/complete"),
     ("GET", "/api/accounts/{id}/trace"),
     ("GET", "/api/accounts/{id}/alerts"),
@@ -75,10 +76,25 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/academy/sign-out"),
     ("GET", "/academy/modules/{slug}"),
     ("POST", "/academy/modules/{slug}/complete"),
+    ("GET", "/console"),
+    ("GET", "/console/accounts/{id}"),
+    ("POST", "/console/accounts/{id}/alerts/{alert}/close"),
+    ("GET", "/console/alerts"),
+    ("GET", "/console/outbox"),
+    ("POST", "/console/outbox/{id}/retry"),
+    ("GET", "/console/program"),
+    ("GET", "/console/sign-in"),
+    ("POST", "/console/sign-in"),
+    ("POST", "/console/sign-in/link"),
+    ("POST", "/console/sign-out"),
+    ("GET", "/console/password"),
+    ("POST", "/console/password"),
     ("GET", "/space"),
     ("POST", "/space/projects/{project}/tasks/{task}/complete"),
     ("POST", "/space/projects/{project}/tasks/{task}/comments"),
     ("POST", "/space/invite"),
+    ("POST", "/space/files"),
+    ("GET", "/space/files/{id}"),
     ("GET", "/v1/nudges"),
     ("POST", "/v1/nudges/{id}/ack"),
     ("GET", "/sdk/nudges.js"),
@@ -150,6 +166,7 @@ pub fn router(state: AppState) -> Router {
             get(projects::brief),
         )
         .route("/accounts/{id}/tasks", get(projects::team_tasks))
+        .route("/accounts/{id}/files", get(crate::handlers::files::list))
         .route(
             "/accounts/{id}/tasks/{task}/complete",
             post(projects::complete_team_task),
@@ -181,6 +198,7 @@ pub fn router(state: AppState) -> Router {
         .merge(hooks)
         .merge(crate::academy::routes())
         .merge(crate::space::routes())
+        .merge(crate::console::routes())
         .merge(crate::nudges::routes())
         .merge(crate::ingest::routes())
         .route("/healthz", get(health::healthz))

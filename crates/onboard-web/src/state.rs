@@ -53,6 +53,9 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// The development mailbox folder, when emails are kept there.
     pub mailbox: Option<PathBuf>,
+    /// Where the Shared Space keeps uploaded files (`<data-dir>/files`, one folder per
+    /// account); uploads are refused without it.
+    pub files_dir: Option<PathBuf>,
     /// Secrets of the CRM hooks (`/hooks/...`) and the public URL they are called at.
     pub hooks: HookSecrets,
     /// Real time, for the replay windows of signed hooks (never the engine's clock, which
@@ -62,6 +65,8 @@ pub struct AppState {
     pub write_key: Option<Secret>,
     /// Key of the user tokens browsers fetch nudges with (hex HMAC-SHA256 of the user id).
     pub nudge_secret: Option<Secret>,
+    /// Sign-in attempts to the console, per address and per client.
+    pub sign_in_limits: crate::console::SignInLimits,
 }
 
 /// Unix time in milliseconds from a real clock; a fixed one in tests.

@@ -42,6 +42,9 @@ pub enum Command {
     },
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Audit a CSV export of CSM interactions: time per category, CSM and week, and which
+    /// manual traps the program already automates.
+    Audit(crate::audit::AuditArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]

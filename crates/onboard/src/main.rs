@@ -1,6 +1,8 @@
 //! The `onboard` binary: wires configuration, store, engine and web server together.
-//! `serve` runs everything; `check` validates a program folder; `migrate` applies migrations.
+//! `serve` runs everything; `check` validates a program folder; `migrate` applies migrations;
+//! `audit` reports where CSM time goes in a CSV of interactions.
 
+mod audit;
 mod config;
 mod program_files;
 
@@ -25,6 +27,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { dir } => check(&dir),
+        Command::Audit(args) => audit::run(&args),
         command => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -41,7 +44,7 @@ fn main() -> ExitCode {
                 match command {
                     Command::Serve(args) => serve(Settings::resolve(args, file)?).await,
                     Command::Migrate(args) => migrate(&args, &file).await,
-                    Command::Check { .. } => Ok(()),
+                    Command::Check { .. } | Command::Audit(_) => Ok(()),
                 }
             });
             match result {
@@ -329,6 +332,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         admin_token: token,
         metrics: metrics.clone(),
         mailbox,
+        files_dir: Some(settings.data_dir.join("files")),
         hooks: HookSecrets {
             hubspot_client_secret: settings.hubspot_client_secret.clone(),
             pipedrive_basic_auth: settings.pipedrive_basic_auth.clone(),
@@ -338,6 +342,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         wall_clock: WallClock::system(),
         write_key: settings.write_key.clone(),
         nudge_secret: settings.nudge_secret.clone(),
+        sign_in_limits: onboard_web::SignInLimits::for_engine(&engine),
     };
     let app = onboard_web::router(state);
     tracing::info!(
@@ -361,10 +366,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             }
         });
     }
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")?;
+    // The client's address reaches handlers (the console's sign-in limits per client).
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("serving HTTP")?;
     tracing::info!("stopping: intake closed, draining work in flight");
     engine.stop_intake();
     stop.notify_one();

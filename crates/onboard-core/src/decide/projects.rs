@@ -27,9 +27,9 @@ pub const TIMER_PREFIX: &str = "project/";
 pub const REVIEW_TITLE: &str = "Review the onboarding outcome";
 
 const UNLOCK: &str = "unlock";
-const DUE_SOON: &str = "due-soon";
-const OVERDUE: &str = "overdue";
-const OVERDUE_REMINDER: &str = "overdue-reminder";
+pub(super) const DUE_SOON: &str = "due-soon";
+pub(super) const OVERDUE: &str = "overdue";
+pub(super) const OVERDUE_REMINDER: &str = "overdue-reminder";
 
 /// The id of the project a `project.launch_requested` event creates, so the API can answer
 /// with it before the event is processed.
@@ -89,6 +89,7 @@ pub(super) fn on_event(
                 mentions(state, event, out);
             }
         }
+        types::KICKOFF_BOOKED => super::booking::on_booked(program, state, event, out),
         types::TEAM_TASK_COMPLETED => {
             let id = text(data, "task").unwrap_or_default();
             if let Some(task) = state.team_tasks.iter_mut().find(|t| t.id == id) {
@@ -240,6 +241,7 @@ fn create(
                 milestone: t.milestone,
                 comments: Vec::new(),
                 kickoff: t.kickoff.clone(),
+                booking: None,
             })
             .collect(),
     });
@@ -517,7 +519,13 @@ fn project_index(state: &AccountState, event: &Event, out: &mut Decisions) -> Op
 }
 
 /// Says in a trace why a project event changed nothing.
-fn skip(state: &AccountState, event: &Event, project: &str, reason: String, out: &mut Decisions) {
+pub(super) fn skip(
+    state: &AccountState,
+    event: &Event,
+    project: &str,
+    reason: String,
+    out: &mut Decisions,
+) {
     out.traces.push(Trace {
         account: state.id.clone(),
         rule: format!("{TIMER_PREFIX}{project}"),

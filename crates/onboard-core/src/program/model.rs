@@ -37,6 +37,8 @@ pub struct Program {
     pub channels: Vec<Channel>,
     /// How product-usage health is measured (`[health]`).
     pub health: HealthModel,
+    /// How the infrastructure audit sorts CSM interactions (`[audit]`).
+    pub audit: AuditSettings,
 }
 
 /// A cap on messages to one person (`[budget] max = 3, per = "7d", over = "defer"`): rules
@@ -167,6 +169,28 @@ pub struct TeamMember {
     pub email: String,
     /// `csm`, `sales`, `admin` or another role the program uses.
     pub role: String,
+    /// When customers may book calls with them in the Shared Space (a CSM's kickoff).
+    pub availability: Option<Availability>,
+}
+
+/// The weekly hours a team member takes calls in (`availability = { days = ["mon", …],
+/// from = "09:00", to = "12:00", utc_offset = "-05:00", slot = "30m", days_ahead = 14,
+/// notice = "24h" }`), read by [`crate::booking`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Availability {
+    /// Weekdays, Monday 0 to Sunday 6, in the member's local time.
+    pub days: Vec<u8>,
+    /// The hours, as minutes since local midnight: slots start at `from` and end by `to`.
+    pub from_minute: u32,
+    pub to_minute: u32,
+    /// The member's local time minus UTC, in minutes (a fixed offset: no daylight saving).
+    pub utc_offset_minutes: i32,
+    /// How long a call is (default 30 minutes).
+    pub slot: Duration,
+    /// How many days ahead slots are offered (default 14).
+    pub days_ahead: u32,
+    /// How long before its start a slot can still be booked (default 24 hours).
+    pub notice: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -468,6 +492,85 @@ pub enum Recipient {
     /// Whom a task event names as its assignee (`data.assignee`): the person with that
     /// email, else the people of that persona (a customer task's assignee).
     Assignee,
+}
+
+/// `[audit]`: the program's categories of CSM work for `onboard audit`. Each one extends or
+/// overrides the built-in category with the same key (`crate::audit::Categories`); an empty
+/// list keeps the built-in ones as they are.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditSettings {
+    pub categories: Vec<AuditCategory>,
+}
+
+/// One `[[audit.categories]]`: only what the program wrote; what it leaves out keeps the
+/// built-in category's value (or a default, for a new key).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditCategory {
+    pub key: String,
+    pub label: Option<String>,
+    /// A manual trap: repetitive work the program could automate.
+    pub trap: Option<bool>,
+    /// Strategic work (not a trap), counted apart from "other" in the weekly totals.
+    pub strategic: Option<bool>,
+    /// Lower-cased keywords, added to the built-in ones unless `replace_keywords`.
+    pub keywords: Vec<String>,
+    pub replace_keywords: bool,
+    /// What in the program automates this trap; `None`: the built-in category's.
+    pub covered_by: Option<Vec<AutomationSource>>,
+    /// The share of the trap's time the automation saves when it exists (0 to 1).
+    pub automation: Option<f64>,
+}
+
+/// Something in a program that automates a manual trap (`covered_by = [...]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AutomationSource {
+    /// `on:<event>`: rules triggered by this event (`on` or `since`) that write to the
+    /// customer (a `send` or `nudge` not to the CSM, or an `enrol`).
+    On(EventType),
+    /// `action:<kind>`: rules with an action of this kind (`send`, `nudge`, `enrol`, …).
+    Action(String),
+    /// `journeys`: the Academy's journeys that have core modules.
+    Journeys,
+    /// `kickoff`: templates with a kickoff task.
+    Kickoff,
+}
+
+impl AutomationSource {
+    /// The action kinds `action:<kind>` may name.
+    pub const ACTION_KINDS: &'static [&'static str] = &[
+        "send", "emit", "launch", "task", "alert", "nudge", "enrol", "set",
+    ];
+
+    /// Reads `on:<event>`, `action:<kind>`, `journeys` or `kickoff`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if let Some(event) = text.strip_prefix("on:") {
+            return EventType::parse(event).map(Self::On);
+        }
+        if let Some(kind) = text.strip_prefix("action:") {
+            return if Self::ACTION_KINDS.contains(&kind) {
+                Ok(Self::Action(kind.to_owned()))
+            } else {
+                Err(format!("`{kind}` is not an action kind"))
+            };
+        }
+        match text {
+            "journeys" => Ok(Self::Journeys),
+            "kickoff" => Ok(Self::Kickoff),
+            _ => Err(format!(
+                "`{text}` is not something a program automates with"
+            )),
+        }
+    }
+
+    /// As the program writes it.
+    pub fn as_text(&self) -> String {
+        match self {
+            Self::On(event) => format!("on:{}", event.as_str()),
+            Self::Action(kind) => format!("action:{kind}"),
+            Self::Journeys => "journeys".to_owned(),
+            Self::Kickoff => "kickoff".to_owned(),
+        }
+    }
 }
 
 /// A message text from `messages/<name>.md`.

@@ -10,6 +10,7 @@
 //! messages) and `check` (cross-references, duplicates, cycles). The format itself is
 //! documented at the top of the bundled example, `program/program.toml`.
 
+mod audit;
 mod check;
 mod content;
 mod fields;
@@ -280,6 +281,7 @@ fn assemble(
                 name: m.name?,
                 email: m.email?.value,
                 role: m.role?.value,
+                availability: m.availability,
             })
         })
         .collect::<Option<Vec<_>>>()?;
@@ -482,6 +484,7 @@ fn assemble(
             },
             None => crate::program::HealthModel::default(),
         },
+        audit: draft.audit,
     })
 }
 

@@ -206,6 +206,41 @@ impl Store for TimedStore {
             .await
     }
 
+    async fn portfolio(
+        &self,
+        query: &onboard_store::PortfolioQuery,
+    ) -> Result<onboard_store::PortfolioPage> {
+        self.inner.portfolio(query).await
+    }
+
+    async fn accounts_without_summary(&self, limit: i64) -> Result<Vec<String>> {
+        self.inner.accounts_without_summary(limit).await
+    }
+
+    async fn write_summaries(&self, rows: &[onboard_core::portfolio::Summary]) -> Result<()> {
+        self.inner.write_summaries(rows).await
+    }
+
+    async fn enqueue_messages(
+        &self,
+        messages: &[onboard_core::state::NewMessage],
+        at: Timestamp,
+    ) -> Result<()> {
+        self.inner.enqueue_messages(messages, at).await
+    }
+
+    async fn team_password(&self, email: &str) -> Result<Option<String>> {
+        self.inner.team_password(email).await
+    }
+
+    async fn set_team_password(&self, email: &str, hash: &str, at: Timestamp) -> Result<()> {
+        self.inner.set_team_password(email, hash, at).await
+    }
+
+    async fn rule_firings(&self, since: Timestamp) -> Result<Vec<(String, i64)>> {
+        self.inner.rule_firings(since).await
+    }
+
     async fn traces(&self, account: &str, limit: i64) -> Result<Vec<TraceRecord>> {
         self.timed("traces", self.inner.traces(account, limit))
             .await
@@ -379,5 +414,40 @@ impl Store for TimedStore {
     async fn disabled_endpoints(&self) -> Result<Vec<(String, Timestamp, String)>> {
         self.timed("disabled_endpoints", self.inner.disabled_endpoints())
             .await
+    }
+
+    async fn insert_file(&self, file: &onboard_store::FileRecord) -> Result<()> {
+        self.timed("insert_file", self.inner.insert_file(file))
+            .await
+    }
+
+    async fn file(&self, id: &str) -> Result<Option<onboard_store::FileRecord>> {
+        self.timed("file", self.inner.file(id)).await
+    }
+
+    async fn account_files(&self, account: &str) -> Result<Vec<onboard_store::FileRecord>> {
+        self.timed("account_files", self.inner.account_files(account))
+            .await
+    }
+
+    async fn reserve_kickoff_slot(&self, slot: &onboard_store::KickoffSlot) -> Result<()> {
+        self.timed(
+            "reserve_kickoff_slot",
+            self.inner.reserve_kickoff_slot(slot),
+        )
+        .await
+    }
+
+    async fn csm_kickoff_slots(
+        &self,
+        csm: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<onboard_store::KickoffSlot>> {
+        self.timed(
+            "csm_kickoff_slots",
+            self.inner.csm_kickoff_slots(csm, from, to),
+        )
+        .await
     }
 }

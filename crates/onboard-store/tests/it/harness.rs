@@ -153,6 +153,7 @@ pub fn message(id: &str, account: &str) -> NewMessage {
         rule: "welcome".to_owned(),
         cause: "e1".to_owned(),
         sign_in_email: None,
+        calendar: None,
     }
 }
 
@@ -178,6 +179,7 @@ pub async fn commit(store: &dyn Store, when: Timestamp, decisions: Decisions) {
                 accounts: Vec::new(),
                 decisions,
                 people: Vec::new(),
+                summaries: Vec::new(),
             },
         )
         .await

@@ -52,6 +52,7 @@ async fn messages_are_claimed_when_due_and_completion_is_fenced() {
                 body: "Hello".to_owned(),
                 message_id: "<m1@onboard.test>".to_owned(),
                 sign_in_email: None,
+                calendar: None,
                 holder: "node-a".to_owned(),
                 attempts: 1,
             }]

@@ -70,6 +70,7 @@ async fn commit_batch_marks_processed_and_writes_everything_in_one_go() {
                 ..Decisions::default()
             },
             people: Vec::new(),
+            summaries: Vec::new(),
         };
         let lease = crate::harness::lease(&*store, "node-a", MINUTE).await;
         store.commit_batch(&lease, &batch).await.unwrap();
@@ -222,6 +223,7 @@ async fn commit_batch_with_a_lost_lease_writes_nothing() {
                 ..Decisions::default()
             },
             people: Vec::new(),
+            summaries: Vec::new(),
         };
 
         let lost = store.commit_batch(&a, &batch).await;

@@ -246,13 +246,18 @@ pub(crate) async fn learner_session(
 }
 
 fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie_value(headers, SESSION_COOKIE)
+}
+
+/// The value of the cookie `name`, when present, non-empty and of a sane length.
+pub(crate) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(key, _)| *key == name)
         .map(|(_, value)| value.to_owned())
         .filter(|v| !v.is_empty() && v.len() <= 200)
 }
@@ -302,7 +307,7 @@ pub(crate) async fn unprocessed_events(
 }
 
 /// 256 random bits, base64url without padding.
-fn random_id() -> String {
+pub(crate) fn random_id() -> String {
     use base64::Engine as _;
     let mut bytes = [0u8; 32];
     rand::fill(&mut bytes);

@@ -323,7 +323,8 @@ pub(crate) fn html_response(status: StatusCode, html: String) -> Response {
 
 /// The pages' content policy: no script at all, styles inline, images from here or https
 /// (a module's Markdown may show some), forms to this site only, in no other site's frame.
-const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; \
+pub(crate) const CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod clock;
 pub mod endpoints;
 pub mod events;
+pub mod files;
 pub mod health;
 pub mod mailbox;
 pub mod messages;

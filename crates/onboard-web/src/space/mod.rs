@@ -40,8 +40,12 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+mod booking;
+mod files;
 mod pages;
 mod plan;
+
+pub(crate) use files::UPLOAD_BODY_LIMIT;
 
 /// Longest comment accepted, in characters (after trimming).
 const MAX_COMMENT: usize = 2_000;
@@ -59,6 +63,15 @@ pub fn routes() -> Router<AppState> {
             post(comment),
         )
         .route("/space/invite", post(invite))
+        .route(
+            "/space/files",
+            post(files::upload).layer(axum::extract::DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)),
+        )
+        .route("/space/files/{id}", get(files::download))
+        .route(
+            "/space/projects/{project}/tasks/{task}/book",
+            post(booking::book),
+        )
 }
 
 /// A signed-in person of the account, with what their pages need.
@@ -71,6 +84,10 @@ pub(crate) struct Stakeholder {
     email: String,
     name: String,
     persona: Option<String>,
+    /// The account's files, newest first.
+    files: Vec<onboard_store::FileRecord>,
+    /// The kickoff call the page offers to book or move, if any.
+    kickoff: Option<booking::Offer>,
 }
 
 /// The person the request's session belongs to, with their account's state; `None` when
@@ -85,6 +102,7 @@ async fn stakeholder(state: &AppState, headers: &HeaderMap) -> ApiResult<Option<
     let account_id = &session.record.account;
     let mut pending = unprocessed_events(state, account_id, types::TASK_COMPLETED).await?;
     pending.extend(unprocessed_events(state, account_id, types::COMMENT_POSTED).await?);
+    pending.extend(unprocessed_events(state, account_id, types::KICKOFF_BOOKED).await?);
     pending.sort_by_key(|e| e.seq);
     let Some(mut account) = state.engine.store().account(account_id).await? else {
         return Ok(None);
@@ -104,7 +122,11 @@ async fn stakeholder(state: &AppState, headers: &HeaderMap) -> ApiResult<Option<
     };
     let email = session.record.email.to_lowercase();
     let person = account.people.iter().find(|p| p.email == email);
+    let files = state.engine.store().account_files(&account.id).await?;
+    let kickoff = booking::offer(state, &account, &program).await?;
     Ok(Some(Stakeholder {
+        files,
+        kickoff,
         name: person.map_or_else(|| email.clone(), |p| p.name.clone()),
         persona: person.and_then(|p| p.persona.clone()),
         email,
@@ -156,6 +178,13 @@ async fn home(
         Some("requested") => Some(
             "Your Customer Success Manager will confirm the invitation; your colleague gets their sign-in link then."
                 .to_owned(),
+        ),
+        _ if q.contains_key("booked") => Some(
+            "Your kickoff call is booked: the calendar invite is on its way to you and your Customer Success Manager."
+                .to_owned(),
+        ),
+        _ if q.contains_key("uploaded") => Some(
+            "Your file is uploaded: everyone on your plan can download it below.".to_owned(),
         ),
         _ => None,
     });

@@ -44,6 +44,12 @@ const LAYOUT: &str = concat!(
 textarea { font: inherit; width: 100%; min-height: 4rem; padding: .5rem; border: 1px solid #9aa5b1; border-radius: .3rem; display: block; margin: .3rem 0 .5rem; }
 textarea[aria-invalid=true] { border-color: #b42318; }
 details summary { cursor: pointer; color: var(--accent); }
+.kickoff fieldset { border: 1px solid var(--line); border-radius: .5rem; padding: .5rem 1rem; margin: .5rem 0; }
+.kickoff .slot { display: block; padding: .2rem 0; }
+.files { list-style: none; padding: 0; }
+.files li { padding: .4rem 0; border-bottom: 1px solid var(--line); }
+.upload input[type=file] { display: block; margin: .3rem 0 .6rem; }
+.upload input[aria-invalid=true] { outline: 2px solid #b42318; }
 </style>
 </head>
 <body>
@@ -106,6 +112,27 @@ const SPACE: &str = r##"{% extends "layout.html" %}
 {% endif %}
 </section>
 
+{% if kickoff %}
+<section id="kickoff" class="kickoff" aria-labelledby="kickoff-title">
+<h2 id="kickoff-title">{% if kickoff.booked %}Your kickoff call{% else %}Book your kickoff call{% endif %}</h2>
+{% if kickoff.booked %}<p class="booked" data-start="{{ kickoff.booked.start.at }}">“{{ kickoff.title }}” with {{ kickoff.csm }} is booked for <time datetime="{{ kickoff.booked.start.at }}">{{ kickoff.booked.start.words }}</time> ({{ kickoff.booked.minutes }} minutes). The calendar invite is in your email.</p>
+{% else %}<p>Pick a time for “{{ kickoff.title }}” with {{ kickoff.csm }}: you both get a calendar invite.</p>{% endif %}
+{% if booking_error %}<p class="error" id="booking-error" role="alert">{{ booking_error }}</p>{% endif %}
+{% if kickoff.slots %}
+<form method="post" action="{{ kickoff.path }}" class="book">
+<input type="hidden" name="csrf" value="{{ csrf }}">
+<fieldset{% if booking_error %} aria-describedby="booking-error"{% endif %}>
+<legend>{% if kickoff.booked %}Move it to another time{% else %}Times {{ kickoff.csm }} is free{% endif %}</legend>
+{% for slot in kickoff.slots %}<label class="slot"><input type="radio" name="start" value="{{ slot.start }}" required> <time datetime="{{ slot.start }}">{{ slot.words }}</time></label>
+{% endfor %}</fieldset>
+<button type="submit">{% if kickoff.booked %}Move the call{% else %}Book this time{% endif %}</button>
+</form>
+{% else %}
+<p class="muted">No times are free in the coming days; your Customer Success Manager will be in touch.</p>
+{% endif %}
+</section>
+{% endif %}
+
 <section aria-labelledby="goals-title">
 <h2 id="goals-title">Goals</h2>
 {% if goals %}
@@ -159,6 +186,26 @@ const SPACE: &str = r##"{% extends "layout.html" %}
 {% else %}
 <p>Your onboarding plan appears here as soon as it starts.</p>
 {% endfor %}
+
+<section id="files" aria-labelledby="files-title">
+<h2 id="files-title">Files</h2>
+{% if files %}
+<ul class="files">
+{% for file in files %}<li data-file="{{ file.id }}"><a href="{{ file.href }}" download>{{ file.name }}</a> <span class="muted">{{ file.size }} · {{ file.who }} · <time datetime="{{ file.when.at }}">{{ file.when.words }}</time></span></li>
+{% endfor %}
+</ul>
+{% else %}
+<p class="muted">No files yet.</p>
+{% endif %}
+<form method="post" action="/space/files" enctype="multipart/form-data" class="upload">
+<input type="hidden" name="csrf" value="{{ csrf }}">
+<label for="upload-file">Share a file with your onboarding team</label>
+<p class="muted" id="upload-hint">PDF, images (PNG, JPEG, GIF, WebP), Word, Excel, PowerPoint, CSV, text or Markdown; up to 10 MB.</p>
+{% if upload_error %}<p class="error" id="upload-error" role="alert">{{ upload_error }}</p>{% endif %}
+<input id="upload-file" name="file" type="file" accept=".pdf,.png,.jpg,.jpeg,.gif,.webp,.docx,.xlsx,.pptx,.csv,.txt,.md" aria-describedby="{% if upload_error %}upload-error {% endif %}upload-hint"{% if upload_error %} aria-invalid="true"{% endif %}>
+<button type="submit">Upload</button>
+</form>
+</section>
 
 <section aria-labelledby="activity-title">
 <h2 id="activity-title">Recent activity</h2>

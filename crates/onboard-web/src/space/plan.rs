@@ -8,7 +8,8 @@ use crate::academy::markdown::module_html;
 use onboard_core::event::types;
 use onboard_core::program::GoalMetric;
 use onboard_core::state::{
-    AccountState, Comment, GoalState, GoalStatus, Project, ProjectStatus, ProjectTask, TaskStatus,
+    AccountState, Booking, Comment, GoalState, GoalStatus, Project, ProjectStatus, ProjectTask,
+    TaskStatus,
 };
 use onboard_core::{Event, Timestamp};
 use serde_json::{json, Value};
@@ -27,6 +28,10 @@ pub(super) struct Said {
     pub notice: Option<String>,
     /// An invitation refused, shown in its form with the reasons next to the fields.
     pub invite: Option<InviteDraft>,
+    /// An upload refused, shown next to the file field.
+    pub upload_error: Option<String>,
+    /// A booking refused, shown in the kickoff section.
+    pub booking_error: Option<String>,
 }
 
 /// The invitation form as sent, with what is wrong with each field.
@@ -45,7 +50,8 @@ pub(super) struct Draft {
     pub error: String,
 }
 
-/// The account's state with the task completions and comments already logged but not yet
+/// The account's state with the task completions, comments and kickoff bookings already
+/// logged but not yet
 /// processed (`pending`, in log order) applied as the processor will apply them, so a
 /// change shows as soon as its form was sent and is not offered twice.
 pub(super) fn apply_pending(account: &mut AccountState, pending: &[Event]) {
@@ -66,6 +72,20 @@ pub(super) fn apply_pending(account: &mut AccountState, pending: &[Event]) {
                 task.status = TaskStatus::Done;
                 task.completed_at = Some(event.at);
                 task.completed_by = field("by").map(str::to_lowercase);
+            }
+            types::KICKOFF_BOOKED if active && task.status != TaskStatus::Done => {
+                let time = |name: &str| field(name).and_then(|t| Timestamp::parse_rfc3339(t).ok());
+                if let (Some(start), Some(end)) = (time("start"), time("end")) {
+                    let previous = task.booking.take();
+                    task.booking = Some(Booking {
+                        start,
+                        end,
+                        by: field("by").unwrap_or_default().to_lowercase(),
+                        booked_at: event.at,
+                        uid: previous.as_ref().map(|b| b.uid.clone()).unwrap_or_default(),
+                        sequence: previous.map_or(0, |b| b.sequence + 1),
+                    });
+                }
             }
             types::COMMENT_POSTED => {
                 if let Some(text) = field("text") {
@@ -172,6 +192,33 @@ pub(super) fn context(who: &Stakeholder, now: Timestamp, csrf: &str, said: Said)
             "name_error": i.name_error,
             "email_error": i.email_error,
         })),
+        "upload_error": said.upload_error,
+        "booking_error": said.booking_error,
+        "kickoff": who.kickoff.as_ref().map(|k| json!({
+            "title": k.title,
+            "csm": k.csm_name,
+            "path": format!(
+                "/space/projects/{}/tasks/{}/book",
+                path_segment(&k.project),
+                path_segment(&k.task)
+            ),
+            "booked": k.booking.as_ref().map(|b| json!({
+                "start": when(b.start, true),
+                "minutes": (b.end.millis() - b.start.millis()) / 60_000,
+            })),
+            "slots": k.slots.iter().map(|s| json!({
+                "start": s.start.to_rfc3339(),
+                "words": when(s.start, true)["words"],
+            })).collect::<Vec<_>>(),
+        })),
+        "files": who.files.iter().map(|f| json!({
+            "id": f.id,
+            "name": f.name,
+            "href": format!("/space/files/{}", path_segment(&f.id)),
+            "size": super::files::size_words(f.size),
+            "who": person_words(who, &f.uploaded_by),
+            "when": when(f.uploaded_at, true),
+        })).collect::<Vec<_>>(),
         "mine": mine,
         "goals": goals,
         "projects": projects,
@@ -254,6 +301,17 @@ fn activity(who: &Stakeholder, launched: &[&Project], now: Timestamp) -> Vec<Val
                 ));
             }
         }
+    }
+    for file in &who.files {
+        items.push((
+            file.uploaded_at,
+            json!({
+                "when": when(file.uploaded_at, true),
+                "who": person_words(who, &file.uploaded_by),
+                "what": "uploaded",
+                "task": file.name,
+            }),
+        ));
     }
     items.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
     items

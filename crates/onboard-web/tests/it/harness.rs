@@ -260,6 +260,7 @@ pub async fn app_with_config(
         admin_token: Secret::new(TOKEN.to_owned()),
         metrics: Some(metrics_handle()),
         mailbox: Some(mailbox.clone()),
+        files_dir: None,
         hooks: HookSecrets {
             hubspot_client_secret: Some(Secret::new(HUBSPOT_SECRET.to_owned())),
             pipedrive_basic_auth: Some(Secret::new(PIPEDRIVE_AUTH.to_owned())),
@@ -269,6 +270,7 @@ pub async fn app_with_config(
         wall_clock: WallClock::from_fn(move || wall.load(Ordering::SeqCst)),
         write_key: Some(Secret::new(WRITE_KEY.to_owned())),
         nudge_secret: Some(Secret::new(NUDGE_SECRET.to_owned())),
+        sign_in_limits: onboard_web::SignInLimits::for_engine(&engine),
     };
     App {
         router: onboard_web::router(state.clone()),

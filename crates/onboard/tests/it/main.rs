@@ -6,10 +6,12 @@
 #![allow(clippy::unwrap_used)]
 
 mod academy;
+mod audit;
 mod brief;
 mod browser;
 mod cli;
 mod cluster;
+mod console;
 mod crm;
 mod delivery;
 mod durability;
@@ -18,5 +20,7 @@ mod pages;
 mod rules;
 mod segment;
 mod space;
+mod space_booking;
+mod space_files;
 mod support;
 mod usage;

@@ -37,6 +37,8 @@ pub(crate) struct Draft {
     pub channels: Vec<(Text, Text)>,
     /// `[health]`, when given.
     pub health: Option<DraftHealth>,
+    /// `[audit]`: categories of CSM work (empty when not given).
+    pub audit: crate::program::AuditSettings,
 }
 
 /// `[health]`: the window (checked here) and the key features.
@@ -68,6 +70,7 @@ pub(crate) struct DraftMember {
     pub name: Option<String>,
     pub email: Option<Text>,
     pub role: Option<Text>,
+    pub availability: Option<crate::program::Availability>,
 }
 
 #[derive(Debug)]
@@ -204,6 +207,7 @@ const TOP: &[&str] = &[
     "budget",
     "channels",
     "health",
+    "audit",
 ];
 const HEALTH: &[&str] = &["window", "key_features"];
 const BUDGET: &[&str] = &["max", "per", "over"];
@@ -215,7 +219,16 @@ const SEGMENTATION: &[&str] = &["default", "rules"];
 const SEGMENT: &[&str] = &["persona", "property", "matches"];
 const SENDER: &[&str] = &["name", "email"];
 const PERSONA: &[&str] = &["name", "description", "journey", "aha_event", "milestones"];
-const MEMBER: &[&str] = &["name", "email", "role"];
+const MEMBER: &[&str] = &["name", "email", "role", "availability"];
+const AVAILABILITY: &[&str] = &[
+    "days",
+    "from",
+    "to",
+    "utc_offset",
+    "slot",
+    "days_ahead",
+    "notice",
+];
 const JOURNEY: &[&str] = &["name", "title"];
 const TEMPLATE: &[&str] = &[
     "name",
@@ -338,6 +351,9 @@ pub(crate) fn read_program(cx: &mut Cx<'_>, root: &Node) -> Draft {
                 name: cx.string(&t, "name").map(|t| t.value),
                 email: cx.string(&t, "email").and_then(|e| check_email(cx, e)),
                 role: cx.name(&t, "role"),
+                availability: t
+                    .get("availability")
+                    .and_then(|node| read_availability(cx, node)),
             });
         }
     }
@@ -418,6 +434,9 @@ pub(crate) fn read_program(cx: &mut Cx<'_>, root: &Node) -> Draft {
             draft.health = Some(read_health(cx, &t));
         }
     }
+    if let Some(node) = top.get("audit") {
+        draft.audit = super::audit::read_audit(cx, node);
+    }
     if let Some(node) = top.get("segmentation") {
         if let Some(t) = cx.table(node, "[segmentation]", SEGMENTATION) {
             draft.default_persona = cx.optional_name(&t, "default");
@@ -458,6 +477,121 @@ fn read_budget(cx: &mut Cx<'_>, t: &Table<'_>) -> Option<crate::program::Contact
         max: max?,
         per: per?,
         over: over?,
+    })
+}
+
+/// A team member's `availability = { days = ["mon", …], from = "09:00", to = "12:00",
+/// utc_offset = "-05:00", slot = "30m", days_ahead = 14, notice = "24h" }`: `days`, `from`
+/// and `to` are required; the rest have defaults (UTC, 30 minutes, 14 days, 24 hours).
+fn read_availability(cx: &mut Cx<'_>, node: &Node) -> Option<crate::program::Availability> {
+    const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let t = cx.table(node, "`availability`", AVAILABILITY)?;
+    let mut ok = true;
+    let mut days = Vec::new();
+    for day in cx.strings(&t, "days") {
+        match DAYS.iter().position(|d| day.value.eq_ignore_ascii_case(d)) {
+            Some(i) if !days.contains(&(i as u8)) => days.push(i as u8),
+            Some(_) => {}
+            None => {
+                ok = false;
+                cx.error(
+                    day.loc,
+                    format!("`{}` is not a day of the week", day.value),
+                    "write days as `mon`, `tue`, `wed`, `thu`, `fri`, `sat` or `sun`",
+                );
+            }
+        }
+    }
+    if days.is_empty() && ok {
+        ok = false;
+        cx.error(
+            t.loc,
+            "`availability` has no `days`",
+            "say which weekdays calls can be booked, e.g. `days = [\"mon\", \"wed\"]`",
+        );
+    }
+    days.sort_unstable();
+    let minute = |cx: &mut Cx<'_>, key: &str| -> Option<u32> {
+        let text = cx.string(&t, key)?;
+        let parsed = text.value.split_once(':').and_then(|(h, m)| {
+            let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+            if !(1..=2).contains(&h.len()) || m.len() != 2 || !digits(h) || !digits(m) {
+                return None;
+            }
+            let (h, m) = (h.parse::<u32>().ok()?, m.parse::<u32>().ok()?);
+            (m < 60 && h * 60 + m <= 24 * 60).then_some(h * 60 + m)
+        });
+        if parsed.is_none() {
+            cx.error(
+                text.loc,
+                format!("`{key} = \"{}\"` is not a time of day", text.value),
+                "write times as hours and minutes in the member's local time, e.g. `\"09:00\"` or `\"17:30\"`",
+            );
+        }
+        parsed
+    };
+    let from = minute(cx, "from");
+    let to = minute(cx, "to");
+    if let (Some(f), Some(t2)) = (from, to) {
+        if f >= t2 {
+            ok = false;
+            cx.error(
+                t.key_loc("to"),
+                "`to` must be later than `from` in `availability`",
+                "calls are offered from `from` until `to`, on the same day",
+            );
+        }
+    }
+    let utc_offset = match cx.optional_string(&t, "utc_offset") {
+        None => Some(0),
+        Some(text) => {
+            let v = text.value.as_str();
+            let parsed = v
+                .strip_prefix('+')
+                .map(|r| (1, r))
+                .or_else(|| v.strip_prefix('-').map(|r| (-1, r)))
+                .and_then(|(sign, rest)| {
+                    let (h, m) = rest.split_once(':')?;
+                    let (h, m) = (h.parse::<i32>().ok()?, m.parse::<i32>().ok()?);
+                    (h <= 14 && m < 60 && h.to_string().len() <= 2).then_some(sign * (h * 60 + m))
+                });
+            if parsed.is_none() {
+                cx.error(
+                    text.loc,
+                    format!("`utc_offset = \"{v}\"` is not an offset from UTC"),
+                    "write the member's local time minus UTC as `\"+01:00\"` or `\"-05:00\"` (a fixed offset: daylight saving is not followed)",
+                );
+            }
+            parsed
+        }
+    };
+    let duration = |cx: &mut Cx<'_>, key: &str, default: Duration| match cx.optional_string(&t, key)
+    {
+        None => Some(default),
+        Some(text) => parse_duration(cx, &text),
+    };
+    let slot = duration(cx, "slot", Duration(30 * Duration::MINUTE.millis()));
+    let notice = duration(cx, "notice", Duration(24 * Duration::HOUR.millis()));
+    if let Some(s) = slot.filter(|s| s.millis() < Duration::MINUTE.millis() * 5) {
+        ok = false;
+        cx.error(
+            t.key_loc("slot"),
+            format!("a call of {s} is too short to book"),
+            "give calls at least five minutes, e.g. `slot = \"30m\"`",
+        );
+    }
+    let days_ahead = cx.optional_count(&t, "days_ahead", 1).unwrap_or(14);
+    if !ok {
+        return None;
+    }
+    Some(crate::program::Availability {
+        days,
+        from_minute: from?,
+        to_minute: to?,
+        utc_offset_minutes: utc_offset?,
+        slot: slot?,
+        days_ahead: days_ahead.min(90),
+        notice: notice?,
     })
 }
 

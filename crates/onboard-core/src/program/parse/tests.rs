@@ -2071,3 +2071,72 @@ fn conditions_read_account_fields_like_person_properties() {
         "{diagnostics:#?}"
     );
 }
+
+// ------------------------------------------------------------------ kickoff availability
+
+#[test]
+fn a_team_member_s_availability_is_read_with_its_defaults() {
+    let toml = mini_edited(
+        "role = \"csm\"\n",
+        "role = \"csm\"\navailability = { days = [\"tue\", \"mon\"], from = \"09:30\", to = \"12:00\", utc_offset = \"-05:00\" }\n",
+    );
+    let program = match load(&mini_with(&toml)) {
+        Ok(program) => program,
+        Err(diagnostics) => panic!("{diagnostics:?}"),
+    };
+    let hours = program.team[0].availability.clone().expect("availability");
+    assert_eq!(hours.days, vec![0, 1]);
+    assert_eq!((hours.from_minute, hours.to_minute), (9 * 60 + 30, 12 * 60));
+    assert_eq!(hours.utc_offset_minutes, -300);
+    assert_eq!(hours.slot.millis(), 30 * 60_000);
+    assert_eq!(hours.days_ahead, 14);
+    assert_eq!(hours.notice.millis(), 24 * 3_600_000);
+    // The example program's CSMs take kickoff calls.
+    let example = match load(&example()) {
+        Ok(program) => program,
+        Err(diagnostics) => panic!("{diagnostics:?}"),
+    };
+    assert!(example.csms().all(|m| m.availability.is_some()));
+}
+
+#[test]
+fn a_bad_availability_is_reported_at_its_value_with_a_hint() {
+    for (availability, says) in [
+        (
+            "{ days = [\"someday\"], from = \"09:00\", to = \"12:00\" }",
+            "not a day of the week",
+        ),
+        (
+            "{ days = [\"mon\"], from = \"9am\", to = \"12:00\" }",
+            "not a time of day",
+        ),
+        (
+            "{ days = [\"mon\"], from = \"12:00\", to = \"09:00\" }",
+            "`to` must be later",
+        ),
+        (
+            "{ days = [\"mon\"], from = \"09:00\", to = \"12:00\", utc_offset = \"EST\" }",
+            "not an offset from UTC",
+        ),
+        (
+            "{ days = [\"mon\"], from = \"09:00\", to = \"12:00\", slot = \"1m\" }",
+            "too short",
+        ),
+        ("{ from = \"09:00\", to = \"12:00\" }", "no `days`"),
+        (
+            "{ days = [\"mon\"], from = \"09:00\", to = \"12:00\", hours = 3 }",
+            "unknown field `hours`",
+        ),
+    ] {
+        let toml = mini_edited(
+            "role = \"csm\"\n",
+            &format!("role = \"csm\"\navailability = {availability}\n"),
+        );
+        let diagnostics = errors(&mini_with(&toml));
+        let found = diagnostics
+            .iter()
+            .find(|d| d.message.contains(says))
+            .unwrap_or_else(|| panic!("no diagnostic says {says:?}: {diagnostics:?}"));
+        assert!(!hint(found).is_empty(), "{found}");
+    }
+}
