@@ -155,6 +155,9 @@ pub struct Engine {
     settings: Settings,
     intake: Intake,
     appended: Arc<Notify>,
+    /// Set while [`Engine::advance_in_windows`] runs: timers are claimed the earliest per
+    /// account at a time.
+    windowed: AtomicBool,
     /// One round of work at a time in this process (background loop or clock advance).
     work: Mutex<()>,
     /// The processor lease while held, with the engine time it was taken or renewed at.
@@ -230,6 +233,7 @@ impl Engine {
             settings,
             intake,
             appended,
+            windowed: AtomicBool::new(false),
             work: Mutex::new(()),
             processor_lease: Mutex::new(None),
             stopping: AtomicBool::new(false),
@@ -426,6 +430,42 @@ impl Engine {
         Ok(total)
     }
 
+    /// Moves the manual clock to `to` a time window at a time, for simulations: where
+    /// [`Engine::advance_to`] stops at every distinct due time, this stops at the first due
+    /// timer plus `window` and fires every account's timers due by then in rounds, the earliest
+    /// timer of each account per round, so each account's timers still fire in order and
+    /// what one schedules inside the window fires in a later round. Every timer's event keeps
+    /// its own due time, so decisions are the same as with [`Engine::advance_to`]; only the
+    /// clock's time at processing and sending (messages' attempts) is the window's end.
+    pub async fn advance_in_windows(&self, to: Timestamp, window: Duration) -> Result<Progress> {
+        let manual = self.clock.manual().ok_or(EngineError::NotManual)?;
+        let now = self.clock.now();
+        if to < now {
+            return Err(EngineError::ClockBackwards { to, now });
+        }
+        let _guard = self.work.lock().await;
+        self.windowed.store(true, Ordering::SeqCst);
+        let result = async {
+            let mut total = self.settle_locked().await?;
+            loop {
+                let now = self.clock.now();
+                match self.store.next_timer_due().await? {
+                    Some(due) if due > now && due <= to => {
+                        manual.set(Timestamp(due.0.saturating_add(window.0.max(0)).min(to.0)));
+                    }
+                    _ => break,
+                }
+                total.add(self.settle_locked().await?);
+            }
+            manual.set(to);
+            total.add(self.settle_locked().await?);
+            Ok(total)
+        }
+        .await;
+        self.windowed.store(false, Ordering::SeqCst);
+        result
+    }
+
     /// The background loop: rounds of work whenever events arrive or time passes, until
     /// `stop` is notified; then finishes the round in flight and returns.
     pub async fn run(self: Arc<Self>, stop: Arc<Notify>) {
@@ -510,15 +550,25 @@ impl Engine {
         }
         let mut fired = 0;
         loop {
-            let claims = self
-                .store
-                .claim_due_timers(
-                    &self.config.node,
-                    self.store_now(),
-                    self.config.lease,
-                    self.config.timer_batch,
-                )
-                .await?;
+            let claims = if self.windowed.load(Ordering::SeqCst) {
+                self.store
+                    .claim_earliest_timers(
+                        &self.config.node,
+                        self.store_now(),
+                        self.config.lease,
+                        self.config.timer_batch,
+                    )
+                    .await?
+            } else {
+                self.store
+                    .claim_due_timers(
+                        &self.config.node,
+                        self.store_now(),
+                        self.config.lease,
+                        self.config.timer_batch,
+                    )
+                    .await?
+            };
             if claims.is_empty() {
                 return Ok(fired);
             }

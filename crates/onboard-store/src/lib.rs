@@ -230,6 +230,18 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
     ) -> Result<Vec<ClaimedTimer>>;
 
+    /// Like [`Store::claim_due_timers`], but only the earliest pending timer of each
+    /// account (by due time, then id): what a timer fired for an account schedules can then
+    /// never fall before another of its timers claimed in the same round. The manual clock
+    /// uses it to fire many accounts' timers of a time window in one round.
+    async fn claim_earliest_timers(
+        &self,
+        holder: &str,
+        now: Now,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<ClaimedTimer>>;
+
     /// Fires claimed timers: for each one still held by `holder` at the claimed attempt, marks
     /// it fired and appends its event, all in one transaction. Returns how many fired.
     async fn fire_timers(

@@ -59,6 +59,24 @@ WHERE id IN (
     FOR UPDATE SKIP LOCKED)
 RETURNING id, account_id, rule, due_at, since_at, program_version, attempts";
 
+/// Claims due pending timers like [`CLAIM_TIMERS`], the earliest of each account only (by
+/// due time, then id).
+const CLAIM_EARLIEST_TIMERS: &str = "\
+WITH now AS (SELECT coalesce($2::bigint, (extract(epoch FROM clock_timestamp()) * 1000)::bigint) AS ms)
+UPDATE timers SET locked_by = $1, locked_until = (SELECT ms FROM now) + $3, attempts = attempts + 1
+WHERE id IN (
+    SELECT t.id FROM timers AS t
+    WHERE t.state = 'pending' AND t.due_at <= (SELECT ms FROM now)
+      AND (t.locked_until IS NULL OR t.locked_until < (SELECT ms FROM now))
+      AND NOT EXISTS (
+          SELECT 1 FROM timers AS u
+          WHERE u.account_id = t.account_id AND u.state = 'pending'
+            AND (u.due_at < t.due_at OR (u.due_at = t.due_at AND u.id < t.id)))
+    ORDER BY t.due_at
+    LIMIT $4
+    FOR UPDATE SKIP LOCKED)
+RETURNING id, account_id, rule, due_at, since_at, program_version, attempts";
+
 /// Claims due queued messages, like [`CLAIM_TIMERS`].
 const CLAIM_MESSAGES: &str = "\
 WITH now AS (SELECT coalesce($2::bigint, (extract(epoch FROM clock_timestamp()) * 1000)::bigint) AS ms)
@@ -782,6 +800,23 @@ impl Store for PgStore {
         limit: i64,
     ) -> Result<Vec<ClaimedTimer>> {
         let rows = sqlx::query_as(CLAIM_TIMERS)
+            .bind(holder)
+            .bind(manual(now))
+            .bind(lease.0)
+            .bind(limit.max(0))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows::claimed_timers(rows))
+    }
+
+    async fn claim_earliest_timers(
+        &self,
+        holder: &str,
+        now: Now,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<ClaimedTimer>> {
+        let rows = sqlx::query_as(CLAIM_EARLIEST_TIMERS)
             .bind(holder)
             .bind(manual(now))
             .bind(lease.0)

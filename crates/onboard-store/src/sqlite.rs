@@ -64,6 +64,23 @@ WHERE rowid IN (
     LIMIT ?4)
 RETURNING id, account_id, rule, due_at, since_at, program_version, attempts";
 
+/// Claims due pending timers like [`CLAIM_TIMERS`], the earliest of each account only (by
+/// due time, then id); the other timers of the account are looked up through
+/// `timers_account`.
+const CLAIM_EARLIEST_TIMERS: &str = "\
+UPDATE timers SET locked_by = ?1, locked_until = ?2 + ?3, attempts = attempts + 1
+WHERE rowid IN (
+    SELECT t.rowid FROM timers AS t INDEXED BY timers_pending_due
+    WHERE t.state = 'pending' AND t.due_at <= ?2
+      AND (t.locked_until IS NULL OR t.locked_until < ?2)
+      AND NOT EXISTS (
+          SELECT 1 FROM timers AS u INDEXED BY timers_account
+          WHERE u.account_id = t.account_id AND u.state = 'pending'
+            AND (u.due_at < t.due_at OR (u.due_at = t.due_at AND u.id < t.id)))
+    ORDER BY t.due_at
+    LIMIT ?4)
+RETURNING id, account_id, rule, due_at, since_at, program_version, attempts";
+
 /// Claims due queued messages, like [`CLAIM_TIMERS`]. Without the pin, SQLite would
 /// rather read every queued message through `messages_status` and sort them.
 const CLAIM_MESSAGES: &str = "\
@@ -931,6 +948,23 @@ impl Store for SqliteStore {
         limit: i64,
     ) -> Result<Vec<ClaimedTimer>> {
         let rows = sqlx::query_as(CLAIM_TIMERS)
+            .bind(holder)
+            .bind(now.local().0)
+            .bind(lease.0)
+            .bind(limit.max(0))
+            .fetch_all(&self.writer)
+            .await?;
+        Ok(rows::claimed_timers(rows))
+    }
+
+    async fn claim_earliest_timers(
+        &self,
+        holder: &str,
+        now: Now,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<ClaimedTimer>> {
+        let rows = sqlx::query_as(CLAIM_EARLIEST_TIMERS)
             .bind(holder)
             .bind(now.local().0)
             .bind(lease.0)

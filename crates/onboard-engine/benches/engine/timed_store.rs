@@ -260,6 +260,18 @@ impl Store for TimedStore {
         .await
     }
 
+    async fn claim_earliest_timers(
+        &self,
+        holder: &str,
+        now: Now,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<ClaimedTimer>> {
+        self.inner
+            .claim_earliest_timers(holder, now, lease, limit)
+            .await
+    }
+
     async fn fire_timers(
         &self,
         holder: &str,

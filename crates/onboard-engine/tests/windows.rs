@@ -1,0 +1,196 @@
+//! Advancing the manual clock a window at a time (`Engine::advance_in_windows`, for
+//! simulations) decides exactly what stepping from due time to due time
+//! (`Engine::advance_to`) decides: the same events at the same times, the same traces, the
+//! same messages. A small cohort runs both ways on fresh databases and the logs are compared.
+
+#![allow(clippy::unwrap_used)]
+
+use onboard_core::{Duration, EventType, NewEvent, Timestamp};
+use onboard_engine::clock::ManualClock;
+use onboard_engine::mail::DevMailbox;
+use onboard_engine::{Engine, EngineConfig};
+use onboard_store::testing::TestDatabase;
+use onboard_store::{EventFilter, MessageFilter};
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+const T0: Timestamp = Timestamp(1_767_225_600_000);
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
+const ACCOUNTS: usize = 12;
+const DAYS: i64 = 16;
+
+async fn engine(db: &TestDatabase) -> (Arc<Engine>, tempfile::TempDir) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../program");
+    let source = onboard_engine::read_program_dir(&dir).unwrap();
+    let program = onboard_core::program::load(&source).unwrap();
+    let store = onboard_store::connect(&db.url).await.unwrap();
+    store.migrate().await.unwrap();
+    let mailbox = tempfile::tempdir().unwrap();
+    let engine = Engine::start(
+        EngineConfig::new("test-node", "https://onboard.test"),
+        store,
+        Arc::new(ManualClock::new(T0)),
+        Arc::new(DevMailbox::new(&mailbox.path().join("mailbox"))),
+        program,
+        &source,
+    )
+    .await
+    .unwrap();
+    (engine, mailbox)
+}
+
+fn event(key: String, kind: &str, account: &str, at: i64, data: serde_json::Value) -> NewEvent {
+    NewEvent {
+        key,
+        kind: EventType::parse(kind).unwrap(),
+        account: account.to_owned(),
+        at: Timestamp(at),
+        data,
+    }
+}
+
+/// Account `n`'s events of `day`: deals won through day 0 at odd minutes, some people sign
+/// in on day 1 or 2 and some never, some use the product from day 3, one finishes a module.
+fn day_events(n: usize, day: i64) -> Vec<NewEvent> {
+    let won = T0.0 + i64::try_from(n).unwrap() * 97 * 60_000;
+    let account = format!("w{n}");
+    let person = |who: &str| format!("{who}@w{n}.example");
+    let mut events = Vec::new();
+    if day == 0 {
+        events.push(event(
+            format!("deal-{n}"),
+            "deal.won",
+            &account,
+            won,
+            json!({
+                "deal_id": format!("{n}"),
+                "account_name": format!("W {n}"),
+                "seats": 5 + n,
+                "contacts": [
+                    { "email": person("admin"), "name": "Ada", "title": "IT admin" },
+                    { "email": person("rep"), "name": "Rob", "title": "Account Executive" },
+                ],
+            }),
+        ));
+    }
+    if (n.is_multiple_of(3) && day == 1) || (n % 3 == 1 && day == 2) {
+        events.push(event(
+            format!("login-{n}"),
+            "academy.login",
+            &account,
+            won + day * DAY + 2 * HOUR,
+            json!({ "email": person("admin") }),
+        ));
+    }
+    if n.is_multiple_of(2) && day >= 3 {
+        events.push(event(
+            format!("use-{n}-{day}"),
+            "product.track",
+            &account,
+            won + day * DAY + 5 * HOUR,
+            json!({ "email": person("rep"), "event": "Lead Imported" }),
+        ));
+    }
+    events
+}
+
+/// What the run decided: events (key, type, account, time), traces and messages.
+async fn run(
+    engine: &Engine,
+    windowed: Option<Duration>,
+) -> (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>) {
+    for day in 0..DAYS {
+        let events: Vec<NewEvent> = (0..ACCOUNTS).flat_map(|n| day_events(n, day)).collect();
+        engine.ingest(events).await.unwrap();
+        let end = Timestamp(T0.0 + (day + 1) * DAY);
+        match windowed {
+            Some(window) => engine.advance_in_windows(end, window).await.unwrap(),
+            None => engine.advance_to(end).await.unwrap(),
+        };
+    }
+    let store = engine.store();
+    let mut events = BTreeSet::new();
+    let mut after_seq = None;
+    loop {
+        let page = store
+            .list_events(&EventFilter {
+                after_seq,
+                limit: 1000,
+                ..EventFilter::default()
+            })
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after_seq = Some(last.seq);
+        events.extend(
+            page.iter()
+                .map(|e| format!("{} {} {} {}", e.at, e.kind.as_str(), e.account, e.key)),
+        );
+    }
+    let mut traces = BTreeSet::new();
+    for n in 0..ACCOUNTS {
+        for t in store.traces(&format!("w{n}"), 10_000).await.unwrap() {
+            traces.insert(format!(
+                "{} {} {} {} {}",
+                t.account,
+                t.at,
+                t.rule,
+                t.event,
+                t.outcome.as_str()
+            ));
+        }
+    }
+    let messages = store
+        .list_messages(&MessageFilter {
+            limit: 1000,
+            ..MessageFilter::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| format!("{} {} {} {}", m.id, m.rule, m.to_email, m.subject))
+        .collect();
+    (events, traces, messages)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn advancing_in_windows_decides_what_stepping_timer_by_timer_decides() {
+    for backend in ["sqlite", "postgres"] {
+        let fresh = || async {
+            match backend {
+                "sqlite" => Some(TestDatabase::sqlite().unwrap()),
+                _ => TestDatabase::postgres().await,
+            }
+        };
+        let (Some(exact_db), Some(windowed_db)) = (fresh().await, fresh().await) else {
+            continue;
+        };
+        eprintln!("backend: {backend}");
+        let (exact, _a) = engine(&exact_db).await;
+        let (windowed, _b) = engine(&windowed_db).await;
+        let (events, traces, messages) = run(&exact, None).await;
+        let (w_events, w_traces, w_messages) = run(&windowed, Some(Duration(6 * HOUR))).await;
+        assert!(
+            events.len() > 100,
+            "a cohort that does something: {}",
+            events.len()
+        );
+        assert!(!messages.is_empty());
+        assert_eq!(
+            events.symmetric_difference(&w_events).collect::<Vec<_>>(),
+            Vec::<&String>::new(),
+            "the same events at the same times"
+        );
+        assert_eq!(
+            traces.symmetric_difference(&w_traces).collect::<Vec<_>>(),
+            Vec::<&String>::new(),
+            "the same decisions"
+        );
+        assert_eq!(messages, w_messages, "the same messages");
+        drop((exact, windowed));
+        exact_db.finish().await;
+        windowed_db.finish().await;
+    }
+}
