@@ -18,6 +18,10 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "engine/timed_store.rs"]
+#[allow(dead_code)]
+mod timed_store;
+
 use onboard_core::{EventType, NewEvent, Timestamp};
 use onboard_engine::clock::ManualClock;
 use onboard_engine::mail::DevMailbox;
@@ -130,8 +134,25 @@ async fn run() {
             .expect("PostgreSQL at ONBOARD_TEST_PG_URL"),
         _ => TestDatabase::sqlite().unwrap(),
     };
-    let store = onboard_store::connect(&db.url).await.unwrap();
+    // SQLite as a simulation opens it: a scratch database, commits not flushed to disk.
+    let store: Arc<dyn onboard_store::Store> = if backend == "postgres" {
+        onboard_store::connect(&db.url).await.unwrap()
+    } else {
+        Arc::new(
+            onboard_store::sqlite::SqliteStore::scratch(&db.url)
+                .await
+                .unwrap(),
+        )
+    };
     store.migrate().await.unwrap();
+    // With ONBOARD_BENCH_PROFILE=1, the time of each store call is added up and printed.
+    let timed = std::env::var("ONBOARD_BENCH_PROFILE")
+        .is_ok_and(|v| v == "1")
+        .then(|| Arc::new(timed_store::TimedStore::new(store.clone())));
+    let store: Arc<dyn onboard_store::Store> = match &timed {
+        Some(timed) => timed.clone(),
+        None => store,
+    };
     let clock = Arc::new(ManualClock::new(T0));
     let mailbox = tempfile::tempdir().unwrap();
     let mailer = Arc::new(DevMailbox::new(mailbox.path()));
@@ -187,6 +208,9 @@ async fn run() {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    if let Some(timed) = &timed {
+        timed_store::print_breakdown("store calls", &timed.take(), elapsed);
+    }
     let mut evaluations = 0usize;
     for n in 0..accounts {
         evaluations += store

@@ -847,8 +847,29 @@ impl Engine {
                     }
                 }
             }
-            let sends = emails.into_iter().map(|claim| async move {
-                let result = match self.personalise(&claim).await {
+            // Sign-in links first, all recorded in one write; then the sends.
+            let links = futures::future::join_all(emails.iter().map(|c| self.personalise(c))).await;
+            let mut tokens = Vec::new();
+            let mut prepared = Vec::with_capacity(links.len());
+            for (claim, link) in emails.into_iter().zip(links) {
+                match link {
+                    Ok((email, token)) => {
+                        tokens.extend(token);
+                        prepared.push((claim, Ok(email)));
+                    }
+                    Err(error) => prepared.push((claim, Err(error.to_string()))),
+                }
+            }
+            if let Err(error) = self.store.issue_sign_in_tokens(&tokens).await {
+                let message = error.to_string();
+                for (claim, email) in &mut prepared {
+                    if claim.sign_in_email.is_some() && email.is_ok() {
+                        *email = Err(message.clone());
+                    }
+                }
+            }
+            let sends = prepared.into_iter().map(|(claim, email)| async move {
+                let result = match email {
                     Ok(email) => self.mailer.send(&email).await,
                     Err(error) => Err(crate::mail::SendError {
                         permanent: false,
@@ -868,13 +889,25 @@ impl Engine {
                 futures::future::join_all(sends),
                 futures::future::join_all(posts)
             );
-            for (claim, result) in sent {
-                self.record_delivery(&claim, result, None).await?;
-                attempted += 1;
-            }
-            for (claim, result, not_before) in posted {
-                self.record_delivery(&claim, result, not_before).await?;
-                attempted += 1;
+            let outcomes: Vec<(ClaimedMessage, DeliveryOutcome)> = sent
+                .into_iter()
+                .map(|(claim, result)| (claim, result, None))
+                .chain(posted)
+                .map(|(claim, result, not_before)| {
+                    let outcome = self.outcome(&claim, result, not_before);
+                    (claim, outcome)
+                })
+                .collect();
+            attempted += outcomes.len();
+            let recorded = self
+                .store
+                .complete_messages(&outcomes, self.clock.now())
+                .await?;
+            if recorded < outcomes.len() {
+                tracing::warn!(
+                    n = outcomes.len() - recorded,
+                    "delivery results dropped: their claims were taken over"
+                );
             }
             if (n_claimed as i64) < self.config.dispatch_batch {
                 return Ok(attempted);
@@ -885,9 +918,12 @@ impl Engine {
     /// The email as sent: a person's sign-in link, made now, in place of its placeholder.
     /// The token is random and kept only as its hash; a person's first link lives longer
     /// than later ones, and a new link revokes the unused earlier ones.
-    async fn personalise(&self, claim: &ClaimedMessage) -> Result<ClaimedMessage> {
+    async fn personalise(
+        &self,
+        claim: &ClaimedMessage,
+    ) -> Result<(ClaimedMessage, Option<NewSignInToken>)> {
         let Some(email) = &claim.sign_in_email else {
-            return Ok(claim.clone());
+            return Ok((claim.clone(), None));
         };
         let mut bytes = [0u8; 32];
         rand::rng().fill(&mut bytes);
@@ -905,17 +941,15 @@ impl Engine {
         } else {
             self.config.link_ttl
         };
-        self.store
-            .issue_sign_in_token(&NewSignInToken {
-                token_hash: onboard_core::token::hash(&token),
-                account: claim.account.clone(),
-                email: email.clone(),
-                purpose: "sign_in".to_owned(),
-                message_id: Some(claim.id.clone()),
-                created_at: now,
-                expires_at: now.plus(ttl),
-            })
-            .await?;
+        let issued = NewSignInToken {
+            token_hash: onboard_core::token::hash(&token),
+            account: claim.account.clone(),
+            email: email.clone(),
+            purpose: "sign_in".to_owned(),
+            message_id: Some(claim.id.clone()),
+            created_at: now,
+            expires_at: now.plus(ttl),
+        };
         // A team member's link opens the console; a customer's, the Academy.
         let portal = if claim.account == TEAM_ACCOUNT {
             "console"
@@ -929,7 +963,7 @@ impl Engine {
         let mut email = claim.clone();
         email.subject = email.subject.replace(SIGN_IN_URL_PLACEHOLDER, &url);
         email.body = email.body.replace(SIGN_IN_URL_PLACEHOLDER, &url);
-        Ok(email)
+        Ok((email, Some(issued)))
     }
 
     /// Delivers a `slack` or `webhook` message to the endpoint its `to_email` names, unless
@@ -1077,8 +1111,27 @@ impl Engine {
         result: Result<(), crate::mail::SendError>,
         not_before: Option<Duration>,
     ) -> Result<()> {
+        let outcome = self.outcome(claim, result, not_before);
+        if !self
+            .store
+            .complete_message(claim, &outcome, self.clock.now())
+            .await?
+        {
+            tracing::warn!(message.id = %claim.id, "delivery result dropped: the claim was taken over");
+        }
+        Ok(())
+    }
+
+    /// What an attempt's result makes of the message: delivered, retried later (with
+    /// backoff, or not before the receiver's `Retry-After`), or dead.
+    fn outcome(
+        &self,
+        claim: &ClaimedMessage,
+        result: Result<(), crate::mail::SendError>,
+        not_before: Option<Duration>,
+    ) -> DeliveryOutcome {
         let now = self.clock.now();
-        let outcome = match result {
+        match result {
             Ok(()) => {
                 metrics::counter!("onboard_deliveries_total", "outcome" => "delivered")
                     .increment(1);
@@ -1103,11 +1156,7 @@ impl Engine {
                     error: error.message,
                 }
             }
-        };
-        if !self.store.complete_message(claim, &outcome, now).await? {
-            tracing::warn!(message.id = %claim.id, "delivery result dropped: the claim was taken over");
         }
-        Ok(())
     }
 
     /// The pause before retry number `attempts`: exponential, capped, with up to 20 % of

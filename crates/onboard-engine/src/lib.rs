@@ -14,6 +14,7 @@ mod engine;
 mod intake;
 pub mod mail;
 mod programs;
+pub mod simulate;
 
 pub use engine::{Engine, EngineConfig, HubSpotSettings, PipedriveSettings, Progress};
 pub use programs::{program_from_json, program_to_json, read_program_dir};

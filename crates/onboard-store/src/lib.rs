@@ -288,6 +288,21 @@ pub trait Store: Send + Sync + 'static {
         at: Timestamp,
     ) -> Result<bool>;
 
+    /// Records the outcomes of several attempts, each only if its claim still holds the
+    /// message, at once (one transaction where the backend gains by it). Returns how many
+    /// were recorded.
+    async fn complete_messages(
+        &self,
+        done: &[(ClaimedMessage, DeliveryOutcome)],
+        at: Timestamp,
+    ) -> Result<usize> {
+        let mut n = 0;
+        for (claim, outcome) in done {
+            n += usize::from(self.complete_message(claim, outcome, at).await?);
+        }
+        Ok(n)
+    }
+
     /// The earliest time a queued message is next due.
     async fn next_message_due(&self) -> Result<Option<Timestamp>>;
 
@@ -310,6 +325,15 @@ pub trait Store: Send + Sync + 'static {
     /// only the newest link works. Issuing again for the same message is allowed (a retried
     /// delivery makes a fresh token). A token hash already stored is a `Conflict`.
     async fn issue_sign_in_token(&self, token: &NewSignInToken) -> Result<()>;
+
+    /// Records several tokens as [`Store::issue_sign_in_token`] does, in order, at once (one
+    /// transaction where the backend gains by it).
+    async fn issue_sign_in_tokens(&self, tokens: &[NewSignInToken]) -> Result<()> {
+        for token in tokens {
+            self.issue_sign_in_token(token).await?;
+        }
+        Ok(())
+    }
 
     /// The accounts, in id order, where this email address was ever issued a sign-in link
     /// (compared as stored: the caller lower-cases it like people's emails).

@@ -138,12 +138,23 @@ impl SqliteStore {
     /// Opens (creating it if missing) the database a URL names: `sqlite:///abs/path.db`,
     /// `sqlite://relative.db`, or `sqlite::memory:` for a private in-memory database.
     pub async fn connect(url: &str) -> Result<Self> {
+        // WAL + FULL: a committed transaction survives a power cut. NORMAL would only
+        // survive a crash of the process, and the event log promises more.
+        Self::open(url, SqliteSynchronous::Full).await
+    }
+
+    /// Opens a scratch database, for simulations and dry runs whose database nobody needs
+    /// after a crash: commits are not flushed to disk (`synchronous=OFF`), so the many small
+    /// transactions of a simulated cohort cost no disk flush each.
+    pub async fn scratch(url: &str) -> Result<Self> {
+        Self::open(url, SqliteSynchronous::Off).await
+    }
+
+    async fn open(url: &str, synchronous: SqliteSynchronous) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // WAL + FULL: a committed transaction survives a power cut. NORMAL would only
-            // survive a crash of the process, and the event log promises more.
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(synchronous)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true)
             .pragma("temp_store", "memory")
@@ -420,6 +431,93 @@ async fn insert_messages(
         insert.push(" ON CONFLICT (id) DO NOTHING");
         insert.build().execute(&mut *conn).await?;
     }
+    Ok(())
+}
+
+/// Records one attempt's outcome in the transaction, only if `claim` still holds the
+/// message (fenced by id, holder and attempt). Returns whether it did.
+async fn complete_one(
+    conn: &mut SqliteConnection,
+    claim: &ClaimedMessage,
+    outcome: &DeliveryOutcome,
+    at: Timestamp,
+) -> Result<bool> {
+    // Every statement is fenced by ?1 id, ?2 holder, ?3 attempt.
+    let update = match outcome {
+        DeliveryOutcome::Delivered => sqlx::query(
+            "UPDATE messages SET status = 'delivered', delivered_at = ?4, \
+             next_attempt_at = NULL, locked_by = NULL, locked_until = NULL \
+             WHERE id = ?1 AND locked_by = ?2 AND attempts = ?3 AND status = 'queued'",
+        )
+        .bind(&claim.id)
+        .bind(&claim.holder)
+        .bind(claim.attempts)
+        .bind(at.0),
+        DeliveryOutcome::Retry { at: next, error } => sqlx::query(
+            "UPDATE messages SET next_attempt_at = ?4, last_error = ?5, \
+             locked_by = NULL, locked_until = NULL \
+             WHERE id = ?1 AND locked_by = ?2 AND attempts = ?3 AND status = 'queued'",
+        )
+        .bind(&claim.id)
+        .bind(&claim.holder)
+        .bind(claim.attempts)
+        .bind(next.0)
+        .bind(error),
+        DeliveryOutcome::Dead { error } => sqlx::query(
+            "UPDATE messages SET status = 'dead', dead_at = ?4, last_error = ?5, \
+             next_attempt_at = NULL, locked_by = NULL, locked_until = NULL \
+             WHERE id = ?1 AND locked_by = ?2 AND attempts = ?3 AND status = 'queued'",
+        )
+        .bind(&claim.id)
+        .bind(&claim.holder)
+        .bind(claim.attempts)
+        .bind(at.0)
+        .bind(error),
+    };
+    if update.execute(&mut *conn).await?.rows_affected() != 1 {
+        return Ok(false);
+    }
+    let (word, error) = rows::attempt_outcome(outcome);
+    sqlx::query(
+        "INSERT INTO message_attempts (message_id, account_id, n, at, outcome, error) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .bind(&claim.id)
+    .bind(&claim.account)
+    .bind(claim.attempts)
+    .bind(at.0)
+    .bind(word)
+    .bind(error)
+    .execute(&mut *conn)
+    .await?;
+    Ok(true)
+}
+
+/// Records a sign-in token and revokes the person's earlier unused ones.
+async fn issue_one(conn: &mut SqliteConnection, token: &NewSignInToken) -> Result<()> {
+    sqlx::query(
+        "UPDATE sign_in_tokens SET revoked_at = ?3 \
+         WHERE account_id = ?1 AND email = ?2 AND used_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(&token.account)
+    .bind(&token.email)
+    .bind(token.created_at.0)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO sign_in_tokens (token_hash, account_id, email, purpose, message_id, \
+                                     created_at, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .bind(&token.token_hash)
+    .bind(&token.account)
+    .bind(&token.email)
+    .bind(&token.purpose)
+    .bind(token.message_id.as_deref())
+    .bind(token.created_at.0)
+    .bind(token.expires_at.0)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -1125,58 +1223,27 @@ impl Store for SqliteStore {
         outcome: &DeliveryOutcome,
         at: Timestamp,
     ) -> Result<bool> {
-        // Every statement is fenced by ?1 id, ?2 holder, ?3 attempt.
-        let update = match outcome {
-            DeliveryOutcome::Delivered => sqlx::query(
-                "UPDATE messages SET status = 'delivered', delivered_at = ?4, \
-                 next_attempt_at = NULL, locked_by = NULL, locked_until = NULL \
-                 WHERE id = ?1 AND locked_by = ?2 AND attempts = ?3 AND status = 'queued'",
-            )
-            .bind(&claim.id)
-            .bind(&claim.holder)
-            .bind(claim.attempts)
-            .bind(at.0),
-            DeliveryOutcome::Retry { at: next, error } => sqlx::query(
-                "UPDATE messages SET next_attempt_at = ?4, last_error = ?5, \
-                 locked_by = NULL, locked_until = NULL \
-                 WHERE id = ?1 AND locked_by = ?2 AND attempts = ?3 AND status = 'queued'",
-            )
-            .bind(&claim.id)
-            .bind(&claim.holder)
-            .bind(claim.attempts)
-            .bind(next.0)
-            .bind(error),
-            DeliveryOutcome::Dead { error } => sqlx::query(
-                "UPDATE messages SET status = 'dead', dead_at = ?4, last_error = ?5, \
-                 next_attempt_at = NULL, locked_by = NULL, locked_until = NULL \
-                 WHERE id = ?1 AND locked_by = ?2 AND attempts = ?3 AND status = 'queued'",
-            )
-            .bind(&claim.id)
-            .bind(&claim.holder)
-            .bind(claim.attempts)
-            .bind(at.0)
-            .bind(error),
-        };
         let mut tx = self.write().await?;
-        if update.execute(&mut *tx).await?.rows_affected() != 1 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        let (word, error) = rows::attempt_outcome(outcome);
-        sqlx::query(
-            "INSERT INTO message_attempts (message_id, account_id, n, at, outcome, error) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .bind(&claim.id)
-        .bind(&claim.account)
-        .bind(claim.attempts)
-        .bind(at.0)
-        .bind(word)
-        .bind(error)
-        .execute(&mut *tx)
-        .await?;
+        let done = complete_one(&mut tx, claim, outcome, at).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(done)
+    }
+
+    async fn complete_messages(
+        &self,
+        done: &[(ClaimedMessage, DeliveryOutcome)],
+        at: Timestamp,
+    ) -> Result<usize> {
+        if done.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.write().await?;
+        let mut n = 0;
+        for (claim, outcome) in done {
+            n += usize::from(complete_one(&mut tx, claim, outcome, at).await?);
+        }
+        tx.commit().await?;
+        Ok(n)
     }
 
     async fn next_message_due(&self) -> Result<Option<Timestamp>> {
@@ -1264,29 +1331,19 @@ impl Store for SqliteStore {
     async fn issue_sign_in_token(&self, token: &NewSignInToken) -> Result<()> {
         // Under the write lock, so no other token of the person slips in between.
         let mut tx = self.write().await?;
-        sqlx::query(
-            "UPDATE sign_in_tokens SET revoked_at = ?3 \
-             WHERE account_id = ?1 AND email = ?2 AND used_at IS NULL AND revoked_at IS NULL",
-        )
-        .bind(&token.account)
-        .bind(&token.email)
-        .bind(token.created_at.0)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO sign_in_tokens (token_hash, account_id, email, purpose, message_id, \
-                                         created_at, expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .bind(&token.token_hash)
-        .bind(&token.account)
-        .bind(&token.email)
-        .bind(&token.purpose)
-        .bind(token.message_id.as_deref())
-        .bind(token.created_at.0)
-        .bind(token.expires_at.0)
-        .execute(&mut *tx)
-        .await?;
+        issue_one(&mut tx, token).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn issue_sign_in_tokens(&self, tokens: &[NewSignInToken]) -> Result<()> {
+        if tokens.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write().await?;
+        for token in tokens {
+            issue_one(&mut tx, token).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -45,6 +45,13 @@ pub enum Command {
     /// Audit a CSV export of CSM interactions: time per category, CSM and week, and which
     /// manual traps the program already automates.
     Audit(crate::audit::AuditArgs),
+    /// Run a synthetic, seeded cohort through a program on a virtual clock (sending nothing)
+    /// and report time to value, journeys, goals, messages and CSM load; `--compare` runs a
+    /// second program on the same cohort, side by side.
+    Simulate(crate::simulate::SimulateArgs),
+    /// Replay a database's recorded events through a program in test mode: what it would
+    /// have sent and to whom, beside what was sent. Sends nothing.
+    DryRun(crate::simulate::DryRunArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]

@@ -1,10 +1,12 @@
 //! The `onboard` binary: wires configuration, store, engine and web server together.
 //! `serve` runs everything; `check` validates a program folder; `migrate` applies migrations;
-//! `audit` reports where CSM time goes in a CSV of interactions.
+//! `audit` reports where CSM time goes in a CSV of interactions; `simulate` and `dry-run`
+//! show what a program would do, on a synthetic cohort or a database's recorded events.
 
 mod audit;
 mod config;
 mod program_files;
+mod simulate;
 
 use anyhow::{bail, Context};
 use clap::Parser;
@@ -44,6 +46,8 @@ fn main() -> ExitCode {
                 match command {
                     Command::Serve(args) => serve(Settings::resolve(args, file)?).await,
                     Command::Migrate(args) => migrate(&args, &file).await,
+                    Command::Simulate(args) => simulate::run(&args).await,
+                    Command::DryRun(args) => simulate::dry_run(&args, &file).await,
                     Command::Check { .. } | Command::Audit(_) => Ok(()),
                 }
             });

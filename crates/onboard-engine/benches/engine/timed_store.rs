@@ -272,6 +272,23 @@ impl Store for TimedStore {
             .await
     }
 
+    async fn complete_messages(
+        &self,
+        done: &[(ClaimedMessage, DeliveryOutcome)],
+        at: Timestamp,
+    ) -> Result<usize> {
+        self.timed("complete_messages", self.inner.complete_messages(done, at))
+            .await
+    }
+
+    async fn issue_sign_in_tokens(&self, tokens: &[NewSignInToken]) -> Result<()> {
+        self.timed(
+            "issue_sign_in_tokens",
+            self.inner.issue_sign_in_tokens(tokens),
+        )
+        .await
+    }
+
     async fn fire_timers(
         &self,
         holder: &str,

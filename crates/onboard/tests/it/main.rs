@@ -19,6 +19,7 @@ mod nudges;
 mod pages;
 mod rules;
 mod segment;
+mod simulate;
 mod space;
 mod space_booking;
 mod space_files;
