@@ -74,6 +74,7 @@ use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
         space_comment,
         space_invite,
         space_upload,
+        space_book_kickoff,
         space_download,
         crate::handlers::files::list,
         crate::console::docs::console_portfolio,
@@ -83,6 +84,8 @@ use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
         crate::console::docs::console_outbox,
         crate::console::docs::console_retry,
         crate::console::docs::console_program,
+        crate::console::docs::console_audit_form,
+        crate::console::docs::console_audit,
         crate::console::docs::console_sign_in_page,
         crate::console::docs::console_sign_in,
         crate::console::docs::console_sign_in_link,
@@ -121,8 +124,8 @@ use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
         (name = "clock", description = "The engine's clock; moving it needs `--clock manual`"),
         (name = "hooks", description = "Won deals from CRMs; each hook answers 404 until its secret is configured"),
         (name = "academy", description = "The Academy's scanner-safe sign-in, the learner's journey and module pages (HTML)"),
-        (name = "space", description = "The customer's Shared Space: the plan, their tasks, goals and activity; marking tasks done and commenting (HTML, the Academy's session)"),
-        (name = "console", description = "The team's console: portfolio, accounts, alerts, outbox, program (HTML, team sign-in)"),
+        (name = "space", description = "The customer's Shared Space: the plan, their tasks, goals and activity; marking tasks done and commenting, files, booking the kickoff call (HTML, the Academy's session)"),
+        (name = "console", description = "The team's console: portfolio, accounts, alerts, outbox, program, audit (HTML, team sign-in)"),
         (name = "usage", description = "Product-usage health, Aha moments and time to value"),
         (name = "ingest", description = "Product usage, compatible with Segment's HTTP Tracking API: events of the product's users, linked to accounts"),
         (name = "nudges", description = "In-app nudges: polled and acknowledged by the product, shown by its script, explained to the team"),
@@ -896,6 +899,46 @@ pub struct SpaceUploadForm {
 )]
 #[allow(dead_code)]
 fn space_upload() {}
+
+/// The kickoff booking form.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the Space's booking form.
+pub struct SpaceBookForm {
+    /// The session's CSRF token, as the Space page gives it.
+    csrf: String,
+    /// The start of one of the offered slots, RFC 3339 (UTC).
+    #[schema(format = DateTime)]
+    start: String,
+}
+
+/// Books (or moves) the kickoff call of a kickoff task in one of the CSM's free slots: the
+/// slot is taken in the CSM's calendar, then `kickoff.booked` is logged, which records the
+/// booking on the task and emails the person and the CSM a calendar invite (the same UID,
+/// SEQUENCE one more on each move); then back to the Space.
+#[utoipa::path(
+    post,
+    path = "/space/projects/{project}/tasks/{task}/book",
+    tag = "space",
+    operation_id = "space_book_kickoff",
+    params(
+        ("project" = String, Path, description = "A launched project of the session's account"),
+        ("task" = String, Path, description = "Its kickoff task's key"),
+    ),
+    request_body(content = SpaceBookForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Booked; back to the Space, which says so",
+            headers(("location" = String, description = "`/space?booked=1#kickoff`"))),
+        (status = 401, description = "Not signed in: the way-in page", body = String, content_type = "text/html"),
+        (status = 403, description = "The CSRF token is not this session's: nothing is booked", body = String, content_type = "text/html"),
+        (status = 404, description = "No such task in a launched project of the session's account", body = String, content_type = "text/html"),
+        (status = 409, description = "The slot was just taken by someone else, the task is done or not bookable, or the account is paused: the Space with the reason", body = String, content_type = "text/html"),
+        (status = 422, description = "Not one of the offered slots, past, or too soon: the Space with the reason", body = String, content_type = "text/html"),
+        (status = 500, response = Internal),
+    ),
+    security(("academy_session" = []))
+)]
+#[allow(dead_code)]
+fn space_book_kickoff() {}
 
 /// Downloads a file of the session's account: always an attachment, with the type it was
 /// stored with (never HTML), `X-Content-Type-Options: nosniff` and the Space's content

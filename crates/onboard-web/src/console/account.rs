@@ -309,14 +309,24 @@ pub(super) async fn page(
     )
 }
 
-/// An event's data in one line: its short string fields.
+/// Fields of the engine's own bookkeeping, which tell a reader nothing (a program version's
+/// hash, a timer's id).
+const BOOKKEEPING: [&str; 2] = ["program_version", "timer"];
+
+/// An event's data in one line: its short string fields, instants (`…_at` in epoch
+/// milliseconds) as dates.
 fn event_detail(data: &serde_json::Value) -> String {
     let Some(object) = data.as_object() else {
         return String::new();
     };
     object
         .iter()
+        .filter(|(k, _)| !BOOKKEEPING.contains(&k.as_str()))
         .filter_map(|(k, v)| match v {
+            serde_json::Value::Number(n) if k.ends_with("_at") => n.as_i64().map(|ms| {
+                let at = onboard_core::Timestamp(ms).to_rfc3339();
+                format!("{k}: {}", at.get(..16).unwrap_or(&at).replace('T', " "))
+            }),
             serde_json::Value::String(s) if s.len() <= 80 => Some(format!("{k}: {s}")),
             serde_json::Value::Number(n) => Some(format!("{k}: {n}")),
             serde_json::Value::Bool(b) => Some(format!("{k}: {b}")),

@@ -104,6 +104,36 @@ fn console_retry() {}
 )]
 fn console_program() {}
 
+/// The infrastructure audit's upload form (admins and CSMs).
+#[utoipa::path(get, path = "/console/audit", tag = "console", operation_id = "console_audit_form",
+    responses(
+        (status = 200, description = "The form", body = String, content_type = "text/html"),
+        (status = 303, description = "Not signed in: to `/console/sign-in`"),
+        (status = 403, description = "The role (sales) may not run audits", body = String, content_type = "text/html"),
+        (status = 500, response = Internal),
+    ),
+    security(("console_session" = []))
+)]
+fn console_audit_form() {}
+
+/// Audits an uploaded CSV of CSM interactions against the current program and shows the
+/// report (the same as `onboard audit --html`); nothing is stored. Multipart fields `csrf`
+/// and `file` (up to 20 MiB).
+#[utoipa::path(post, path = "/console/audit", tag = "console", operation_id = "console_audit",
+    request_body(content = String, content_type = "multipart/form-data", description = "`csrf`, `file` (a CSV)"),
+    responses(
+        (status = 200, description = "The report, with the form for another file", body = String, content_type = "text/html"),
+        (status = 303, description = "Not signed in: to `/console/sign-in`"),
+        (status = 400, description = "Not a multipart form, or it did not arrive whole: the form with the reason", body = String, content_type = "text/html"),
+        (status = 403, description = "Out-of-date form, or the role (sales) may not run audits", body = String, content_type = "text/html"),
+        (status = 413, description = "Over 20 MiB: the form with the reason", body = String, content_type = "text/html"),
+        (status = 422, description = "No file, or a file that cannot be audited (missing columns, no readable row): the form with the reason next to the field", body = String, content_type = "text/html"),
+        (status = 500, response = Internal),
+    ),
+    security(("console_session" = []))
+)]
+fn console_audit() {}
+
 /// The sign-in form; with `token` (from an emailed link), a button that spends it.
 #[utoipa::path(get, path = "/console/sign-in", tag = "console", operation_id = "console_sign_in_page",
     params(("token" = Option<String>, Query, description = "A sign-in link's token")),

@@ -11,7 +11,8 @@
 //!
 //! The pages are in `portfolio.rs` (every account at a glance), `account.rs` (one account:
 //! timeline with traces, plan, goals, Academy, usage), `desk.rs` (alerts, outbox, program),
-//! their templates in `pages.rs` and the server-rendered SVG charts in `charts.rs`.
+//! `audit.rs` (the infrastructure audit of an uploaded CSV), their templates in `pages.rs`
+//! and the server-rendered SVG charts in `charts.rs`.
 
 use crate::academy::same_secret;
 use crate::error::{ApiError, ApiResult};
@@ -36,6 +37,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 mod account;
+mod audit;
 mod charts;
 mod desk;
 pub(crate) mod docs;
@@ -62,6 +64,14 @@ pub fn routes() -> Router<AppState> {
         .route("/console/outbox", get(desk::outbox))
         .route("/console/outbox/{id}/retry", post(desk::retry))
         .route("/console/program", get(desk::program))
+        .route(
+            "/console/audit",
+            get(audit::form)
+                .post(audit::run)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    audit::AUDIT_BODY_LIMIT,
+                )),
+        )
         .route("/console/sign-in", get(sign_in_page).post(sign_in))
         .route("/console/sign-in/link", post(sign_in_by_link))
         .route("/console/sign-out", post(sign_out))

@@ -42,7 +42,7 @@ button { font: inherit; font-weight: 600; padding: .45rem 1rem; border: 0; borde
 button.quiet { font-weight: 400; background: transparent; color: var(--accent); border: 1px solid var(--accent); padding: .2rem .7rem; }
 label { font-weight: 600; display: block; }
 input[type=email], input[type=password], input[type=search], select { font: inherit; padding: .4rem; border: 1px solid #9aa5b1; border-radius: .3rem; }
-input[type=email], input[type=password] { width: 100%; max-width: 24rem; display: block; margin: .25rem 0 .8rem; }
+input[type=email], input[type=password], input[type=file] { width: 100%; max-width: 24rem; display: block; margin: .25rem 0 .8rem; }
 .field-error { color: var(--bad); font-weight: 600; margin: -.4rem 0 .8rem; }
 .muted { color: var(--muted); }
 .notice { padding: .6rem .9rem; border-radius: .4rem; background: #e3f9e5; border: 1px solid #a3d9a5; }
@@ -65,7 +65,7 @@ th a { color: inherit; }
 .band { font-weight: 700; padding: .05rem .45rem; border-radius: .3rem; }
 progress { width: 6rem; height: .7rem; accent-color: var(--good); }
 .pager { display: flex; gap: 1rem; justify-content: space-between; margin-top: 1rem; }
-.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(24rem, 1fr)); gap: 1rem 2rem; }
+.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(24rem, 100%), 1fr)); gap: 1rem 2rem; }
 .card { border: 1px solid var(--line); border-radius: .5rem; padding: .8rem 1rem; margin: .6rem 0; }
 .timeline { list-style: none; padding: 0; }
 .timeline > li { border-left: 3px solid var(--line); padding: .3rem .8rem; margin: 0 0 .4rem; }
@@ -84,6 +84,16 @@ svg.chart .now { fill: var(--accent); }
 svg.chart .label { font-size: 10px; fill: var(--muted); }
 .tasks { list-style: none; padding: 0; margin: .3rem 0; }
 .tasks li { padding: .25rem 0; border-bottom: 1px solid var(--line); }
+.scroll { overflow-x: auto; }
+.scroll > table { min-width: 40rem; }
+.timeline, .card, .facts, svg.chart + ul { overflow-wrap: anywhere; }
+.nowrap, header.site button, header.site .me a { white-space: nowrap; }
+.audit-table { display: block; overflow-x: auto; }
+@media (max-width: 40rem) {
+  header.site .me { margin-left: 0; }
+  h1 { font-size: 1.35rem; }
+}
+{% block style %}{% endblock %}
 </style>
 </head>
 <body>
@@ -95,6 +105,7 @@ svg.chart .label { font-size: 10px; fill: var(--muted); }
 <li><a href="/console/alerts"{% if section == "alerts" %} aria-current="page"{% endif %}>Alerts</a></li>
 <li><a href="/console/outbox"{% if section == "outbox" %} aria-current="page"{% endif %}>Outbox</a></li>
 <li><a href="/console/program"{% if section == "program" %} aria-current="page"{% endif %}>Program</a></li>
+{% if me.may_act %}<li><a href="/console/audit"{% if section == "audit" %} aria-current="page"{% endif %}>Audit</a></li>{% endif %}
 </ul></nav>
 <div class="me"><span>{{ me.name }} <span class="muted">({{ me.role }})</span></span> <a href="/console/password">Password</a>
 <form method="post" action="/console/sign-out"><input type="hidden" name="csrf" value="{{ me.csrf }}"><button class="quiet" type="submit">Sign out</button></form></div>{% endif %}
@@ -203,7 +214,7 @@ const PORTFOLIO: &str = r#"{% extends "layout.html" %}
 <input type="hidden" name="book" value="{% if mine %}mine{% else %}all{% endif %}">
 {% if flag %}<input type="hidden" name="flag" value="{{ flag }}">{% endif %}
 <input type="hidden" name="sort" value="{{ sort }}"><input type="hidden" name="dir" value="{{ dir }}">
-<div><label for="q">Search</label><input type="search" id="q" name="q" value="{{ q }}" placeholder="Account name or key"></div>
+<div><label for="q">Search</label><input type="search" id="q" name="q" value="{{ q or "" }}" placeholder="Account name or key"></div>
 <div><label for="stage">Stage</label><select id="stage" name="stage"><option value="">Any</option>{% for s in stages %}<option value="{{ s }}"{% if s == stage %} selected{% endif %}>{{ s }}</option>{% endfor %}</select></div>
 <div><label for="status">Status</label><select id="status" name="status"><option value="">Any</option>{% for s in ["active", "paused", "churned"] %}<option value="{{ s }}"{% if s == status %} selected{% endif %}>{{ s }}</option>{% endfor %}</select></div>
 <button type="submit">Filter</button>
@@ -211,7 +222,7 @@ const PORTFOLIO: &str = r#"{% extends "layout.html" %}
 </div>
 <ul class="chips" aria-label="Flags">{% for f in flags %}<li><a href="{{ f.href }}" data-flag="{{ f.key }}"{% if f.active %} aria-current="true"{% endif %}>{{ f.label }} <strong>{{ f.count }}</strong></a></li>{% endfor %}</ul>
 <p class="muted" id="count">{{ total }} of {{ book }} account{% if book != 1 %}s{% endif %}{% if pages > 1 %} · page {{ page }} of {{ pages }}{% endif %}</p>
-<table id="portfolio">
+<div class="scroll"><table id="portfolio">
 <thead><tr>{% for c in columns %}<th scope="col" aria-sort="{{ c.sort }}"><a href="{{ c.href }}">{{ c.label }}</a></th>{% endfor %}<th scope="col">Goals</th><th scope="col">Time to value</th><th scope="col">Flags</th><th scope="col">CSM</th></tr></thead>
 <tbody>
 {% for r in rows %}<tr data-account="{{ r.id }}">
@@ -225,7 +236,7 @@ const PORTFOLIO: &str = r#"{% extends "layout.html" %}
 <td>{{ r.csm or "–" }}</td>
 </tr>{% else %}<tr><td colspan="8">No account matches.</td></tr>{% endfor %}
 </tbody>
-</table>
+</table></div>
 <nav class="pager" aria-label="Pages">{% if prev_href %}<a rel="prev" href="{{ prev_href }}">← Previous</a>{% else %}<span></span>{% endif %}{% if next_href %}<a rel="next" href="{{ next_href }}">Next →</a>{% endif %}</nav>
 {% endblock %}
 "#;
@@ -265,12 +276,12 @@ const ACCOUNT: &str = r#"{% extends "layout.html" %}
 </div>
 <div class="grid">
 <section id="people"><h2>People and the Academy</h2>
-<table><thead><tr><th scope="col">Person</th><th scope="col">Journey</th><th scope="col">Signed in</th><th scope="col">Aha</th></tr></thead><tbody>
+<div class="scroll"><table><thead><tr><th scope="col">Person</th><th scope="col">Journey</th><th scope="col">Signed in</th><th scope="col">Aha</th></tr></thead><tbody>
 {% for p in people %}<tr><td>{{ p.name }}<br><span class="muted">{{ p.email }}{% if p.persona %} · {{ p.persona }}{% endif %}</span></td>
 <td>{% if p.journey %}{{ p.journey }}<br><progress max="{{ p.total or 1 }}" value="{{ p.done }}" aria-label="{{ p.done }} of {{ p.total }} core modules">{{ p.done }}/{{ p.total }}</progress> {{ p.done }}/{{ p.total }}{% else %}–{% endif %}</td>
-<td>{% if p.signed_in %}{{ p.signed_in[:16] }}{% else %}<span class="flag stalled">never</span>{% endif %}</td>
-<td>{% if p.aha_at %}{{ p.aha_at[:16] }}{% else %}–{% endif %}</td></tr>{% endfor %}
-</tbody></table>
+<td>{% if p.signed_in %}{{ p.signed_in[:16]|replace("T", " ") }}{% else %}<span class="flag stalled">never</span>{% endif %}</td>
+<td>{% if p.aha_at %}{{ p.aha_at[:16]|replace("T", " ") }}{% else %}–{% endif %}</td></tr>{% endfor %}
+</tbody></table></div>
 </section>
 <section id="usage"><h2>Usage</h2>
 <p>{{ health.active_users }} active users of {{ health.seats }} seats over {{ window_days }} days.</p>
@@ -281,7 +292,7 @@ const ACCOUNT: &str = r#"{% extends "layout.html" %}
 </div>
 <section id="timeline"><h2>Timeline</h2>
 <ol class="timeline">
-{% for e in timeline %}<li class="{{ e.kind }}"><span class="when">{{ e.at[:16] }} · {{ e.kind }}</span><br><strong>{{ e.title }}</strong>{% if e.detail %} <span class="muted">{{ e.detail }}</span>{% endif %}
+{% for e in timeline %}<li class="{{ e.kind }}"><span class="when">{{ e.at[:16]|replace("T", " ") }} · {{ e.kind }}</span><br><strong>{{ e.title }}</strong>{% if e.detail %} <span class="muted">{{ e.detail }}</span>{% endif %}
 {% for t in e.traces %}<p class="trace">Why: rule <strong>{{ t.rule }}</strong> {{ t.outcome }}: {{ t.reason }}</p>{% endfor %}</li>
 {% else %}<li>Nothing yet.</li>{% endfor %}
 </ol>
@@ -294,11 +305,11 @@ const ALERTS: &str = r#"{% extends "layout.html" %}
 {% block main %}
 <h1>Alerts</h1>
 <p>{% if mine %}<strong>My accounts</strong> · <a href="/console/alerts?book=all">All accounts</a>{% else %}<a href="/console/alerts?book=mine">My accounts</a> · <strong>All accounts</strong>{% endif %}</p>
-<table id="alerts"><thead><tr><th scope="col">Account</th><th scope="col">Alert</th><th scope="col">Rule</th><th scope="col">Raised</th><th scope="col"></th></tr></thead><tbody>
-{% for a in alerts %}<tr><td><a href="/console/accounts/{{ a.account }}">{{ a.account_name }}</a></td><td>{{ a.reason }} <span class="muted">to {{ a.channel }}</span></td><td>{{ a.rule }}</td><td>{{ a.updated_at[:16] }}{% if a.count > 1 %} (×{{ a.count }}){% endif %}</td>
+<div class="scroll"><table id="alerts"><thead><tr><th scope="col">Account</th><th scope="col">Alert</th><th scope="col">Rule</th><th scope="col">Raised</th><th scope="col"></th></tr></thead><tbody>
+{% for a in alerts %}<tr><td><a href="/console/accounts/{{ a.account }}">{{ a.account_name }}</a></td><td>{{ a.reason }} <span class="muted">to {{ a.channel }}</span></td><td>{{ a.rule }}</td><td>{{ a.updated_at[:16]|replace("T", " ") }}{% if a.count > 1 %} (×{{ a.count }}){% endif %}</td>
 <td>{% if me.may_act %}<form method="post" action="/console/accounts/{{ a.account }}/alerts/{{ a.id }}/close"><input type="hidden" name="csrf" value="{{ me.csrf }}"><button class="quiet" type="submit">Close</button></form>{% endif %}</td></tr>
 {% else %}<tr><td colspan="5">No open alerts.</td></tr>{% endfor %}
-</tbody></table>
+</tbody></table></div>
 {% endblock %}
 "#;
 
@@ -312,13 +323,13 @@ const OUTBOX: &str = r#"{% extends "layout.html" %}
 <li><a href="/console/outbox?status=delivered"{% if status == "delivered" %} aria-current="true"{% endif %}>Delivered</a></li>
 <li><a href="/console/outbox?status=dead"{% if status == "dead" %} aria-current="true"{% endif %}>Dead letters <strong>{{ counts.dead }}</strong></a></li>
 </ul>
-<table id="outbox"><thead><tr><th scope="col">Created</th><th scope="col">To</th><th scope="col">Subject</th><th scope="col">Account</th><th scope="col">Rule</th><th scope="col">Status</th><th scope="col"></th></tr></thead><tbody>
-{% for m in messages %}<tr data-message="{{ m.id }}"><td>{{ m.created_at[:16] }}</td><td>{{ m.channel }}: {{ m.to }}</td><td>{{ m.subject }}</td>
+<div class="scroll"><table id="outbox"><thead><tr><th scope="col">Created</th><th scope="col">To</th><th scope="col">Subject</th><th scope="col">Account</th><th scope="col">Rule</th><th scope="col">Status</th><th scope="col"></th></tr></thead><tbody>
+{% for m in messages %}<tr data-message="{{ m.id }}"><td class="nowrap">{{ m.created_at[:16]|replace("T", " ") }}</td><td>{{ m.channel }}: {{ m.to }}</td><td>{{ m.subject }}</td>
 <td>{% if m.account %}<a href="/console/accounts/{{ m.account }}">{{ m.account }}</a>{% else %}team{% endif %}</td><td>{{ m.rule }}</td>
 <td><span class="status {{ m.status }}">{{ m.status }}</span> <span class="muted">{{ m.attempts }} attempt(s){% if m.last_error %} · {{ m.last_error }}{% endif %}</span></td>
 <td>{% if m.status == "dead" and me.may_act %}<form method="post" action="/console/outbox/{{ m.id }}/retry"><input type="hidden" name="csrf" value="{{ me.csrf }}"><button class="quiet" type="submit">Retry</button></form>{% endif %}</td></tr>
 {% else %}<tr><td colspan="7">No messages.</td></tr>{% endfor %}
-</tbody></table>
+</tbody></table></div>
 {% endblock %}
 "#;
 
@@ -327,9 +338,9 @@ const PROGRAM: &str = r#"{% extends "layout.html" %}
 {% block main %}
 <h1>Program <span class="muted">version {{ version[:12] }}</span></h1>
 <h2>Rules</h2>
-<table id="rules"><thead><tr><th scope="col">Rule</th><th scope="col">Trigger</th><th scope="col">Actions</th><th scope="col" class="num">Today</th><th scope="col" class="num">7 days</th></tr></thead><tbody>
+<div class="scroll"><table id="rules"><thead><tr><th scope="col">Rule</th><th scope="col">Trigger</th><th scope="col">Actions</th><th scope="col" class="num">Today</th><th scope="col" class="num">7 days</th></tr></thead><tbody>
 {% for r in rules %}<tr data-rule="{{ r.name }}"><td><strong>{{ r.name }}</strong><br><span class="muted">{{ r.description }}</span></td><td>{{ r.trigger }}</td><td>{{ r.actions|join(", ") }}</td><td class="num">{{ r.today }}</td><td class="num">{{ r.week }}</td></tr>{% endfor %}
-</tbody></table>
+</tbody></table></div>
 <div class="grid">
 <section><h2>Templates</h2><ul>{% for t in templates %}<li><strong>{{ t.title }}</strong> <span class="muted">({{ t.name }}, {{ t.tasks }} tasks{% if t.next %}, then {{ t.next }}{% endif %})</span></li>{% endfor %}</ul></section>
 <section><h2>Journeys</h2><ul>{% for j in journeys %}<li><strong>{{ j.title }}</strong> <span class="muted">({{ j.name }}: {{ j.core }} core modules, {{ j.library }} in the library)</span></li>{% endfor %}</ul></section>
@@ -337,7 +348,26 @@ const PROGRAM: &str = r#"{% extends "layout.html" %}
 {% endblock %}
 "#;
 
-const NAMES: [(&str, &str); 14] = [
+const AUDIT: &str = r#"{% extends "layout.html" %}
+{% block title %}Audit{% endblock %}
+{% block style %}{{ audit_style|safe }}{% endblock %}
+{% block main %}
+{% if report %}{{ report|safe }}
+<h2>Audit another file</h2>
+{% else %}<h1>Infrastructure audit</h1>
+<p>Upload a CSV export of your CSMs' interactions (date, CSM, minutes, note) to see where their time goes, which manual traps eat it, and how much of it this program automates. The file is read, audited and forgotten: nothing is stored.</p>
+{% endif %}
+<form method="post" action="/console/audit" enctype="multipart/form-data" novalidate>
+<input type="hidden" name="csrf" value="{{ me.csrf }}">
+<label for="file">CSV file <span class="muted">(up to {{ max_mb }} MB)</span></label>
+<input type="file" id="file" name="file" accept=".csv,text/csv"{% if error %} aria-invalid="true" aria-describedby="file-error"{% endif %}>
+{% if error %}<p class="field-error" id="file-error" role="alert">{{ error }}</p>{% endif %}
+<button type="submit">Run the audit</button>
+</form>
+{% endblock %}
+"#;
+
+const NAMES: [(&str, &str); 15] = [
     ("layout.html", LAYOUT),
     ("sign_in.html", SIGN_IN),
     ("sign_in_link.html", SIGN_IN_LINK),
@@ -352,6 +382,7 @@ const NAMES: [(&str, &str); 14] = [
     ("alerts.html", ALERTS),
     ("outbox.html", OUTBOX),
     ("program.html", PROGRAM),
+    ("audit.html", AUDIT),
 ];
 
 fn templates() -> &'static minijinja::Environment<'static> {

@@ -166,6 +166,16 @@ impl Browser {
         (n("x"), n("y"), n("width"), n("height"))
     }
 
+    /// Resizes the browser's window (CSS pixels), e.g. to a phone's width.
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.call(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        )
+        .await;
+    }
+
     /// Runs a script in the page; returns its result.
     pub async fn execute(&self, script: &str) -> Value {
         self.call(

@@ -15,6 +15,7 @@ mod console;
 mod crm;
 mod delivery;
 mod durability;
+mod isolation;
 mod nudges;
 mod pages;
 mod rules;
