@@ -323,7 +323,6 @@ fn action_words(action: &Action) -> String {
         Action::Alert { channel, .. } => format!("alert to {channel}"),
         Action::Nudge { message, .. } => format!("nudge `{message}`"),
         Action::Enrol { journey, .. } => format!("enrol in `{journey}`"),
-        #[allow(unreachable_patterns)]
-        _ => "set a field".to_owned(),
+        Action::Set { .. } => "set a field".to_owned(),
     }
 }
