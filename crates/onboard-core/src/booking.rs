@@ -28,9 +28,7 @@ fn weekday(epoch_day: i64) -> u8 {
 /// the member's local time) up to `days_ahead` days later, calls of `slot` from `from` until
 /// `to`, starting no sooner than `notice` after `now`.
 fn all(hours: &Availability, now: Timestamp) -> impl Iterator<Item = Slot> + '_ {
-    let day = Duration::DAY.millis();
-    let offset = i64::from(hours.utc_offset_minutes) * Duration::MINUTE.millis();
-    let today = (now.millis() + offset).div_euclid(day);
+    let today = local_day(hours, now);
     let earliest = now.millis() + hours.notice.millis();
     let length = hours.slot.millis().max(Duration::MINUTE.millis());
     let from = i64::from(hours.from_minute) * Duration::MINUTE.millis();
@@ -38,16 +36,44 @@ fn all(hours: &Availability, now: Timestamp) -> impl Iterator<Item = Slot> + '_ 
     (today..=today + i64::from(hours.days_ahead))
         .filter(move |d| hours.days.contains(&weekday(*d)))
         .flat_map(move |d| {
-            let midnight_utc = d * day - offset;
             (0..)
                 .map(move |i| from + i * length)
                 .take_while(move |start| start + length <= to)
-                .map(move |start| Slot {
-                    start: Timestamp(midnight_utc + start),
-                    end: Timestamp(midnight_utc + start + length),
+                .filter_map(move |start| {
+                    let start = utc_of(hours, d, start)?;
+                    Some(Slot {
+                        start: Timestamp(start),
+                        end: Timestamp(start + length),
+                    })
                 })
         })
         .filter(move |s| s.start.millis() >= earliest)
+}
+
+/// The member's local day of `now`, counted from the Unix epoch.
+fn local_day(hours: &Availability, now: Timestamp) -> i64 {
+    let day = Duration::DAY.millis();
+    let offset = match &hours.time_zone {
+        Some(zone) => jiff::Timestamp::from_millisecond(now.millis())
+            .map(|t| i64::from(zone.tz.to_offset(t).seconds()) * 1_000)
+            .unwrap_or(0),
+        None => i64::from(hours.utc_offset_minutes) * Duration::MINUTE.millis(),
+    };
+    (now.millis() + offset).div_euclid(day)
+}
+
+/// The UTC instant (epoch milliseconds) of `local` milliseconds after midnight of the
+/// member's local day `day`: by the fixed offset, or by the time zone's rules on that date
+/// (a time the clocks skip is taken as after the change, as calendars do).
+fn utc_of(hours: &Availability, day: i64, local: i64) -> Option<i64> {
+    let Some(zone) = &hours.time_zone else {
+        let offset = i64::from(hours.utc_offset_minutes) * Duration::MINUTE.millis();
+        return Some(day * Duration::DAY.millis() + local - offset);
+    };
+    let wall = jiff::Timestamp::from_millisecond(day * Duration::DAY.millis() + local).ok()?;
+    let civil = wall.to_zoned(jiff::tz::TimeZone::UTC).datetime();
+    let instant = zone.tz.to_ambiguous_timestamp(civil).compatible().ok()?;
+    Some(instant.as_millisecond())
 }
 
 /// The next `limit` free slots from `now`: those the hours give, minus any overlapping a
@@ -83,6 +109,7 @@ mod tests {
             from_minute: 9 * 60,
             to_minute: 11 * 60,
             utc_offset_minutes: -5 * 60,
+            time_zone: None,
             slot: Duration(30 * 60_000),
             days_ahead: 7,
             notice: Duration::DAY,
@@ -153,6 +180,34 @@ mod tests {
         ] {
             assert!(!is_offered(&hours(), now, bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_member_in_a_time_zone_keeps_their_local_hours_across_daylight_saving() {
+        // New York moves from UTC-5 to UTC-4 on Sunday 8 March 2026.
+        let zoned = Availability {
+            days: vec![0, 1, 2, 3, 4],
+            from_minute: 10 * 60,
+            to_minute: 10 * 60 + 30,
+            time_zone: crate::program::Zone::named("America/New_York"),
+            ..hours()
+        };
+        assert!(
+            zoned.time_zone.is_some(),
+            "the compiled-in database knows New York"
+        );
+        let free = offered(&zoned, at("2026-03-04T12:00:00Z"), &[], 4);
+        assert_eq!(
+            free,
+            vec![
+                slot("2026-03-05T15:00:00Z", "2026-03-05T15:30:00Z"),
+                slot("2026-03-06T15:00:00Z", "2026-03-06T15:30:00Z"),
+                // 10:00 in New York is 14:00 UTC from the Monday after the change.
+                slot("2026-03-09T14:00:00Z", "2026-03-09T14:30:00Z"),
+                slot("2026-03-10T14:00:00Z", "2026-03-10T14:30:00Z"),
+            ]
+        );
+        assert!(is_offered(&zoned, at("2026-03-04T12:00:00Z"), free[2]));
     }
 
     #[test]

@@ -97,6 +97,9 @@ pub fn decide(
         projects::on_event(program, state, event, &mut out);
         usage::on_event(program, state, event, &mut out);
         goals::on_event(program, state, event, &mut out);
+        if event.kind.as_str() != types::TIMER_FIRED {
+            autopilot::on_event(program, settings, state, event, &mut out);
+        }
     }
 
     if state.status != AccountStatus::Active {
@@ -289,6 +292,9 @@ fn fire_timer(
     }
     if rule_name.starts_with(projects::TIMER_PREFIX) {
         return projects::fire_timer(state, event, out);
+    }
+    if rule_name.starts_with(autopilot::TIMER_PREFIX) {
+        return autopilot::fire_timer(program, settings, state, event, rule_name, out);
     }
     // A timer of one person's window: the person is in `data.email` (or, from an older
     // engine, in the rule as `<rule>#<email>`).
@@ -1117,6 +1123,9 @@ mod academy_tests;
 #[cfg(test)]
 mod actions_tests;
 mod apply;
+mod autopilot;
+#[cfg(test)]
+mod autopilot_tests;
 mod booking;
 #[cfg(test)]
 mod booking_tests;
@@ -1139,4 +1148,5 @@ mod usage;
 mod usage_tests;
 
 pub use apply::segment;
+pub use autopilot::{TIMER_PREFIX as AUTOPILOT_TIMER_PREFIX, TRACE_RULE as AUTOPILOT_TRACE};
 pub use projects::{requested_project_id, REVIEW_TITLE, TIMER_PREFIX};

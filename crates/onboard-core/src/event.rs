@@ -147,6 +147,21 @@ pub mod types {
     pub const NUDGE_SHOWN: &str = "nudge.shown";
     pub const NUDGE_CLICKED: &str = "nudge.clicked";
     pub const NUDGE_DISMISSED: &str = "nudge.dismissed";
+
+    // Autopilot (`[autopilot]`). Announced: an account entering a segment
+    // (`autopilot.started`, data `segment`) or leaving every one (`autopilot.stopped`), and
+    // each thing it does or queues (`autopilot.acted`: `action` remind | post | escalate,
+    // `outcome` done | queued | approved | rejected | moot, `reason`, `subject`,
+    // `evidence`, `approval`, `by`): the account's autopilot log. Taken in: a person's
+    // decision on a queued action (`autopilot.approved` / `autopilot.rejected`, data
+    // `approval`, `by`, `note`), and an integration of the customer's failing
+    // (`integration.failed`, data `integration`, `error`), from the product or any system.
+    pub const AUTOPILOT_STARTED: &str = "autopilot.started";
+    pub const AUTOPILOT_STOPPED: &str = "autopilot.stopped";
+    pub const AUTOPILOT_ACTED: &str = "autopilot.acted";
+    pub const AUTOPILOT_APPROVED: &str = "autopilot.approved";
+    pub const AUTOPILOT_REJECTED: &str = "autopilot.rejected";
+    pub const INTEGRATION_FAILED: &str = "integration.failed";
 }
 
 /// An event on its way into the log, already validated.

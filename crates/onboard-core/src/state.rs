@@ -198,6 +198,10 @@ pub struct AccountState {
     /// by conditions as `account.fields.<name>`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub fields: BTreeMap<String, serde_json::Value>,
+    /// The account's autopilot, once it has been in one of the program's autopilot
+    /// segments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autopilot: Option<AutopilotState>,
 }
 
 /// An account's first Aha event: the moment it got value from the product.
@@ -243,6 +247,7 @@ impl AccountState {
             usage: Default::default(),
             fields: BTreeMap::new(),
             held_timers: Vec::new(),
+            autopilot: None,
         }
     }
 
@@ -496,6 +501,10 @@ pub struct NewMessage {
 /// Stands for a person's sign-in link in a rendered message until delivery.
 pub const SIGN_IN_URL_PLACEHOLDER: &str = "%ONBOARD_SIGN_IN_URL%";
 
+/// Stands for a person's one-time sign-in code in a message until delivery, where the code
+/// is made (like a link's token) and kept only as its hash.
+pub const SIGN_IN_CODE_PLACEHOLDER: &str = "%ONBOARD_SIGN_IN_CODE%";
+
 /// The account of what belongs to our team rather than to a customer: a team member's
 /// console sign-in links and the messages that carry them. No customer account has it.
 pub const TEAM_ACCOUNT: &str = "";
@@ -545,12 +554,16 @@ pub struct Decisions {
     /// Nudges made or changed, as they now stand (the last copy of an id wins), for the
     /// store's table of nudges that the product polls.
     pub nudges: Vec<Nudge>,
+    /// Autopilot approvals queued or decided, as they now stand (the last copy of an id
+    /// wins), for the store's table that the console lists across accounts.
+    pub approvals: Vec<Approval>,
 }
 
 impl Decisions {
     /// Adds another event's decisions to these.
     pub fn extend(&mut self, other: Decisions) {
         self.nudges.extend(other.nudges);
+        self.approvals.extend(other.approvals);
         self.timers.extend(other.timers);
         self.cancels.extend(other.cancels);
         self.messages.extend(other.messages);
@@ -766,6 +779,132 @@ impl Nudge {
             eligible: true,
             reason: "pending: the product may show it now".to_owned(),
             next_at: None,
+        }
+    }
+}
+
+/// How autopilot runs one account: its segment, what it watches and what it did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AutopilotState {
+    /// The program's segment the account is in (the last one, once it left).
+    pub segment: String,
+    pub since: Timestamp,
+    /// When the account left every autopilot segment (a person runs it again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<Timestamp>,
+    /// The customer tasks being watched, by `<project>/<task>`.
+    #[serde(default)]
+    pub tasks: BTreeMap<String, TaskWatch>,
+    /// Progress posted to the Shared Space, oldest first (the latest
+    /// [`AutopilotState::MAX_POSTS`]).
+    #[serde(default)]
+    pub posts: Vec<Post>,
+    /// The times autopilot handed the account to a person, oldest first.
+    #[serde(default)]
+    pub escalations: Vec<Escalation>,
+    /// Actions waiting for, or decided by, a person of the team (the latest
+    /// [`AutopilotState::MAX_DECIDED`] decided ones are kept).
+    #[serde(default)]
+    pub approvals: Vec<Approval>,
+    /// When the next progress digest is due, while one is scheduled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_digest: Option<Timestamp>,
+}
+
+impl AutopilotState {
+    pub const MAX_POSTS: usize = 50;
+    pub const MAX_DECIDED: usize = 50;
+
+    pub fn active(&self) -> bool {
+        self.stopped_at.is_none()
+    }
+}
+
+/// One open customer task autopilot reminds about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskWatch {
+    pub project: String,
+    pub task: String,
+    pub unlocked_at: Timestamp,
+    /// When each reminder was sent (or queued for approval), in order.
+    #[serde(default)]
+    pub reminders: Vec<Timestamp>,
+    /// When it was escalated as ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalated_at: Option<Timestamp>,
+    /// Set while a reminder waits for approval: the cadence goes on once it is decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
+}
+
+/// A progress update posted to the Shared Space's activity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Post {
+    pub at: Timestamp,
+    pub title: String,
+    pub text: String,
+}
+
+/// Autopilot handing an account to a person, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escalation {
+    pub at: Timestamp,
+    /// `reminders_ignored`, `goal_at_risk`, `comment:<signal>`, `integration_failed`.
+    pub reason: String,
+    /// What it is about: a task, goal, comment or integration.
+    pub subject: String,
+    /// What autopilot saw, in words.
+    pub evidence: String,
+    /// The event that caused it.
+    pub cause: String,
+}
+
+/// An autopilot action the program wants a person to approve first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    pub id: String,
+    pub account: String,
+    /// `remind`, `post` or `escalate`.
+    pub action: String,
+    pub reason: String,
+    pub subject: String,
+    pub evidence: String,
+    /// What would happen, in words (recipients, subject).
+    pub summary: String,
+    /// The text that would go out, as rendered when queued.
+    #[serde(default)]
+    pub preview: String,
+    /// What the action needs to run when approved.
+    pub data: serde_json::Value,
+    pub status: ApprovalStatus,
+    pub created_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    /// The decision's note, or why the action was no longer needed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalStatus {
+    Pending,
+    Approved,
+    Rejected,
+    /// Approved, but no longer needed when it was (the task was done meanwhile, or the
+    /// account left autopilot).
+    Moot,
+}
+
+impl ApprovalStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+            Self::Moot => "moot",
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::crm::hubspot::{FetchedDeal, HubSpotClient};
 use crate::crm::pipedrive::{self, PipedriveClient};
 use crate::crm::FetchError;
 use crate::intake::Intake;
+use crate::llm::{self, Drafter, LlmSettings};
 use crate::mail::Mailer;
 use crate::programs::{program_to_json, Programs};
 use crate::{EngineError, Result};
@@ -18,8 +19,8 @@ use onboard_core::program::{Program, ProgramSource};
 use onboard_core::state::{AccountState, Decisions, SIGN_IN_URL_PLACEHOLDER, TEAM_ACCOUNT};
 use onboard_core::{Duration, Event, EventType, NewEvent, Timestamp};
 use onboard_store::{
-    Appended, ClaimedMessage, DeliveryOutcome, Lease, NewSignInToken, Now, ProcessedBatch, Store,
-    StoreError, UsageCall, UsageOutcome,
+    Appended, ClaimedMessage, DeliveryOutcome, Lease, MessageDraft, NewSignInToken, Now,
+    ProcessedBatch, Store, StoreError, UsageCall, UsageOutcome,
 };
 use rand::Rng;
 use std::borrow::Cow;
@@ -66,6 +67,11 @@ pub struct EngineConfig {
     /// Lets outbound endpoints resolve to loopback, private, link-local… addresses (tests, a
     /// receiver on the same network). Off by default: the address guard refuses them.
     pub allow_private_targets: bool,
+    /// An OpenAI-compatible chat endpoint that drafts autopilot emails before their first
+    /// delivery; without it, every email is its template.
+    pub llm: Option<LlmSettings>,
+    /// Account states the processor keeps between batches (0: none; see `state_cache.rs`).
+    pub state_cache: usize,
 }
 
 /// Where and how to reach HubSpot's CRM API.
@@ -122,6 +128,8 @@ impl EngineConfig {
             pipedrive: None,
             endpoints: Vec::new(),
             allow_private_targets: false,
+            llm: None,
+            state_cache: 20_000,
         }
     }
 }
@@ -162,12 +170,16 @@ pub struct Engine {
     work: Mutex<()>,
     /// The processor lease while held, with the engine time it was taken or renewed at.
     processor_lease: Mutex<Option<(Lease, Timestamp)>>,
+    /// Account states as the processor last committed them under its lease.
+    states: std::sync::Mutex<crate::state_cache::StateCache>,
     stopping: AtomicBool,
     hubspot: Option<Arc<HubSpotClient>>,
     pipedrive: Option<Arc<PipedriveClient>>,
     /// The outbound endpoints and their HTTP client.
     channels: Channels,
-    /// This engine, for work that runs on beyond a round (CRM fetches).
+    /// The model that drafts autopilot emails, when configured.
+    drafter: Option<Arc<Drafter>>,
+    /// This engine, for work that runs on beyond a round (CRM fetches, drafts).
     me: std::sync::Weak<Engine>,
 }
 
@@ -200,6 +212,7 @@ impl Engine {
             .save_program_version(&program.version.0, &program_to_json(source), clock.now())
             .await?;
         let appended = Arc::new(Notify::new());
+        let state_cache = config.state_cache;
         let writers = match store.backend() {
             "postgres" => config.intake_writers_postgres,
             _ => 1,
@@ -220,10 +233,29 @@ impl Engine {
         };
         let channels = Channels::new(config.endpoints.clone(), config.allow_private_targets)
             .map_err(EngineError::Config)?;
+        let drafter = match &config.llm {
+            Some(settings) => {
+                // A draft must end while its claim holds, or another node sends the message.
+                let lease = std::time::Duration::from_millis(config.lease.millis().max(0) as u64);
+                if settings.timeout >= lease {
+                    return Err(EngineError::Config(format!(
+                        "the LLM timeout ({}) must be shorter than the claim lease ({})",
+                        llm::shown(settings.timeout),
+                        llm::shown(lease)
+                    )));
+                }
+                Some(Arc::new(
+                    Drafter::new(settings, config.allow_private_targets)
+                        .map_err(EngineError::Config)?,
+                ))
+            }
+            None => None,
+        };
         Ok(Arc::new_cyclic(|me| Self {
             hubspot,
             pipedrive,
             channels,
+            drafter,
             me: me.clone(),
             store,
             clock,
@@ -236,6 +268,7 @@ impl Engine {
             windowed: AtomicBool::new(false),
             work: Mutex::new(()),
             processor_lease: Mutex::new(None),
+            states: std::sync::Mutex::new(crate::state_cache::StateCache::new(state_cache)),
             stopping: AtomicBool::new(false),
         }))
     }
@@ -658,6 +691,9 @@ impl Engine {
                 Err(EngineError::Store(StoreError::LeaseLost(_))) => {
                     tracing::warn!(node = %self.config.node, "processor lease lost; batch dropped");
                     *self.processor_lease.lock().await = None;
+                    if let Ok(mut cache) = self.states.lock() {
+                        cache.clear();
+                    }
                     return Ok(processed);
                 }
                 Err(error) => return Err(error),
@@ -674,13 +710,17 @@ impl Engine {
         let mut ids: Vec<String> = events.iter().map(|e| e.account.clone()).collect();
         ids.sort();
         ids.dedup();
-        let mut accounts: HashMap<String, AccountState> = self
-            .store
-            .load_accounts(&ids)
-            .await?
-            .into_iter()
-            .map(|a| (a.id.clone(), a))
-            .collect();
+        let (cached, missing) = match self.states.lock() {
+            Ok(mut cache) => cache.take(lease.epoch, &ids),
+            Err(_) => (Vec::new(), ids.clone()),
+        };
+        let mut accounts: HashMap<String, AccountState> =
+            cached.into_iter().map(|a| (a.id.clone(), a)).collect();
+        if !missing.is_empty() {
+            for account in self.store.load_accounts(&missing).await? {
+                accounts.insert(account.id.clone(), account);
+            }
+        }
         // The portfolio rows as they stand: only those the batch changes are written.
         let before: HashMap<String, Summary> = accounts
             .values()
@@ -798,7 +838,11 @@ impl Engine {
             summaries,
         };
         self.store.commit_batch(lease, &batch).await?;
-        Ok(batch.processed.len() + batch.handled.len())
+        let decided = batch.processed.len() + batch.handled.len();
+        if let Ok(mut cache) = self.states.lock() {
+            cache.keep(lease.epoch, batch.accounts);
+        }
+        Ok(decided)
     }
 
     // ---- dispatcher ----
@@ -827,6 +871,14 @@ impl Engine {
             let mut posts = Vec::new();
             for claim in claims {
                 match claim.channel.as_str() {
+                    "email" if self.drafts(&claim) => {
+                        // A draft waits for a model: it runs beside the rounds, so a slow
+                        // endpoint delays only its own message, by at most the timeout.
+                        if let Some(engine) = self.me.upgrade() {
+                            tokio::spawn(async move { engine.draft_and_send(claim).await });
+                        }
+                        attempted += 1;
+                    }
                     "email" => emails.push(claim),
                     channels::SLACK_CHANNEL | channels::WEBHOOK_CHANNEL => posts.push(claim),
                     crm::HUBSPOT_CHANNEL | crm::PIPEDRIVE_CHANNEL => {
@@ -847,8 +899,16 @@ impl Engine {
                     }
                 }
             }
-            // Sign-in links first, all recorded in one write; then the sends.
-            let links = futures::future::join_all(emails.iter().map(|c| self.personalise(c))).await;
+            // Sign-in links first: each person's earlier links in one read, the new ones
+            // recorded in one write; then the sends.
+            let earlier = self.earlier_links(&emails).await?;
+            let links = futures::future::join_all(
+                emails
+                    .iter()
+                    .zip(earlier)
+                    .map(|(c, earlier)| self.personalise(c, earlier)),
+            )
+            .await;
             let mut tokens = Vec::new();
             let mut prepared = Vec::with_capacity(links.len());
             for (claim, link) in emails.into_iter().zip(links) {
@@ -915,16 +975,157 @@ impl Engine {
         }
     }
 
+    /// Whether this claim is an autopilot email to draft before its first delivery: drafting
+    /// is configured and its text was not recorded yet (a retry sends the recorded text).
+    fn drafts(&self, claim: &ClaimedMessage) -> bool {
+        self.drafter.is_some()
+            && claim.channel == "email"
+            && llm::is_autopilot(&claim.rule)
+            && claim.drafted_by.is_none()
+    }
+
+    /// Has the model draft an autopilot email (or keeps its template, with the reason, on
+    /// any error, refusal or timeout), records the text on the message under the claim, and
+    /// sends it; the attempt's outcome is recorded like any delivery.
+    async fn draft_and_send(self: Arc<Self>, mut claim: ClaimedMessage) {
+        let Some(drafter) = self.drafter.clone() else {
+            return;
+        };
+        let template = llm::Template {
+            subject: &claim.subject,
+            body: &claim.body,
+            to_name: &claim.to_name,
+        };
+        let draft = match drafter.draft(&template).await {
+            Ok(draft) => {
+                metrics::counter!("onboard_drafts_total", "outcome" => "drafted").increment(1);
+                tracing::info!(message.id = %claim.id, account.id = %claim.account, model = %drafter.model(), "email drafted by the model");
+                MessageDraft {
+                    subject: draft.subject,
+                    body: draft.body,
+                    drafted_by: drafter.model().to_owned(),
+                }
+            }
+            Err(reason) => {
+                metrics::counter!("onboard_drafts_total", "outcome" => "template").increment(1);
+                tracing::warn!(message.id = %claim.id, account.id = %claim.account, reason = %reason, "the model's draft is not used: the template is sent");
+                MessageDraft {
+                    subject: claim.subject.clone(),
+                    body: claim.body.clone(),
+                    drafted_by: format!("template: {reason}"),
+                }
+            }
+        };
+        let result = match self
+            .store
+            .record_draft(&claim, &draft, self.clock.now())
+            .await
+        {
+            Ok(true) => {
+                claim.subject = draft.subject;
+                claim.body = draft.body;
+                claim.drafted_by = Some(draft.drafted_by);
+                self.send_one_email(&claim).await
+            }
+            Ok(false) => {
+                tracing::warn!(message.id = %claim.id, "draft dropped: the claim was taken over");
+                self.appended.notify_one();
+                return;
+            }
+            Err(error) => Err(crate::mail::SendError {
+                permanent: false,
+                message: format!("the draft could not be recorded: {error}"),
+            }),
+        };
+        if let Err(error) = self.record_delivery(&claim, result, None).await {
+            tracing::warn!(message.id = %claim.id, error = %error, "recording a drafted email's delivery failed; it is retried when its claim runs out");
+        }
+        self.appended.notify_one();
+    }
+
+    /// Sends one email outside a round's batch: its sign-in link made and recorded, then
+    /// the mailer.
+    async fn send_one_email(&self, claim: &ClaimedMessage) -> Result<(), crate::mail::SendError> {
+        let link_failed = |error: String| crate::mail::SendError {
+            permanent: false,
+            message: format!("the sign-in link could not be issued: {error}"),
+        };
+        let earlier = self
+            .earlier_links(std::slice::from_ref(claim))
+            .await
+            .map_err(|e| link_failed(e.to_string()))?;
+        let (email, token) = self
+            .personalise(claim, earlier.first().copied().unwrap_or(0))
+            .await
+            .map_err(|e| link_failed(e.to_string()))?;
+        if let Some(token) = token {
+            self.store
+                .issue_sign_in_tokens(std::slice::from_ref(&token))
+                .await
+                .map_err(|e| link_failed(e.to_string()))?;
+        }
+        self.mailer.send(&email).await
+    }
+
     /// The email as sent: a person's sign-in link, made now, in place of its placeholder.
     /// The token is random and kept only as its hash; a person's first link lives longer
-    /// than later ones, and a new link revokes the unused earlier ones.
+    /// than later ones, and a new link revokes the unused earlier ones. An email that holds
+    /// the code placeholder instead gets a one-time code: six random digits, kept only as
+    /// their hash, living 15 minutes, revoking the person's earlier codes.
+    /// For each claim, how many sign-in links its person got before (zero for one that
+    /// makes no link), in one read.
+    async fn earlier_links(&self, claims: &[ClaimedMessage]) -> Result<Vec<i64>> {
+        let wanted: Vec<(usize, (String, String, String))> = claims
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let email = c.sign_in_email.as_ref()?;
+                let link = c.subject.contains(SIGN_IN_URL_PLACEHOLDER)
+                    || c.body.contains(SIGN_IN_URL_PLACEHOLDER);
+                link.then(|| (i, (c.account.clone(), email.clone(), c.id.clone())))
+            })
+            .collect();
+        let mut counts = vec![0; claims.len()];
+        if wanted.is_empty() {
+            return Ok(counts);
+        }
+        let keys: Vec<(String, String, String)> = wanted.iter().map(|(_, k)| k.clone()).collect();
+        let found = self.store.sign_in_links_before_each(&keys).await?;
+        for ((i, _), n) in wanted.iter().zip(found) {
+            counts[*i] = n;
+        }
+        Ok(counts)
+    }
+
+    /// `earlier`: how many sign-in links the person got before this message's.
     async fn personalise(
         &self,
         claim: &ClaimedMessage,
+        earlier: i64,
     ) -> Result<(ClaimedMessage, Option<NewSignInToken>)> {
+        use onboard_core::state::SIGN_IN_CODE_PLACEHOLDER;
         let Some(email) = &claim.sign_in_email else {
             return Ok((claim.clone(), None));
         };
+        if claim.body.contains(SIGN_IN_CODE_PLACEHOLDER)
+            || claim.subject.contains(SIGN_IN_CODE_PLACEHOLDER)
+        {
+            let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
+            let now = self.clock.now();
+            let issued = NewSignInToken {
+                token_hash: onboard_core::token::code_hash(&claim.account, email, &code),
+                account: claim.account.clone(),
+                email: email.clone(),
+                purpose: onboard_store::SIGN_IN_CODE.to_owned(),
+                message_id: Some(claim.id.clone()),
+                created_at: now,
+                expires_at: now.plus(Duration(onboard_core::token::CODE_TTL_MS)),
+            };
+            let mut sent = claim.clone();
+            sent.subject = sent.subject.replace(SIGN_IN_CODE_PLACEHOLDER, &code);
+            sent.body = sent.body.replace(SIGN_IN_CODE_PLACEHOLDER, &code);
+            return Ok((sent, Some(issued)));
+        }
         let mut bytes = [0u8; 32];
         rand::rng().fill(&mut bytes);
         let token = {
@@ -932,10 +1133,6 @@ impl Engine {
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
         };
         let now = self.clock.now();
-        let earlier = self
-            .store
-            .sign_in_links_before(&claim.account, email, Some(&claim.id))
-            .await?;
         let ttl = if earlier == 0 {
             self.config.first_link_ttl
         } else {

@@ -1,8 +1,8 @@
 //! Onboard's engine: the intake (group commit into the event log), the processor (events in
 //! order → state, rules, timers, outbox), the scheduler (due timers → `timer.fired` events),
 //! the dispatchers (outbox → SMTP or the development mailbox; CRM fetches from HubSpot and
-//! Pipedrive; Slack incoming webhooks and signed Standard Webhooks, in [`channels`]) and the
-//! clock.
+//! Pipedrive; Slack incoming webhooks and signed Standard Webhooks, in [`channels`]; autopilot
+//! emails optionally drafted by a language model, in [`llm`]) and the clock.
 //!
 //! Invariant: the engine reads time only through its [`clock::Clock`]. It knows no HTTP and
 //! no SQL: the web crate calls it, the store persists for it.
@@ -12,11 +12,14 @@ pub mod clock;
 pub mod crm;
 mod engine;
 mod intake;
+pub mod llm;
 pub mod mail;
 mod programs;
 pub mod simulate;
+mod state_cache;
 
 pub use engine::{Engine, EngineConfig, HubSpotSettings, PipedriveSettings, Progress};
+pub use llm::LlmSettings;
 pub use programs::{program_from_json, program_to_json, read_program_dir};
 
 /// Engine errors.

@@ -233,8 +233,10 @@ mod tests {
             subject: "Booked: your kickoff call".to_owned(),
             body: "Hi Ada,\n\nYour kickoff call is booked.\n".to_owned(),
             message_id: "<m1@pipeflow.example>".to_owned(),
+            rule: "kickoff-booked".to_owned(),
             sign_in_email: None,
             calendar: calendar.map(str::to_owned),
+            drafted_by: None,
             holder: "node".to_owned(),
             attempts: 1,
         }

@@ -6,6 +6,7 @@
 //! carries the account id. Work that several nodes may race for (timers, outbox messages,
 //! the processor) is claimed with a lease whose attempt number or epoch fences completion.
 
+mod approvals;
 mod files;
 mod nudges;
 mod portfolio;
@@ -18,8 +19,13 @@ pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use approvals::ApprovalQuery;
 pub use files::{FileRecord, KickoffSlot, SLOT_TAKEN};
 pub use portfolio::{Flag, PortfolioPage, PortfolioQuery, SortKey};
+
+/// The purpose of a one-time sign-in code's row among the sign-in tokens: a code is revoked
+/// only by a newer code, never spent as a link's token, and counts its wrong tries.
+pub const SIGN_IN_CODE: &str = "code";
 pub use types::*;
 pub use usage::{IntakeAppended, ProductUser, UsageCall, UsageEvent, UsageOutcome};
 
@@ -142,6 +148,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// A nudge by id, as the processor last wrote it.
     async fn nudge(&self, id: &str) -> Result<Option<onboard_core::state::Nudge>>;
+
+    /// Autopilot's approvals as the processor last wrote them, oldest first, by status and
+    /// account (see [`ApprovalQuery`]). One indexed read.
+    async fn approvals(&self, query: &ApprovalQuery) -> Result<Vec<onboard_core::state::Approval>>;
 
     /// Events matching the filter, in sequence order.
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<Event>>;
@@ -303,6 +313,16 @@ pub trait Store: Send + Sync + 'static {
         Ok(n)
     }
 
+    /// Records the text a claimed message is sent with (a model's draft, or its template)
+    /// and who wrote it, at `at`, before its first delivery; retries send the same text.
+    /// Only if `claim` still holds the message. Returns whether it did.
+    async fn record_draft(
+        &self,
+        claim: &ClaimedMessage,
+        draft: &MessageDraft,
+        at: Timestamp,
+    ) -> Result<bool>;
+
     /// The earliest time a queued message is next due.
     async fn next_message_due(&self) -> Result<Option<Timestamp>>;
 
@@ -321,8 +341,9 @@ pub trait Store: Send + Sync + 'static {
     // ---- sign-in links ----
 
     /// Records a sign-in token, in one transaction with the revocation (at `created_at`) of
-    /// every token of the same person (account and email) that is neither used nor revoked:
-    /// only the newest link works. Issuing again for the same message is allowed (a retried
+    /// every token of the same person (account and email) and purpose that is neither used
+    /// nor revoked: only the newest link works, and only the newest code (purpose
+    /// [`SIGN_IN_CODE`]). Issuing again for the same message is allowed (a retried
     /// delivery makes a fresh token). A token hash already stored is a `Conflict`.
     async fn issue_sign_in_token(&self, token: &NewSignInToken) -> Result<()>;
 
@@ -339,9 +360,25 @@ pub trait Store: Send + Sync + 'static {
     /// (compared as stored: the caller lower-cases it like people's emails).
     async fn sign_in_accounts(&self, email: &str) -> Result<Vec<String>>;
 
-    /// How many tokens were ever issued for this person (account and email), not counting
-    /// those issued for the message `other_than_message`: zero while the person's first
-    /// link is being made.
+    /// [`Store::sign_in_links_before`] for each (account, email, message) of a delivery
+    /// round, in order; one read where the backend can.
+    async fn sign_in_links_before_each(
+        &self,
+        wanted: &[(String, String, String)],
+    ) -> Result<Vec<i64>> {
+        let mut counts = Vec::with_capacity(wanted.len());
+        for (account, email, message) in wanted {
+            counts.push(
+                self.sign_in_links_before(account, email, Some(message))
+                    .await?,
+            );
+        }
+        Ok(counts)
+    }
+
+    /// How many links were ever issued for this person (account and email), not counting
+    /// those issued for the message `other_than_message` nor codes: zero while the person's
+    /// first link is being made.
     async fn sign_in_links_before(
         &self,
         account: &str,
@@ -351,10 +388,24 @@ pub trait Store: Send + Sync + 'static {
 
     /// Uses a token up, atomically: at most one caller ever gets its grant. `None` for a
     /// token unknown, already used, revoked, or expired (`now` at or after its expiry)
-    /// alike, so that the caller cannot tell them apart either.
+    /// alike, so that the caller cannot tell them apart either. A code is never a token.
     async fn consume_sign_in_token(
         &self,
         token_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<SignInGrant>>;
+
+    /// Signs `email` in with a one-time code, atomically. `code_hashes` are the hashes the
+    /// code the person typed would have in each account they may hold a code in. A live code
+    /// (not used, revoked or expired, fewer than `max_failures` wrong tries) with one of
+    /// those hashes is used up and its grant returned; otherwise every live code of `email`
+    /// counts one more wrong try (a code at `max_failures` is dead) and the answer is
+    /// `None`, the same for an unknown address, a wrong, used or expired code.
+    async fn consume_sign_in_code(
+        &self,
+        email: &str,
+        code_hashes: &[String],
+        max_failures: i64,
         now: Timestamp,
     ) -> Result<Option<SignInGrant>>;
 

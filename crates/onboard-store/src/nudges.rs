@@ -1,42 +1,18 @@
 //! The table of in-app nudges the product polls: written with each processed batch (the
 //! last copy of a nudge in the batch wins), read by person. Both backends.
 
-use crate::{Result, StoreError};
+use crate::Result;
 use onboard_core::state::Nudge;
 use sqlx::postgres::PgConnection;
 use sqlx::sqlite::SqliteConnection;
-use std::collections::HashMap;
 
-/// The last copy of each nudge in `nudges`, with its JSON body, in first-seen order.
 fn latest(nudges: &[Nudge]) -> Result<Vec<(&Nudge, String)>> {
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    let mut rows: Vec<&Nudge> = Vec::new();
-    for nudge in nudges {
-        match index.get(nudge.id.as_str()) {
-            Some(&i) => rows[i] = nudge,
-            None => {
-                index.insert(&nudge.id, rows.len());
-                rows.push(nudge);
-            }
-        }
-    }
-    rows.into_iter()
-        .map(|n| {
-            serde_json::to_string(n)
-                .map(|body| (n, body))
-                .map_err(|e| StoreError::Corrupt(format!("nudge {}: {e}", n.id)))
-        })
-        .collect()
+    crate::rows::latest_documents(nudges, |x| x.id.as_str(), "nudge")
 }
 
 /// Parses stored bodies.
 pub(crate) fn parse(bodies: Vec<(String,)>) -> Result<Vec<Nudge>> {
-    bodies
-        .into_iter()
-        .map(|(body,)| {
-            serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(format!("nudge: {e}")))
-        })
-        .collect()
+    crate::rows::parse_documents(bodies, "nudge")
 }
 
 pub(crate) async fn upsert_sqlite(

@@ -94,6 +94,11 @@ impl SortKey {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
+    /// Whether the column may be null (unknown).
+    fn nullable(self) -> bool {
+        matches!(self, SortKey::Deal | SortKey::Health | SortKey::Alert)
+    }
+
     fn column(self) -> &'static str {
         match self {
             SortKey::Name => "name",
@@ -158,6 +163,42 @@ pub struct PortfolioPage {
 const COLUMNS: &str = "account_id, name, status, csm, stage, progress, deal_won_at, aha_at, \
                        health, goal_status, overdue_tasks, open_alerts, last_alert_at, \
                        open_team_tasks, stalled_from, power_user, people, updated_at";
+
+/// The text a search looks in: the name and the key, lower-cased, one per line (a search
+/// holds no line break, so it never matches across the two).
+fn search_text(summary: &Summary) -> String {
+    format!(
+        "{}\n{}",
+        summary.name.to_lowercase(),
+        summary.account.to_lowercase()
+    )
+}
+
+/// A search as the `search` column is compared with: lower-cased, control characters left
+/// out.
+fn search_needle(search: &str) -> String {
+    search
+        .to_lowercase()
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect()
+}
+
+/// The SQL function that finds a substring (haystack, needle), > 0 when found.
+#[derive(Clone, Copy)]
+enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    fn position(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "instr",
+            Dialect::Postgres => "strpos",
+        }
+    }
+}
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -237,7 +278,7 @@ where
 }
 
 /// The book's filters: `WHERE …` without the flag.
-fn push_book<'a, DB>(query: &mut QueryBuilder<'a, DB>, q: &'a PortfolioQuery)
+fn push_book<'a, DB>(query: &mut QueryBuilder<'a, DB>, q: &'a PortfolioQuery, dialect: Dialect)
 where
     DB: Database,
     String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
@@ -253,25 +294,22 @@ where
     if let Some(stage) = &q.stage {
         query.push(" AND stage = ").push_bind(stage.as_str());
     }
-    if let Some(search) = q.search.as_deref().filter(|s| !s.is_empty()) {
-        let pattern = format!(
-            "%{}%",
-            search
-                .to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
+    if let Some(needle) = q
+        .search
+        .as_deref()
+        .map(search_needle)
+        .filter(|s| !s.is_empty())
+    {
+        // A substring test of the lower-cased text the writer stored: no pattern to escape,
+        // nothing lower-cased per row.
         query
-            .push(" AND (lower(name) LIKE ")
-            .push_bind(pattern.clone())
-            .push(" ESCAPE '\\' OR lower(account_id) LIKE ")
-            .push_bind(pattern)
-            .push(" ESCAPE '\\')");
+            .push(format!(" AND {}(search, ", dialect.position()))
+            .push_bind(needle)
+            .push(") > 0");
     }
 }
 
-fn page_query<'a, DB>(q: &'a PortfolioQuery) -> QueryBuilder<'a, DB>
+fn page_query<'a, DB>(q: &'a PortfolioQuery, dialect: Dialect) -> QueryBuilder<'a, DB>
 where
     DB: Database,
     String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
@@ -279,7 +317,7 @@ where
     i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
     let mut query = QueryBuilder::new(format!("SELECT {COLUMNS} FROM portfolio"));
-    push_book(&mut query, q);
+    push_book(&mut query, q, dialect);
     if let Some(flag) = q.flag {
         query.push(" AND ");
         push_flag(&mut query, flag, q.now.0);
@@ -287,15 +325,23 @@ where
     let column = q.sort.column();
     let direction = if q.descending { "DESC" } else { "ASC" };
     // Unknown values last whichever the direction; the key breaks ties, so pages are stable.
-    query.push(format!(
-        " ORDER BY ({column} IS NULL), {column} {direction}, account_id {direction} LIMIT "
-    ));
+    // A column that is never null is ordered by itself, so that an index can give the order
+    // (by name, the default, `portfolio_name`: the first page stops after its rows).
+    if q.sort.nullable() {
+        query.push(format!(
+            " ORDER BY ({column} IS NULL), {column} {direction}, account_id {direction} LIMIT "
+        ));
+    } else {
+        query.push(format!(
+            " ORDER BY {column} {direction}, account_id {direction} LIMIT "
+        ));
+    }
     query.push_bind(crate::rows::page_limit(q.limit));
     query.push(" OFFSET ").push_bind(q.offset.max(0));
     query
 }
 
-fn counts_query<'a, DB>(q: &'a PortfolioQuery) -> QueryBuilder<'a, DB>
+fn counts_query<'a, DB>(q: &'a PortfolioQuery, dialect: Dialect) -> QueryBuilder<'a, DB>
 where
     DB: Database,
     String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
@@ -309,7 +355,7 @@ where
         query.push(")");
     }
     query.push(" FROM portfolio");
-    push_book(&mut query, q);
+    push_book(&mut query, q, dialect);
     query
 }
 
@@ -343,11 +389,11 @@ pub(crate) async fn read_sqlite(
     pool: &sqlx::SqlitePool,
     q: &PortfolioQuery,
 ) -> Result<PortfolioPage> {
-    let rows: Vec<Row> = page_query::<Sqlite>(q)
+    let rows: Vec<Row> = page_query::<Sqlite>(q, Dialect::Sqlite)
         .build_query_as()
         .fetch_all(pool)
         .await?;
-    let counts: Counts = counts_query::<Sqlite>(q)
+    let counts: Counts = counts_query::<Sqlite>(q, Dialect::Sqlite)
         .build_query_as()
         .fetch_one(pool)
         .await?;
@@ -358,11 +404,11 @@ pub(crate) async fn read_postgres(
     pool: &sqlx::PgPool,
     q: &PortfolioQuery,
 ) -> Result<PortfolioPage> {
-    let rows: Vec<Row> = page_query::<Postgres>(q)
+    let rows: Vec<Row> = page_query::<Postgres>(q, Dialect::Postgres)
         .build_query_as()
         .fetch_all(pool)
         .await?;
-    let counts: Counts = counts_query::<Postgres>(q)
+    let counts: Counts = counts_query::<Postgres>(q, Dialect::Postgres)
         .build_query_as()
         .fetch_one(pool)
         .await?;
@@ -372,12 +418,13 @@ pub(crate) async fn read_postgres(
 fn upsert<'a, DB>(rows: &'a [Summary]) -> QueryBuilder<'a, DB>
 where
     DB: Database,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     Option<&'a str>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     Option<i64>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
-    let mut query = QueryBuilder::new(format!("INSERT INTO portfolio ({COLUMNS}) "));
+    let mut query = QueryBuilder::new(format!("INSERT INTO portfolio ({COLUMNS}, search) "));
     query.push_values(rows, |mut row, s| {
         row.push_bind(s.account.as_str())
             .push_bind(s.name.as_str())
@@ -396,7 +443,8 @@ where
             .push_bind(s.stalled_from.map(|t| t.0))
             .push_bind(i64::from(s.power_user))
             .push_bind(i64::from(s.people))
-            .push_bind(s.updated_at.0);
+            .push_bind(s.updated_at.0)
+            .push_bind(search_text(s));
     });
     query.push(
         " ON CONFLICT (account_id) DO UPDATE SET name = excluded.name, \
@@ -407,7 +455,7 @@ where
          open_alerts = excluded.open_alerts, last_alert_at = excluded.last_alert_at, \
          open_team_tasks = excluded.open_team_tasks, stalled_from = excluded.stalled_from, \
          power_user = excluded.power_user, people = excluded.people, \
-         updated_at = excluded.updated_at",
+         updated_at = excluded.updated_at, search = excluded.search",
     );
     query
 }

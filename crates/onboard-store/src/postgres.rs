@@ -14,8 +14,8 @@ use crate::rows::{self, page_limit};
 use crate::usage::{self, postgres::PgUsage};
 use crate::{
     AccountFilter, Appended, Backlog, ClaimedMessage, ClaimedTimer, DeliveryOutcome, DueWork,
-    EventFilter, Lease, MessageFilter, MessageRecord, NewSession, NewSignInToken, Now,
-    OutboxCounts, ProcessedBatch, Result, SessionRecord, SignInGrant, Store, StoreError,
+    EventFilter, Lease, MessageDraft, MessageFilter, MessageRecord, NewSession, NewSignInToken,
+    Now, OutboxCounts, ProcessedBatch, Result, SessionRecord, SignInGrant, Store, StoreError,
     TimerCounts, TimerRecord, TraceRecord,
 };
 use crate::{IntakeAppended, ProductUser, UsageCall};
@@ -41,8 +41,8 @@ const EVENT_COLUMNS: &str = "seq, event_key, kind, account_id, at, data, receive
 
 /// The columns `rows::MessageRow` reads.
 const MESSAGE_COLUMNS: &str = "id, account_id, channel, to_email, to_name, from_email, \
-     from_name, subject, body, message_id, rule, cause, sign_in_email, calendar, status, \
-     attempts, next_attempt_at, last_error, created_at, delivered_at";
+     from_name, subject, body, message_id, rule, cause, sign_in_email, calendar, drafted_by, \
+     drafted_at, status, attempts, next_attempt_at, last_error, created_at, delivered_at";
 
 /// Claims due pending timers (`$1` holder, `$2` manual time or NULL, `$3` lease, `$4`
 /// limit). "Now" is computed once (a CTE read through scalar subqueries, which the planner
@@ -89,7 +89,7 @@ WHERE id IN (
     LIMIT $4
     FOR UPDATE SKIP LOCKED)
 RETURNING id, account_id, channel, to_email, to_name, from_email, from_name, subject, body,
-          message_id, sign_in_email, calendar, next_attempt_at, attempts";
+          message_id, rule, sign_in_email, calendar, drafted_by, next_attempt_at, attempts";
 
 /// The manual time to bind as "now", or NULL for the database's clock.
 fn manual(now: Now) -> Option<i64> {
@@ -460,6 +460,22 @@ impl Store for PgStore {
         crate::nudges::parse(rows)
     }
 
+    async fn approvals(
+        &self,
+        query: &crate::ApprovalQuery,
+    ) -> Result<Vec<onboard_core::state::Approval>> {
+        let sql = crate::approvals::list_sql(query, |n| format!("${n}"));
+        let mut q = sqlx::query_as(&sql);
+        if let Some(status) = &query.status {
+            q = q.bind(status);
+        }
+        if let Some(account) = &query.account {
+            q = q.bind(account);
+        }
+        let rows: Vec<(String,)> = q.bind(query.limit()).fetch_all(&self.pool).await?;
+        crate::approvals::parse(rows)
+    }
+
     async fn nudge(&self, id: &str) -> Result<Option<onboard_core::state::Nudge>> {
         let row: Option<(String,)> = sqlx::query_as("SELECT body FROM nudges WHERE id = $1")
             .bind(id)
@@ -666,6 +682,7 @@ impl Store for PgStore {
         }
         upsert_accounts(&mut tx, &batch.accounts).await?;
         crate::nudges::upsert_postgres(&mut tx, &decisions.nudges, at.0).await?;
+        crate::approvals::upsert_postgres(&mut tx, &decisions.approvals, at.0).await?;
         crate::portfolio::upsert_postgres(&mut tx, &batch.summaries).await?;
         // Cancels before inserts: decisions are net (see the trait).
         let cancels = rows::cancel_sets(&decisions.cancels);
@@ -1008,6 +1025,29 @@ impl Store for PgStore {
         Ok(true)
     }
 
+    async fn record_draft(
+        &self,
+        claim: &ClaimedMessage,
+        draft: &MessageDraft,
+        at: Timestamp,
+    ) -> Result<bool> {
+        let updated = sqlx::query(
+            "UPDATE messages SET subject = $4, body = $5, drafted_by = $6, drafted_at = $7 \
+             WHERE id = $1 AND locked_by = $2 AND attempts = $3 AND status = 'queued'",
+        )
+        .bind(&claim.id)
+        .bind(&claim.holder)
+        .bind(claim.attempts)
+        .bind(&draft.subject)
+        .bind(&draft.body)
+        .bind(&draft.drafted_by)
+        .bind(at.0)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(updated == 1)
+    }
+
     async fn next_message_due(&self) -> Result<Option<Timestamp>> {
         let due: Option<i64> = sqlx::query_scalar(
             "SELECT next_attempt_at FROM messages WHERE status = 'queued' \
@@ -1104,11 +1144,13 @@ impl Store for PgStore {
         .await?;
         sqlx::query(
             "UPDATE sign_in_tokens SET revoked_at = $3 \
-             WHERE account_id = $1 AND email = $2 AND used_at IS NULL AND revoked_at IS NULL",
+             WHERE account_id = $1 AND email = $2 AND purpose = $4 \
+               AND used_at IS NULL AND revoked_at IS NULL",
         )
         .bind(&token.account)
         .bind(&token.email)
         .bind(token.created_at.0)
+        .bind(&token.purpose)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -1149,13 +1191,38 @@ impl Store for PgStore {
         Ok(sqlx::query_scalar(
             "SELECT count(*) FROM sign_in_tokens \
              WHERE account_id = $1 AND email = $2 \
-               AND ($3::text IS NULL OR message_id IS DISTINCT FROM $3)",
+               AND ($3::text IS NULL OR message_id IS DISTINCT FROM $3) AND purpose <> $4",
         )
         .bind(account)
         .bind(email)
         .bind(other_than_message)
+        .bind(crate::SIGN_IN_CODE)
         .fetch_one(&self.pool)
         .await?)
+    }
+
+    async fn sign_in_links_before_each(
+        &self,
+        wanted: &[(String, String, String)],
+    ) -> Result<Vec<i64>> {
+        let accounts: Vec<&str> = wanted.iter().map(|(a, _, _)| a.as_str()).collect();
+        let emails: Vec<&str> = wanted.iter().map(|(_, e, _)| e.as_str()).collect();
+        let messages: Vec<&str> = wanted.iter().map(|(_, _, m)| m.as_str()).collect();
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM sign_in_tokens t \
+                     WHERE t.account_id = w.account_id AND t.email = w.email \
+                       AND t.message_id IS DISTINCT FROM w.message_id AND t.purpose <> $4) \
+             FROM UNNEST($1::text[], $2::text[], $3::text[]) WITH ORDINALITY \
+                 AS w(account_id, email, message_id, i) \
+             ORDER BY w.i",
+        )
+        .bind(&accounts)
+        .bind(&emails)
+        .bind(&messages)
+        .bind(crate::SIGN_IN_CODE)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(n,)| n).collect())
     }
 
     async fn consume_sign_in_token(
@@ -1168,13 +1235,59 @@ impl Store for PgStore {
         let row: Option<rows::SignInGrantRow> = sqlx::query_as(
             "UPDATE sign_in_tokens SET used_at = $2 \
              WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL \
-               AND expires_at > $2 \
+               AND expires_at > $2 AND purpose <> $3 \
              RETURNING account_id, email, purpose",
         )
         .bind(token_hash)
         .bind(now.0)
+        .bind(crate::SIGN_IN_CODE)
         .fetch_optional(&self.pool)
         .await?;
+        Ok(row.map(SignInGrant::from))
+    }
+
+    async fn consume_sign_in_code(
+        &self,
+        email: &str,
+        code_hashes: &[String],
+        max_failures: i64,
+        now: Timestamp,
+    ) -> Result<Option<SignInGrant>> {
+        let mut tx = self.pool.begin().await?;
+        // Tries for one address take turns, so a right code is used once and wrong tries
+        // add up exactly.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('sign-in-code' || chr(10) || $1::text, 0))")
+            .bind(email)
+            .execute(&mut *tx)
+            .await?;
+        let row: Option<rows::SignInGrantRow> = sqlx::query_as(
+            "UPDATE sign_in_tokens SET used_at = $3 \
+             WHERE token_hash = ANY($1) AND email = $2 AND purpose = $4 \
+               AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $3 \
+               AND failed_attempts < $5 \
+             RETURNING account_id, email, purpose",
+        )
+        .bind(code_hashes)
+        .bind(email)
+        .bind(now.0)
+        .bind(crate::SIGN_IN_CODE)
+        .bind(max_failures)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if row.is_none() {
+            sqlx::query(
+                "UPDATE sign_in_tokens SET failed_attempts = failed_attempts + 1 \
+                 WHERE email = $1 AND purpose = $3 AND used_at IS NULL AND revoked_at IS NULL \
+                   AND expires_at > $2 AND failed_attempts < $4",
+            )
+            .bind(email)
+            .bind(now.0)
+            .bind(crate::SIGN_IN_CODE)
+            .bind(max_failures)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(row.map(SignInGrant::from))
     }
 

@@ -260,8 +260,10 @@ pub(crate) struct ClaimedMessageRow {
     subject: String,
     body: String,
     message_id: String,
+    rule: String,
     sign_in_email: Option<String>,
     calendar: Option<String>,
+    drafted_by: Option<String>,
     next_attempt_at: Option<i64>,
     attempts: i64,
 }
@@ -286,8 +288,10 @@ pub(crate) fn claimed_messages(rows: Vec<ClaimedMessageRow>, holder: &str) -> Ve
             subject: row.subject,
             body: row.body,
             message_id: row.message_id,
+            rule: row.rule,
             sign_in_email: row.sign_in_email,
             calendar: row.calendar,
+            drafted_by: row.drafted_by,
             holder: holder.to_owned(),
             attempts: row.attempts,
         })
@@ -310,6 +314,8 @@ pub(crate) struct MessageRow {
     cause: String,
     sign_in_email: Option<String>,
     calendar: Option<String>,
+    drafted_by: Option<String>,
+    drafted_at: Option<i64>,
     status: String,
     attempts: i64,
     next_attempt_at: Option<i64>,
@@ -365,6 +371,8 @@ pub(crate) fn messages(rows: Vec<MessageRow>, attempts: Vec<AttemptRow>) -> Vec<
                 cause: row.cause,
                 sign_in_email: row.sign_in_email,
                 calendar: row.calendar,
+                drafted_by: row.drafted_by,
+                drafted_at: row.drafted_at.map(Timestamp),
                 status: row.status,
                 attempts: row.attempts,
                 next_attempt_at: row.next_attempt_at.map(Timestamp),
@@ -458,6 +466,46 @@ pub(crate) fn attempt_outcome(outcome: &crate::DeliveryOutcome) -> (&'static str
         crate::DeliveryOutcome::Retry { error, .. } => ("failed", Some(error)),
         crate::DeliveryOutcome::Dead { error } => ("dead", Some(error)),
     }
+}
+
+/// The last copy of each item (by `id`) with its JSON body, in first-seen order: what a
+/// batch writes to a table of documents (nudges, approvals) where the last decision wins.
+pub(crate) fn latest_documents<'a, T: serde::Serialize>(
+    items: &'a [T],
+    id: fn(&T) -> &str,
+    what: &str,
+) -> Result<Vec<(&'a T, String)>> {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut rows: Vec<&T> = Vec::new();
+    for item in items {
+        match index.get(id(item)) {
+            Some(&i) => rows[i] = item,
+            None => {
+                index.insert(id(item), rows.len());
+                rows.push(item);
+            }
+        }
+    }
+    rows.into_iter()
+        .map(|item| {
+            serde_json::to_string(item)
+                .map(|body| (item, body))
+                .map_err(|e| StoreError::Corrupt(format!("{what} {}: {e}", id(item))))
+        })
+        .collect()
+}
+
+/// Stored JSON bodies parsed back into documents.
+pub(crate) fn parse_documents<T: serde::de::DeserializeOwned>(
+    bodies: Vec<(String,)>,
+    what: &str,
+) -> Result<Vec<T>> {
+    bodies
+        .into_iter()
+        .map(|(body,)| {
+            serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@ use crate::rows::{self, chunks, page_limit};
 use crate::usage::{self, sqlite::SqliteUsage};
 use crate::{
     AccountFilter, Appended, Backlog, ClaimedMessage, ClaimedTimer, DeliveryOutcome, DueWork,
-    EventFilter, Lease, MessageFilter, MessageRecord, NewSession, NewSignInToken, Now,
-    OutboxCounts, ProcessedBatch, Result, SessionRecord, SignInGrant, Store, StoreError,
+    EventFilter, Lease, MessageDraft, MessageFilter, MessageRecord, NewSession, NewSignInToken,
+    Now, OutboxCounts, ProcessedBatch, Result, SessionRecord, SignInGrant, Store, StoreError,
     TimerCounts, TimerRecord, TraceRecord,
 };
 use crate::{IntakeAppended, ProductUser, UsageCall};
@@ -47,8 +47,8 @@ const EVENT_COLUMNS: &str = "seq, event_key, kind, account_id, at, data, receive
 
 /// The columns `rows::MessageRow` reads.
 const MESSAGE_COLUMNS: &str = "id, account_id, channel, to_email, to_name, from_email, \
-     from_name, subject, body, message_id, rule, cause, sign_in_email, calendar, status, \
-     attempts, next_attempt_at, last_error, created_at, delivered_at";
+     from_name, subject, body, message_id, rule, cause, sign_in_email, calendar, drafted_by, \
+     drafted_at, status, attempts, next_attempt_at, last_error, created_at, delivered_at";
 
 /// Claims due pending timers (`?1` holder, `?2` now, `?3` lease, `?4` limit). The inner
 /// select walks `timers_pending_due` from the earliest due time and stops at the limit;
@@ -92,7 +92,7 @@ WHERE rowid IN (
     ORDER BY next_attempt_at
     LIMIT ?4)
 RETURNING id, account_id, channel, to_email, to_name, from_email, from_name, subject, body,
-          message_id, sign_in_email, calendar, next_attempt_at, attempts";
+          message_id, rule, sign_in_email, calendar, drafted_by, next_attempt_at, attempts";
 
 /// The SQLite store. Cloning it shares its pools.
 #[derive(Debug, Clone)]
@@ -497,11 +497,13 @@ async fn complete_one(
 async fn issue_one(conn: &mut SqliteConnection, token: &NewSignInToken) -> Result<()> {
     sqlx::query(
         "UPDATE sign_in_tokens SET revoked_at = ?3 \
-         WHERE account_id = ?1 AND email = ?2 AND used_at IS NULL AND revoked_at IS NULL",
+         WHERE account_id = ?1 AND email = ?2 AND purpose = ?4 \
+           AND used_at IS NULL AND revoked_at IS NULL",
     )
     .bind(&token.account)
     .bind(&token.email)
     .bind(token.created_at.0)
+    .bind(&token.purpose)
     .execute(&mut *conn)
     .await?;
     sqlx::query(
@@ -675,6 +677,22 @@ impl Store for SqliteStore {
         .fetch_all(&self.reader)
         .await?;
         crate::nudges::parse(rows)
+    }
+
+    async fn approvals(
+        &self,
+        query: &crate::ApprovalQuery,
+    ) -> Result<Vec<onboard_core::state::Approval>> {
+        let sql = crate::approvals::list_sql(query, |n| format!("?{n}"));
+        let mut q = sqlx::query_as(&sql);
+        if let Some(status) = &query.status {
+            q = q.bind(status);
+        }
+        if let Some(account) = &query.account {
+            q = q.bind(account);
+        }
+        let rows: Vec<(String,)> = q.bind(query.limit()).fetch_all(&self.reader).await?;
+        crate::approvals::parse(rows)
     }
 
     async fn nudge(&self, id: &str) -> Result<Option<onboard_core::state::Nudge>> {
@@ -874,6 +892,7 @@ impl Store for SqliteStore {
         mark_processed(&mut tx, &batch.processed, at).await?;
         upsert_accounts(&mut tx, &documents).await?;
         crate::nudges::upsert_sqlite(&mut tx, &decisions.nudges, at.0).await?;
+        crate::approvals::upsert_sqlite(&mut tx, &decisions.approvals, at.0).await?;
         crate::portfolio::upsert_sqlite(&mut tx, &batch.summaries).await?;
         // Cancels before inserts: decisions are net (see the trait).
         let cancels = rows::cancel_sets(&decisions.cancels);
@@ -1246,6 +1265,31 @@ impl Store for SqliteStore {
         Ok(n)
     }
 
+    async fn record_draft(
+        &self,
+        claim: &ClaimedMessage,
+        draft: &MessageDraft,
+        at: Timestamp,
+    ) -> Result<bool> {
+        let mut tx = self.write().await?;
+        let updated = sqlx::query(
+            "UPDATE messages SET subject = ?4, body = ?5, drafted_by = ?6, drafted_at = ?7 \
+             WHERE id = ?1 AND locked_by = ?2 AND attempts = ?3 AND status = 'queued'",
+        )
+        .bind(&claim.id)
+        .bind(&claim.holder)
+        .bind(claim.attempts)
+        .bind(&draft.subject)
+        .bind(&draft.body)
+        .bind(&draft.drafted_by)
+        .bind(at.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(updated == 1)
+    }
+
     async fn next_message_due(&self) -> Result<Option<Timestamp>> {
         let due: Option<i64> = sqlx::query_scalar(
             "SELECT next_attempt_at FROM messages WHERE status = 'queued' \
@@ -1367,13 +1411,46 @@ impl Store for SqliteStore {
         // `IS NOT` is SQLite's null-safe `<>`: tokens of no message are counted.
         Ok(sqlx::query_scalar(
             "SELECT count(*) FROM sign_in_tokens \
-             WHERE account_id = ?1 AND email = ?2 AND (?3 IS NULL OR message_id IS NOT ?3)",
+             WHERE account_id = ?1 AND email = ?2 AND (?3 IS NULL OR message_id IS NOT ?3) \
+               AND purpose <> ?4",
         )
         .bind(account)
         .bind(email)
         .bind(other_than_message)
+        .bind(crate::SIGN_IN_CODE)
         .fetch_one(&self.reader)
         .await?)
+    }
+
+    async fn sign_in_links_before_each(
+        &self,
+        wanted: &[(String, String, String)],
+    ) -> Result<Vec<i64>> {
+        let mut counts = Vec::with_capacity(wanted.len());
+        for chunk in wanted.chunks(200) {
+            let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "WITH wanted(i, account_id, email, message_id) AS (",
+            );
+            query.push_values(
+                chunk.iter().enumerate(),
+                |mut row, (i, (account, email, message))| {
+                    row.push_bind(i as i64)
+                        .push_bind(account)
+                        .push_bind(email)
+                        .push_bind(message);
+                },
+            );
+            query.push(
+                ") SELECT (SELECT count(*) FROM sign_in_tokens t \
+                 WHERE t.account_id = w.account_id AND t.email = w.email \
+                   AND t.message_id IS NOT w.message_id AND t.purpose <> ",
+            );
+            query.push_bind(crate::SIGN_IN_CODE);
+            query.push(") FROM wanted w ORDER BY w.i");
+            let rows: Vec<(i64,)> = query.build_query_as().fetch_all(&self.reader).await?;
+            counts.extend(rows.into_iter().map(|(n,)| n));
+        }
+        Ok(counts)
     }
 
     async fn consume_sign_in_token(
@@ -1386,14 +1463,59 @@ impl Store for SqliteStore {
         let row: Option<rows::SignInGrantRow> = sqlx::query_as(
             "UPDATE sign_in_tokens SET used_at = ?2 \
              WHERE token_hash = ?1 AND used_at IS NULL AND revoked_at IS NULL \
-               AND expires_at > ?2 \
+               AND expires_at > ?2 AND purpose <> ?3 \
              RETURNING account_id, email, purpose",
         )
         .bind(token_hash)
         .bind(now.0)
+        .bind(crate::SIGN_IN_CODE)
         .fetch_optional(&self.writer)
         .await?;
         Ok(row.map(SignInGrant::from))
+    }
+
+    async fn consume_sign_in_code(
+        &self,
+        email: &str,
+        code_hashes: &[String],
+        max_failures: i64,
+        now: Timestamp,
+    ) -> Result<Option<SignInGrant>> {
+        // Under the write lock: a right code is used once, and wrong tries add up exactly.
+        let mut tx = self.write().await?;
+        for hash in code_hashes {
+            let row: Option<rows::SignInGrantRow> = sqlx::query_as(
+                "UPDATE sign_in_tokens SET used_at = ?3 \
+                 WHERE token_hash = ?1 AND email = ?2 AND purpose = ?4 \
+                   AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?3 \
+                   AND failed_attempts < ?5 \
+                 RETURNING account_id, email, purpose",
+            )
+            .bind(hash)
+            .bind(email)
+            .bind(now.0)
+            .bind(crate::SIGN_IN_CODE)
+            .bind(max_failures)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = row {
+                tx.commit().await?;
+                return Ok(Some(SignInGrant::from(row)));
+            }
+        }
+        sqlx::query(
+            "UPDATE sign_in_tokens SET failed_attempts = failed_attempts + 1 \
+             WHERE email = ?1 AND purpose = ?3 AND used_at IS NULL AND revoked_at IS NULL \
+               AND expires_at > ?2 AND failed_attempts < ?4",
+        )
+        .bind(email)
+        .bind(now.0)
+        .bind(crate::SIGN_IN_CODE)
+        .bind(max_failures)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(None)
     }
 
     async fn create_session(&self, session: &NewSession) -> Result<()> {

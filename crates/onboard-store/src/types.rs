@@ -119,13 +119,26 @@ pub struct ClaimedMessage {
     pub subject: String,
     pub body: String,
     pub message_id: String,
+    /// The rule that decided it (`autopilot/…` for the autopilot's emails).
+    pub rule: String,
     /// The person whose sign-in link the body stands for, made at delivery (see
     /// `onboard_core::state::NewMessage::sign_in_email`).
     pub sign_in_email: Option<String>,
     /// The calendar invite sent beside the text, when there is one (an iCalendar object).
     pub calendar: Option<String>,
+    /// Who wrote the text, once drafting was tried: the model's name, or `template: <why
+    /// the model's draft was not used>`; `None` when no draft was tried.
+    pub drafted_by: Option<String>,
     pub holder: String,
     pub attempts: i64,
+}
+
+/// The text a message is sent with, and who wrote it (see [`ClaimedMessage::drafted_by`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageDraft {
+    pub subject: String,
+    pub body: String,
+    pub drafted_by: String,
 }
 
 /// The outcome of one delivery attempt.
@@ -184,6 +197,9 @@ pub struct MessageRecord {
     pub sign_in_email: Option<String>,
     /// The calendar invite sent beside the text, when there is one (an iCalendar object).
     pub calendar: Option<String>,
+    /// Who wrote the text (see [`ClaimedMessage::drafted_by`]), and when.
+    pub drafted_by: Option<String>,
+    pub drafted_at: Option<Timestamp>,
     /// `queued`, `delivered` or `dead`.
     pub status: String,
     pub attempts: i64,

@@ -8,7 +8,10 @@
 //! store's `usage` module); the answer, `200 {"success": true}`, goes out after the commit.
 //! Limits: 32 KB per call or batch item, 500 KB per batch, 2,500 items per batch; a limit
 //! crossed, malformed JSON, or a single call with a bad field is a 400 that says what and
-//! where. A batch keeps its good items and lists the rejected ones in its 200 answer.
+//! where. A batch keeps its good items and lists the rejected ones in its 200 answer. The
+//! write key is checked first: a wrong Basic key is a 401 before the body is read, and a
+//! body that must carry the key answers 401 for whatever keeps its key from being checked
+//! (too large, bad gzip, not JSON) as for a missing or wrong key.
 //!
 //! Here lives only the HTTP side: parsing, authentication, the event shapes.
 
@@ -288,8 +291,11 @@ async fn single(
     kind: Kind,
 ) -> ApiResult<Json<Accepted>> {
     let key_in_header = authorized_by_header(&state, &headers)?;
-    let bytes = read_body(&headers, body, MAX_EVENT_BYTES, "32 KB per call").await?;
-    let value = parse_json(&bytes)?;
+    let bytes = until_authorized(
+        read_body(&headers, body, MAX_EVENT_BYTES, "32 KB per call").await,
+        key_in_header,
+    )?;
+    let value = until_authorized(parse_json(&bytes), key_in_header)?;
     if !key_in_header {
         authorize_by_body(&state, &value)?;
     }
@@ -358,7 +364,10 @@ pub async fn batch(
     body: Body,
 ) -> ApiResult<Json<Accepted>> {
     let key_in_header = authorized_by_header(&state, &headers)?;
-    let bytes = read_body(&headers, body, MAX_BATCH_BYTES, "500 KB per batch").await?;
+    let bytes = until_authorized(
+        read_body(&headers, body, MAX_BATCH_BYTES, "500 KB per batch").await,
+        key_in_header,
+    )?;
     let Ok(top) = serde_json::from_slice::<RawBatch>(&bytes) else {
         return Err(batch_error(&state, &bytes, key_in_header));
     };
@@ -415,10 +424,11 @@ pub async fn batch(
     }))
 }
 
-/// Why a body is not a batch, checked the slow way: not JSON (400), no valid write key
-/// when the body must carry it (401), or the place where it differs from a batch (400).
+/// Why a body is not a batch, checked the slow way: no valid write key when the body must
+/// carry it (401, also when the body is no JSON to find it in), not JSON (400), or the
+/// place where it differs from a batch (400).
 fn batch_error(state: &AppState, bytes: &[u8], key_in_header: bool) -> ApiError {
-    let value = match parse_json(bytes) {
+    let value = match until_authorized(parse_json(bytes), key_in_header) {
         Ok(value) => value,
         Err(error) => return error,
     };
@@ -897,6 +907,17 @@ pub(crate) fn authorized_by_header(state: &AppState, headers: &HeaderMap) -> Api
         Ok(true)
     } else {
         Err(bad_key())
+    }
+}
+
+/// What reading a body gave, while the caller is not yet authorized: a body whose write key
+/// is still to be found in it is refused as unauthorized (401) whatever else is wrong with
+/// it, so nobody learns about the intake's checks without the key.
+fn until_authorized<T>(result: ApiResult<T>, key_in_header: bool) -> ApiResult<T> {
+    if key_in_header {
+        result
+    } else {
+        result.map_err(|_| bad_key())
     }
 }
 

@@ -54,6 +54,9 @@ use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
         projects::brief,
         projects::team_tasks,
         projects::complete_team_task,
+        crate::handlers::autopilot::account,
+        crate::handlers::autopilot::approvals,
+        crate::handlers::autopilot::decide_approval,
         mailbox::list,
         mailbox::one,
         clock::now,
@@ -66,6 +69,9 @@ use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
         academy_sign_in_page,
         academy_sign_in,
         academy_new_link,
+        academy_code_form,
+        academy_send_code,
+        academy_verify_code,
         academy_sign_out,
         academy_module,
         academy_complete_module,
@@ -81,6 +87,8 @@ use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
         crate::console::docs::console_account,
         crate::console::docs::console_close_alert,
         crate::console::docs::console_alerts,
+        crate::console::docs::console_autopilot,
+        crate::console::docs::console_decide_approval,
         crate::console::docs::console_outbox,
         crate::console::docs::console_retry,
         crate::console::docs::console_program,
@@ -120,6 +128,7 @@ use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
         (name = "endpoints", description = "Outbound Slack and webhook endpoints (configured on the server) and whether each is disabled"),
         (name = "accounts", description = "Accounts as the processor sees them"),
         (name = "projects", description = "Projects from templates, their tasks, and team tasks; changes go in as events"),
+        (name = "autopilot", description = "Accounts the engine runs alone: their segment, reminders, progress posts, escalations and log; the approval queue"),
         (name = "mailbox", description = "The development mailbox (when no SMTP server is set)"),
         (name = "clock", description = "The engine's clock; moving it needs `--clock manual`"),
         (name = "hooks", description = "Won deals from CRMs; each hook answers 404 until its secret is configured"),
@@ -624,7 +633,7 @@ fn academy_sign_in_page() {}
         (status = 303, description = "Signed in; on to `/academy`",
             headers(
                 ("location" = String, description = "`/academy`"),
-                ("set-cookie" = String, description = "The session: `onboard_academy=…; Path=/academy; HttpOnly; SameSite=Lax` (and `Secure` behind https), for 14 days"),
+                ("set-cookie" = String, description = "The session: `onboard_academy=…; Path=/; HttpOnly; SameSite=Lax` (and `Secure` when the public URL is https), for 14 days"),
             )),
         (status = 400, description = "The token is expired, used, replaced by a newer one or unknown, or the body is not the page's form (wrong type, too large, malformed): the link-not-valid page; nothing is spent", body = String, content_type = "text/html"),
         (status = 500, response = Internal),
@@ -656,6 +665,9 @@ pub struct NewLinkForm {
     responses(
         (status = 200, description = "The check-your-email page, whatever the address", body = String, content_type = "text/html"),
         (status = 400, description = "Not an email address, or not the page's form: the page asks again; nothing is logged", body = String, content_type = "text/html"),
+        (status = 429, description = "Too many requests for this address (5 per 15 minutes) or from this client (20 per 15 minutes), links and codes together: a page that says when to try again (the error shape, code `rate_limited`, to a client that accepts only JSON); nothing is logged",
+            body = String, content_type = "text/html",
+            headers(("retry-after" = u64, description = "Seconds until a request may go ahead"))),
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
     )
@@ -663,18 +675,102 @@ pub struct NewLinkForm {
 #[allow(dead_code)]
 fn academy_new_link() {}
 
-/// Ends the learner session, if any.
+/// The form to sign in with a one-time code: email address and code.
+#[utoipa::path(
+    get,
+    path = "/academy/sign-in/code",
+    tag = "academy",
+    operation_id = "academy_code_form",
+    params(("email" = Option<String>, Query, description = "Fills the address field")),
+    responses(
+        (status = 200, description = "The form (with the session's CSRF token when the browser has a session)", body = String, content_type = "text/html"),
+        (status = 500, response = Internal),
+    )
+)]
+#[allow(dead_code)]
+fn academy_code_form() {}
+
+/// Emails a one-time sign-in code (six digits, made at delivery, single use, 15 minutes, a
+/// newer code revokes the older) to the address, in every account where it was sent a
+/// sign-in link; the page is the same whether the address is known or not.
+#[utoipa::path(
+    post,
+    path = "/academy/sign-in/code",
+    tag = "academy",
+    operation_id = "academy_send_code",
+    request_body(content = NewLinkForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The code form, saying a code is on its way, whatever the address", body = String, content_type = "text/html"),
+        (status = 400, description = "No email address or not one: the form again with the error next to the field; nothing is sent", body = String, content_type = "text/html"),
+        (status = 429, description = "Over the limits of link and code requests (as for `/academy/sign-in/new`): a page that says when to try again; nothing is sent",
+            body = String, content_type = "text/html",
+            headers(("retry-after" = u64, description = "Seconds until a request may go ahead"))),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[allow(dead_code)]
+fn academy_send_code() {}
+
+/// The form that signs in with a code.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes `crate::academy::code::CodeForm`.
+pub struct CodeForm {
+    /// The person's email address (trimmed, compared in lower case).
+    #[schema(max_length = 254)]
+    email: String,
+    /// The six digits of the email (spaces and dashes ignored).
+    code: String,
+    /// The session's CSRF token, required when the browser has a session.
+    csrf: Option<String>,
+}
+
+/// Signs in with an emailed one-time code. A code works once, for 15 minutes; five wrong
+/// tries kill it.
+#[utoipa::path(
+    post,
+    path = "/academy/sign-in/code/verify",
+    tag = "academy",
+    operation_id = "academy_verify_code",
+    request_body(content = CodeForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Signed in; on to `/academy` (the cookie as for `/academy/sign-in`)",
+            headers(
+                ("location" = String, description = "`/academy`"),
+                ("set-cookie" = String, description = "The session: `onboard_academy=…; Path=/; HttpOnly; SameSite=Lax` (and `Secure` when the public URL is https), for 14 days"),
+            )),
+        (status = 400, description = "A field missing or malformed: the form again with the error next to the field; no try is counted", body = String, content_type = "text/html"),
+        (status = 401, description = "The code is wrong, expired, used, replaced by a newer one, dead after five wrong tries, or the address has none: the form again with the error next to the code", body = String, content_type = "text/html"),
+        (status = 403, description = "The browser has a session and the form lacks its CSRF token: the form again; nothing is checked", body = String, content_type = "text/html"),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
+#[allow(dead_code)]
+fn academy_verify_code() {}
+
+/// The sign-out form.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes `crate::academy::CsrfForm`.
+pub struct SignOutForm {
+    /// The session's CSRF token (every page of a signed-in learner carries it).
+    csrf: String,
+}
+
+/// Ends the learner session, if any (with the session's CSRF token).
 #[utoipa::path(
     post,
     path = "/academy/sign-out",
     tag = "academy",
     operation_id = "academy_sign_out",
+    request_body(content = SignOutForm, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 303, description = "Signed out; on to `/academy`",
+        (status = 303, description = "Signed out (or had no session); on to `/academy`",
             headers(
                 ("location" = String, description = "`/academy`"),
                 ("set-cookie" = String, description = "Clears the session cookie"),
             )),
+        (status = 403, description = "The browser has a session and the form lacks its CSRF token: still signed in, a page with a fresh sign-out button", body = String, content_type = "text/html"),
         (status = 500, response = Internal),
     ),
     security((), ("academy_session" = []))

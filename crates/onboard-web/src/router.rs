@@ -54,6 +54,9 @@ pub const ROUTES: &[(&str, &str)] = &[
         "/api/accounts/{id}/projects/{project}/tasks/{task}/brief",
     ),
     ("GET", "/api/accounts/{id}/tasks"),
+    ("GET", "/api/accounts/{id}/autopilot"),
+    ("POST", "/api/accounts/{id}/autopilot/approvals/{approval}"),
+    ("GET", "/api/autopilot/approvals"),
     ("GET", "/api/accounts/{id}/files"),
     ("POST", "/api/accounts/{id}/tasks/{task}/complete"),
     ("GET", "/api/accounts/{id}/trace"),
@@ -73,6 +76,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/academy/sign-in"),
     ("POST", "/academy/sign-in"),
     ("POST", "/academy/sign-in/new"),
+    ("GET", "/academy/sign-in/code"),
+    ("POST", "/academy/sign-in/code"),
+    ("POST", "/academy/sign-in/code/verify"),
     ("POST", "/academy/sign-out"),
     ("GET", "/academy/modules/{slug}"),
     ("POST", "/academy/modules/{slug}/complete"),
@@ -80,6 +86,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/console/accounts/{id}"),
     ("POST", "/console/accounts/{id}/alerts/{alert}/close"),
     ("GET", "/console/alerts"),
+    ("GET", "/console/autopilot"),
+    (
+        "POST",
+        "/console/accounts/{id}/autopilot/approvals/{approval}",
+    ),
     ("GET", "/console/outbox"),
     ("POST", "/console/outbox/{id}/retry"),
     ("GET", "/console/program"),
@@ -169,6 +180,18 @@ pub fn router(state: AppState) -> Router {
             get(projects::brief),
         )
         .route("/accounts/{id}/tasks", get(projects::team_tasks))
+        .route(
+            "/accounts/{id}/autopilot",
+            get(crate::handlers::autopilot::account),
+        )
+        .route(
+            "/accounts/{id}/autopilot/approvals/{approval}",
+            post(crate::handlers::autopilot::decide_approval),
+        )
+        .route(
+            "/autopilot/approvals",
+            get(crate::handlers::autopilot::approvals),
+        )
         .route("/accounts/{id}/files", get(crate::handlers::files::list))
         .route(
             "/accounts/{id}/tasks/{task}/complete",

@@ -5,6 +5,7 @@
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use onboard_engine::channels::{Endpoint, EndpointKind};
+use onboard_engine::LlmSettings;
 use onboard_web::{Secret, WebhookSecret};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -148,6 +149,20 @@ pub struct ServeArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub allow_private_targets: Option<bool>,
+    /// Base URL of an OpenAI-compatible API (e.g. http://127.0.0.1:11434/v1) whose model
+    /// drafts a more personal text of autopilot emails; the template is sent on any error
+    /// or timeout. Off without it.
+    #[arg(long, env = "ONBOARD_LLM_URL")]
+    pub llm_url: Option<String>,
+    /// The model to ask (required with --llm-url).
+    #[arg(long, env = "ONBOARD_LLM_MODEL")]
+    pub llm_model: Option<String>,
+    /// Bearer key of the LLM endpoint, when it wants one.
+    #[arg(long, env = "ONBOARD_LLM_KEY", hide_env_values = true)]
+    pub llm_key: Option<Secret>,
+    /// How long a draft may take before the template is sent (default 8s; 100ms to 25s).
+    #[arg(long, env = "ONBOARD_LLM_TIMEOUT")]
+    pub llm_timeout: Option<String>,
 }
 
 /// `onboard.toml`.
@@ -176,6 +191,10 @@ pub struct FileConfig {
     pub first_link_ttl: Option<String>,
     pub link_ttl: Option<String>,
     pub allow_private_targets: Option<bool>,
+    pub llm_url: Option<String>,
+    pub llm_model: Option<String>,
+    pub llm_key: Option<Secret>,
+    pub llm_timeout: Option<String>,
     /// Outbound endpoints, `[endpoints.<name>]`.
     #[serde(default)]
     pub endpoints: BTreeMap<String, FileEndpoint>,
@@ -321,6 +340,47 @@ fn ttl(flag: &str, value: Option<String>, default: &str) -> anyhow::Result<onboa
     Ok(duration)
 }
 
+/// The default of `--llm-timeout`.
+const DEFAULT_LLM_TIMEOUT: &str = "8s";
+
+/// The drafting model's settings: none without a URL; with one, a model is required.
+fn llm(
+    url: Option<String>,
+    model: Option<String>,
+    key: Option<Secret>,
+    timeout: Option<String>,
+) -> anyhow::Result<Option<LlmSettings>> {
+    let Some(url) = url.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        bail!("--llm-url must start with http:// or https://, not `{url}`");
+    }
+    let Some(model) = model.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty()) else {
+        bail!(
+            "ONBOARD_LLM_URL is set but no model is named: set ONBOARD_LLM_MODEL (or --llm-model, \
+             or llm_model in onboard.toml) to the model to ask, e.g. llama3.1:8b"
+        );
+    };
+    let text = timeout.unwrap_or_else(|| DEFAULT_LLM_TIMEOUT.to_owned());
+    let trimmed = text.trim();
+    let millis = match trimmed.strip_suffix("ms") {
+        Some(number) => number.trim().parse::<i64>().ok(),
+        None => onboard_core::Duration::parse(trimmed)
+            .ok()
+            .map(onboard_core::Duration::millis),
+    };
+    let Some(millis) = millis.filter(|ms| (100..=25_000).contains(ms)) else {
+        bail!("--llm-timeout: `{text}` must be a duration from 100ms to 25s, e.g. 8s or 1500ms");
+    };
+    Ok(Some(LlmSettings {
+        url: url.trim_end_matches('/').to_owned(),
+        model,
+        key: secret(key, None).map(|k| k.expose().trim().to_owned()),
+        timeout: std::time::Duration::from_millis(millis.unsigned_abs()),
+    }))
+}
+
 /// The settings `serve` runs with.
 #[derive(Debug)]
 pub struct Settings {
@@ -362,6 +422,8 @@ pub struct Settings {
     pub endpoints: Vec<Endpoint>,
     /// Whether outbound endpoints may be private addresses.
     pub allow_private_targets: bool,
+    /// The model that drafts autopilot emails, if any (its `Debug` hides the key).
+    pub llm: Option<LlmSettings>,
 }
 
 /// A secret given as a flag, variable or file key; an empty value counts as none.
@@ -435,6 +497,12 @@ impl Settings {
             .or(file.allow_private_targets)
             .unwrap_or(false);
         let endpoints = endpoints(&file.endpoints, std::env::vars(), allow_private_targets)?;
+        let llm = llm(
+            args.llm_url.or(file.llm_url),
+            args.llm_model.or(file.llm_model),
+            args.llm_key.or(file.llm_key),
+            args.llm_timeout.or(file.llm_timeout),
+        )?;
         Ok(Self {
             listen,
             data_dir,
@@ -467,6 +535,7 @@ impl Settings {
             deals_webhook_secret,
             endpoints,
             allow_private_targets,
+            llm,
         })
     }
 }
@@ -723,6 +792,73 @@ mod tests {
         let error = endpoint_error("", &slack, false);
         assert!(error.contains("ONBOARD_ENDPOINT_TEAM_URL"), "{error}");
         assert_eq!(endpoint_error("", &slack, true), "");
+    }
+
+    #[test]
+    fn no_llm_url_means_no_drafting() {
+        let settings = Settings::resolve(
+            serve_args(&["--llm-model", "llama3.1"]),
+            FileConfig::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(settings.llm, None);
+    }
+
+    #[test]
+    fn an_llm_url_without_a_model_stops_the_start() {
+        let args = serve_args(&["--llm-url", "http://127.0.0.1:11434/v1"]);
+        let error = Settings::resolve(args, FileConfig::default())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("ONBOARD_LLM_MODEL"), "{error}");
+    }
+
+    #[test]
+    fn the_llm_settings_come_from_flags_or_the_file_and_the_key_is_never_printed() {
+        let args = serve_args(&[
+            "--llm-url",
+            "https://llm.example/v1/",
+            "--llm-model",
+            "gpt-4o-mini",
+            "--llm-key",
+            "sk-llm-secret",
+        ]);
+        let printed = format!("{args:?}");
+        let settings =
+            Settings::resolve(args, FileConfig::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!format!("{printed}{settings:?}").contains("sk-llm-secret"));
+        let llm = settings
+            .llm
+            .unwrap_or_else(|| panic!("drafting is configured"));
+        assert_eq!(llm.url, "https://llm.example/v1");
+        assert_eq!(llm.model, "gpt-4o-mini");
+        assert_eq!(llm.key.as_deref(), Some("sk-llm-secret"));
+        assert_eq!(llm.timeout, std::time::Duration::from_secs(8));
+        let file: FileConfig = toml::from_str(
+            "llm_url = \"http://127.0.0.1:11434/v1\"\nllm_model = \"llama3.1\"\nllm_timeout = \"1500ms\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let settings =
+            Settings::resolve(ServeArgs::default(), file).unwrap_or_else(|e| panic!("{e}"));
+        let llm = settings
+            .llm
+            .unwrap_or_else(|| panic!("drafting is configured"));
+        assert_eq!(llm.timeout, std::time::Duration::from_millis(1_500));
+        assert_eq!(llm.key, None);
+        let args = serve_args(&[
+            "--llm-url",
+            "http://127.0.0.1:11434/v1",
+            "--llm-model",
+            "llama3.1",
+            "--llm-timeout",
+            "2m",
+        ]);
+        let error = Settings::resolve(args, FileConfig::default())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("--llm-timeout"), "{error}");
     }
 
     #[test]

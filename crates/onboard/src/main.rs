@@ -326,6 +326,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
     }
     engine_config.allow_private_targets = settings.allow_private_targets;
+    engine_config.llm = settings.llm.clone();
+    if let Some(llm) = &settings.llm {
+        tracing::info!(model = %llm.model, timeout = ?llm.timeout, "autopilot emails are drafted by a language model (the template is sent on any error)");
+    }
     let engine = Engine::start(engine_config, store, clock, mailer, program, &source).await?;
 
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()

@@ -424,6 +424,21 @@ fn due_soon_and_the_overdue_reminder_are_announced_for_an_unfinished_task() {
     );
 }
 
+#[test]
+fn a_task_announced_due_soon_says_whether_its_person_can_act_on_it_yet() {
+    let (program, mut state, decided) = launched();
+    // Setup is not open (its unlock has not come, and it waits for the kickoff): due
+    // soon, but nothing its person can do yet.
+    let soon = fired(timer(&decided, "setup", "due-soon"));
+    let kickoff_soon = fired(timer(&decided, "kickoff", "due-soon"));
+    let decided = run(&program, &mut state, &[kickoff_soon, soon]);
+    assert_eq!(derived(&decided[0], "task.due_soon")[0]["status"], "open");
+    assert_eq!(
+        derived(&decided[1], "task.due_soon")[0]["status"],
+        "snoozed"
+    );
+}
+
 // ---------------------------------------------------------------------- task changes
 
 #[test]

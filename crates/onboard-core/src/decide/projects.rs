@@ -497,6 +497,9 @@ pub(super) fn fire_timer(state: &mut AccountState, event: &Event, out: &mut Deci
         "assignee": task.assignee,
         "owner": task.owner,
         "due_at": task.due_at.map(Timestamp::millis),
+        // `open`, or `waiting`/`snoozed` for a task its person cannot act on yet (a task it
+        // depends on is not done): rules that write to the customer check it.
+        "status": task.status.as_str(),
     });
     if task.kickoff.is_some() {
         // Rules can tell a kickoff call (`when = "event.data.kickoff"`); its messages get

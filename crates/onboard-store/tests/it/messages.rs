@@ -51,8 +51,10 @@ async fn messages_are_claimed_when_due_and_completion_is_fenced() {
                 subject: "Welcome (m1)".to_owned(),
                 body: "Hello".to_owned(),
                 message_id: "<m1@onboard.test>".to_owned(),
+                rule: "welcome".to_owned(),
                 sign_in_email: None,
                 calendar: None,
+                drafted_by: None,
                 holder: "node-a".to_owned(),
                 attempts: 1,
             }]

@@ -200,3 +200,54 @@ async fn pages_are_stable_in_any_order_with_unknown_values_last() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn search_folds_the_case_of_any_letter_alike_on_both_backends() {
+    for_each_backend(|db| async move {
+        let store = db.store;
+        write(
+            &*store,
+            vec![
+                row("emile", "Émile Ørsted GmbH", "d"),
+                row("acme", "Acme Corp", "d"),
+            ],
+        )
+        .await;
+        let search = |s: &str| PortfolioQuery {
+            search: Some(s.into()),
+            ..query()
+        };
+        for needle in ["émile", "ÉMILE", "ØRSTED gmbh"] {
+            let found = store.portfolio(&search(needle)).await.unwrap();
+            assert_eq!(names(&found.rows), ["Émile Ørsted GmbH"], "{needle}");
+        }
+        // The name and the key are searched apart, never as one text.
+        let found = store.portfolio(&search("corp\nacme")).await.unwrap();
+        assert!(found.rows.is_empty());
+        assert_eq!(found.total, 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_renamed_account_is_found_by_its_new_name_only() {
+    for_each_backend(|db| async move {
+        let store = db.store;
+        write(&*store, vec![row("a1", "Acme", "d")]).await;
+        write(&*store, vec![row("a1", "Zenith", "d")]).await;
+        let search = |s: &str| PortfolioQuery {
+            search: Some(s.into()),
+            ..query()
+        };
+        let found = store.portfolio(&search("zen")).await.unwrap();
+        assert_eq!(names(&found.rows), ["Zenith"]);
+        assert_eq!((found.total, found.book), (1, 1));
+        assert!(store
+            .portfolio(&search("acme"))
+            .await
+            .unwrap()
+            .rows
+            .is_empty());
+    })
+    .await;
+}

@@ -238,6 +238,40 @@ async fn sign_in_links_before_counts_every_token_issued_but_those_of_the_given_m
 }
 
 #[tokio::test]
+async fn the_counts_of_a_delivery_round_are_read_at_once_in_order() {
+    for_each_backend(|db| async move {
+        let store = db.store;
+        for issued in [
+            token("h1", "ada@example.com", 0, Some("m1")),
+            token("h2", "ada@example.com", MINUTE, Some("m2")),
+            token("h3", "bob@example.com", MINUTE, Some("m3")),
+        ] {
+            store.issue_sign_in_token(&issued).await.unwrap();
+        }
+        let wanted = |account: &str, email: &str, message: &str| {
+            (account.to_owned(), email.to_owned(), message.to_owned())
+        };
+        let counts = store
+            .sign_in_links_before_each(&[
+                wanted("acme", "ada@example.com", "m1"),
+                wanted("acme", "bob@example.com", "m9"),
+                wanted("acme", "ada@example.com", "m9"),
+                wanted("globex", "ada@example.com", "m1"),
+                wanted("acme", "eve@example.com", "m4"),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(counts, [1, 1, 2, 0, 0]);
+        assert!(store
+            .sign_in_links_before_each(&[])
+            .await
+            .unwrap()
+            .is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_session_is_found_until_it_expires() {
     for_each_backend(|db| async move {
         let store = db.store;
@@ -332,6 +366,191 @@ async fn the_accounts_where_an_email_was_sent_a_link_are_found_by_the_email_alon
             .await
             .unwrap()
             .is_empty());
+    })
+    .await;
+}
+
+/// A one-time code of `email` at account `acme`, issued at `issued` (ms after T0) for 15
+/// minutes, stored under `hash`.
+fn code(hash: &str, email: &str, issued: i64) -> NewSignInToken {
+    NewSignInToken {
+        purpose: onboard_store::SIGN_IN_CODE.to_owned(),
+        ..token(hash, email, issued, Some("m-code"))
+    }
+}
+
+fn code_grant(email: &str) -> SignInGrant {
+    SignInGrant {
+        purpose: onboard_store::SIGN_IN_CODE.to_owned(),
+        ..grant(email)
+    }
+}
+
+const ADA: &str = "ada@example.com";
+
+fn hashes(of: &[&str]) -> Vec<String> {
+    of.iter().map(|h| (*h).to_owned()).collect()
+}
+
+#[tokio::test]
+async fn a_sign_in_code_is_used_once() {
+    for_each_backend(|db| async move {
+        let store = db.store;
+        store
+            .issue_sign_in_token(&code("c1", ADA, 0))
+            .await
+            .unwrap();
+        let try_code = |hash: &'static str, at_ms: i64| {
+            let store = store.clone();
+            async move {
+                store
+                    .consume_sign_in_code(ADA, &hashes(&[hash]), 5, at(at_ms))
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(try_code("c1", MINUTE).await, Some(code_grant(ADA)));
+        assert_eq!(try_code("c1", 2 * MINUTE).await, None);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_sign_in_code_is_refused_from_the_instant_it_expires() {
+    for_each_backend(|db| async move {
+        let store = db.store;
+        store
+            .issue_sign_in_token(&code("c1", ADA, 0))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .consume_sign_in_code(ADA, &hashes(&["c1"]), 5, at(15 * MINUTE))
+                .await
+                .unwrap(),
+            None
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_sign_in_code_dies_after_the_given_number_of_wrong_tries() {
+    for_each_backend(|db| async move {
+        let store = db.store;
+        store
+            .issue_sign_in_token(&code("c1", ADA, 0))
+            .await
+            .unwrap();
+        for _ in 0..5 {
+            let wrong = store
+                .consume_sign_in_code(ADA, &hashes(&["wrong"]), 5, at(MINUTE))
+                .await
+                .unwrap();
+            assert_eq!(wrong, None);
+        }
+        assert_eq!(
+            store
+                .consume_sign_in_code(ADA, &hashes(&["c1"]), 5, at(MINUTE))
+                .await
+                .unwrap(),
+            None,
+            "dead"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_tries_of_another_address_leave_a_code_alone() {
+    for_each_backend(|db| async move {
+        let store = db.store;
+        store
+            .issue_sign_in_token(&code("c1", ADA, 0))
+            .await
+            .unwrap();
+        for _ in 0..5 {
+            store
+                .consume_sign_in_code("eve@example.com", &hashes(&["c1"]), 5, at(MINUTE))
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            store
+                .consume_sign_in_code(ADA, &hashes(&["c1"]), 5, at(MINUTE))
+                .await
+                .unwrap(),
+            Some(code_grant(ADA))
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_newer_code_revokes_the_older_but_not_the_persons_link() {
+    for_each_backend(|db| async move {
+        let store = db.store;
+        store
+            .issue_sign_in_token(&token("link", ADA, 0, Some("m1")))
+            .await
+            .unwrap();
+        store
+            .issue_sign_in_token(&code("c1", ADA, MINUTE))
+            .await
+            .unwrap();
+        store
+            .issue_sign_in_token(&code("c2", ADA, 2 * MINUTE))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .consume_sign_in_code(ADA, &hashes(&["c1"]), 5, at(3 * MINUTE))
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            store
+                .consume_sign_in_code(ADA, &hashes(&["c2"]), 5, at(3 * MINUTE))
+                .await
+                .unwrap(),
+            Some(code_grant(ADA))
+        );
+        assert_eq!(
+            store
+                .consume_sign_in_token("link", at(3 * MINUTE))
+                .await
+                .unwrap(),
+            Some(grant(ADA))
+        );
+        assert_eq!(
+            store.sign_in_links_before("acme", ADA, None).await.unwrap(),
+            1,
+            "codes are not links"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_code_is_never_spent_as_a_links_token() {
+    for_each_backend(|db| async move {
+        let store = db.store;
+        store
+            .issue_sign_in_token(&code("c1", ADA, 0))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.consume_sign_in_token("c1", at(MINUTE)).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            store
+                .consume_sign_in_code(ADA, &hashes(&["c1"]), 5, at(MINUTE))
+                .await
+                .unwrap(),
+            Some(code_grant(ADA))
+        );
     })
     .await;
 }

@@ -202,6 +202,7 @@ pub(super) async fn home(State(state): State<AppState>, headers: HeaderMap) -> A
         json!({
             "program": program.name,
             "signed_in": true,
+            "session_csrf": learner.csrf_token(),
             "account": learner.account_name,
             "person": { "name": learner.name },
             "persona": learner.persona,
@@ -219,11 +220,15 @@ fn signed_out(program: &Program) -> ApiResult<Response> {
     )
 }
 
-fn not_found(program: &Program) -> ApiResult<Response> {
+fn not_found(program: &Program, learner: &Learner) -> ApiResult<Response> {
     page(
         StatusCode::NOT_FOUND,
         "not_found.html",
-        json!({ "program": program.name, "signed_in": true }),
+        json!({
+            "program": program.name,
+            "signed_in": true,
+            "session_csrf": learner.csrf_token(),
+        }),
     )
 }
 
@@ -257,6 +262,7 @@ fn module_response(
         json!({
             "program": program.name,
             "signed_in": true,
+            "session_csrf": learner.csrf_token(),
             "journey": { "title": journey.title, "n_core": journey.core.len() },
             "module": {
                 "slug": module.slug,
@@ -291,7 +297,7 @@ pub(super) async fn module_page(
     };
     let program = learner.program.clone();
     let Some((journey, module)) = own_module(&program, &learner, slug) else {
-        return not_found(&program);
+        return not_found(&program, &learner);
     };
     module_response(
         &program,
@@ -338,13 +344,18 @@ pub(super) async fn complete(
     };
     let program = learner.program.clone();
     let Some((journey, module)) = own_module(&program, &learner, slug) else {
-        return not_found(&program);
+        return not_found(&program, &learner);
     };
     let expired = |status| {
         page(
             status,
             "form_expired.html",
-            json!({ "program": program.name, "signed_in": true, "slug": module.slug }),
+            json!({
+                "program": program.name,
+                "signed_in": true,
+                "session_csrf": learner.csrf_token(),
+                "slug": module.slug,
+            }),
         )
     };
     let Ok(Form(form)) = form else {

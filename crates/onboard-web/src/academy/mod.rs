@@ -6,16 +6,20 @@
 //! `POST /academy/sign-in/new` lets a person whose link expired ask for a new one by email
 //! address: it logs `academy.link_requested` in each account where that address was sent a
 //! link (at most one per person per five minutes), which the program's rule answers with an
-//! email, and says the same whether the address is known or not.
+//! email, and says the same whether the address is known or not. A person may ask for a
+//! one-time code instead and type it in (`code.rs`). Requests for links and codes are
+//! rate-limited per address and per client address (a 429 page that says when to retry,
+//! nothing sent). `POST /academy/sign-out` wants the session's CSRF token.
 //!
 //! What a signed-in learner does is in `learn.rs` (their journey, module pages, completing
 //! a module); the pages are in `pages.rs`, a module's Markdown made safe HTML in
 //! `markdown.rs`.
 
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::state::{AppState, ClientAddr, Door, Limited};
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Query, State};
+use axum::http::header::RETRY_AFTER;
 use axum::http::header::{CACHE_CONTROL, COOKIE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -27,6 +31,7 @@ use onboard_store::{EventFilter, NewSession, SessionRecord};
 use pages::page;
 use serde::Deserialize;
 
+mod code;
 mod learn;
 pub(crate) mod markdown;
 pub(crate) mod pages;
@@ -44,6 +49,8 @@ pub fn routes() -> Router<AppState> {
         .route("/academy/modules/{slug}/complete", post(learn::complete))
         .route("/academy/sign-in", get(sign_in_page).post(sign_in))
         .route("/academy/sign-in/new", post(new_link))
+        .route("/academy/sign-in/code", get(code::form).post(code::send))
+        .route("/academy/sign-in/code/verify", post(code::verify))
         .route("/academy/sign-out", post(sign_out))
 }
 
@@ -86,18 +93,23 @@ const NEW_LINK_EVERY_MS: i64 = 5 * 60_000;
 /// ever sent a link or not, so the page tells no one who is a customer.
 async fn new_link(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
     form: Result<Form<EmailParam>, FormRejection>,
 ) -> ApiResult<Response> {
     let program = state.engine.program().name.clone();
     let email = form
         .map(|f| f.0.email.trim().to_lowercase())
         .unwrap_or_default();
-    if email.len() > 254 || !crate::hooks::looks_like_email(&email) {
+    if let Some(error) = email_error(&email) {
         return page(
             StatusCode::BAD_REQUEST,
             "bad_email.html",
-            serde_json::json!({ "program": program }),
+            serde_json::json!({ "program": program, "email": email, "email_error": error }),
         );
+    }
+    if let Err(limited) = state.sign_in_limits.check(Door::Academy, &email, &client) {
+        return too_many(&state, &headers, limited);
     }
     let now = state.engine.now();
     let accounts = state.engine.store().sign_in_accounts(&email).await?;
@@ -130,6 +142,71 @@ async fn new_link(
     )
 }
 
+/// What is wrong with an email address typed into a form, if anything (lower-cased and
+/// trimmed first).
+pub(crate) fn email_error(email: &str) -> Option<&'static str> {
+    if email.is_empty() {
+        Some("Enter your work email address.")
+    } else if email.len() > 254 || !crate::hooks::looks_like_email(email) {
+        Some("That is not an email address. Enter the work email address our emails reach you at.")
+    } else {
+        None
+    }
+}
+
+/// The answer to a request over a rate limit: a page that says when to try again (the error
+/// shape for a client that asks for JSON), with `Retry-After`.
+fn too_many(state: &AppState, headers: &HeaderMap, limited: Limited) -> ApiResult<Response> {
+    let wants_json = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/json") && !accept.contains("text/html"));
+    if wants_json {
+        let mut response = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "Too many requests for sign-in emails; nothing was sent. Try again {}.",
+                retry_words(limited, state.engine.now())
+            ),
+        )
+        .into_response();
+        set_retry_after(&mut response, limited);
+        return Ok(response);
+    }
+    let mut response = page(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many.html",
+        serde_json::json!({
+            "program": state.engine.program().name,
+            "retry": retry_words(limited, state.engine.now()),
+            "retry_at": onboard_core::Timestamp(limited.retry_at).to_rfc3339(),
+        }),
+    )?;
+    set_retry_after(&mut response, limited);
+    Ok(response)
+}
+
+/// When a held-back request may be sent again, in words: "at 14:05:30 UTC (in 3 minutes)".
+pub(crate) fn retry_words(limited: Limited, now: onboard_core::Timestamp) -> String {
+    let wait_ms = (limited.retry_at - now.millis()).max(0);
+    let minutes = (wait_ms + 59_999).div_euclid(60_000).max(1);
+    let at = onboard_core::Timestamp(limited.retry_at).to_rfc3339();
+    let clock = at.get(11..19).unwrap_or("soon");
+    if minutes == 1 {
+        format!("at {clock} UTC (in about a minute)")
+    } else {
+        format!("at {clock} UTC (in {minutes} minutes)")
+    }
+}
+
+/// `Retry-After` in seconds.
+pub(crate) fn set_retry_after(response: &mut Response, limited: Limited) {
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(limited.retry_after_secs));
+}
+
 /// Spends the token and opens a session. A body that is not the page's form (wrong type,
 /// too large, malformed) is refused like a bad token: the same page, nothing spent.
 async fn sign_in(
@@ -154,13 +231,32 @@ async fn sign_in(
             serde_json::json!({ "program": program }),
         );
     };
+    open_session(&state, &grant.account, &grant.email, None).await
+}
+
+/// Opens a learner session for `email` in `account` (ending `previous`, the session the
+/// browser had, if any), logs `academy.login`, and sends the browser to the Academy with
+/// the session's cookie.
+pub(crate) async fn open_session(
+    state: &AppState,
+    account: &str,
+    email: &str,
+    previous: Option<&LearnerSession>,
+) -> ApiResult<Response> {
+    let now = state.engine.now();
+    let store = state.engine.store();
+    if let Some(previous) = previous {
+        store
+            .end_session(&onboard_core::token::hash(&previous.id), now)
+            .await?;
+    }
     let session = random_id();
     let session_hash = onboard_core::token::hash(&session);
     store
         .create_session(&NewSession {
             id_hash: session_hash.clone(),
-            account: grant.account.clone(),
-            email: grant.email.clone(),
+            account: account.to_owned(),
+            email: email.to_owned(),
             kind: "learner".to_owned(),
             created_at: now,
             expires_at: now.plus(onboard_core::Duration(SESSION_DAYS * 86_400_000)),
@@ -172,17 +268,16 @@ async fn sign_in(
         .ingest(vec![NewEvent {
             key: format!("academy.login:{}", &session_hash[..32]),
             kind,
-            account: grant.account.clone(),
+            account: account.to_owned(),
             at: now,
-            data: serde_json::json!({ "email": grant.email }),
+            data: serde_json::json!({ "email": email }),
         }])
         .await?;
-    let secure = state.hooks.public_url.starts_with("https://");
     // `Path=/`: one session for the account's Academy and its Shared Space (`/space`).
     let cookie = format!(
         "{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
         SESSION_DAYS * 86_400,
-        if secure { "; Secure" } else { "" }
+        secure_attribute(state)
     );
     let mut response = StatusCode::SEE_OTHER.into_response();
     let headers = response.headers_mut();
@@ -195,15 +290,56 @@ async fn sign_in(
     Ok(response)
 }
 
-async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    if let Some(session) = session_cookie(&headers) {
+/// `; Secure` when the server is reached over https (its public URL), so the browser sends
+/// the cookie over https only.
+pub(crate) fn secure_attribute(state: &AppState) -> &'static str {
+    if state
+        .hooks
+        .public_url
+        .get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+    {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Ends the session of the browser (with the session's CSRF token, so another site cannot
+/// sign a learner out) and clears its cookie.
+async fn sign_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> ApiResult<Response> {
+    let form = form.map(|f| f.0).unwrap_or_default();
+    if let Some(session) = learner_session(&state, &headers).await? {
+        let csrf = csrf_token(&session.id);
+        if !same_secret(&form.csrf, &csrf) {
+            return page(
+                StatusCode::FORBIDDEN,
+                "sign_out_expired.html",
+                serde_json::json!({
+                    "program": state.engine.program().name,
+                    "signed_in": true,
+                    "session_csrf": csrf,
+                }),
+            );
+        }
         state
             .engine
             .store()
-            .end_session(&onboard_core::token::hash(&session), state.engine.now())
+            .end_session(&onboard_core::token::hash(&session.id), state.engine.now())
             .await?;
     }
     let mut response = StatusCode::SEE_OTHER.into_response();
+    let secure = secure_attribute(&state);
     let headers = response.headers_mut();
     headers.insert(LOCATION, HeaderValue::from_static("/academy"));
     // Clears the cookie at `/` and, for sessions opened before it moved there, at `/academy`.
@@ -211,7 +347,7 @@ async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> ApiResul
         headers.append(
             SET_COOKIE,
             HeaderValue::from_str(&format!(
-                "{SESSION_COOKIE}=; Path={path}; HttpOnly; SameSite=Lax; Max-Age=0"
+                "{SESSION_COOKIE}=; Path={path}; HttpOnly; SameSite=Lax; Max-Age=0{secure}"
             ))
             .map_err(ApiError::internal)?,
         );

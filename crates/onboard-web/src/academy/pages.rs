@@ -35,10 +35,12 @@ a:focus-visible, button:focus-visible, input:focus-visible { outline: 3px solid 
 button, .button { display: inline-block; font: inherit; font-weight: 600; padding: .6rem 1.3rem; border: 0; border-radius: .4rem; background: var(--accent); color: #fff; cursor: pointer; text-decoration: none; }
 button.quiet { font-weight: 400; background: transparent; color: var(--accent); border: 1px solid var(--accent); padding: .25rem .8rem; }
 label { font-weight: 600; }
-input[type=email] { font: inherit; padding: .5rem; border: 1px solid #9aa5b1; border-radius: .3rem; width: 100%; max-width: 24rem; margin: .3rem 0 .8rem; display: block; }
+input[type=email], input.code { font: inherit; padding: .5rem; border: 1px solid #9aa5b1; border-radius: .3rem; width: 100%; max-width: 24rem; margin: .3rem 0 .8rem; display: block; }
 .muted { color: var(--muted); }
 .notice { padding: .7rem 1rem; border-radius: .5rem; background: #e3f9e5; border: 1px solid #a3d9a5; }
 .error { padding: .7rem 1rem; border-radius: .5rem; background: #ffe3e3; border: 1px solid #e66a6a; }
+.field-error { margin: .3rem 0 0; padding: .3rem .7rem; max-width: 24rem; }
+input[aria-invalid=true] { border-color: #b42318; }
 progress { width: 100%; height: 1rem; accent-color: var(--done); }
 .modules { list-style: none; padding: 0; margin: .5rem 0; }
 .modules li { display: flex; flex-wrap: wrap; align-items: baseline; gap: .25rem .75rem; padding: .7rem .9rem; border: 1px solid var(--line); border-radius: .5rem; margin: .5rem 0; }
@@ -84,7 +86,7 @@ const LAYOUT: &str = concat!(
 <header class="site"><div class="inner">
 <a class="brand" href="/academy">{{ program }} Academy</a>
 {% if signed_in %}<a href="/space">Your Shared Space</a>
-<form method="post" action="/academy/sign-out"><button class="quiet" type="submit">Sign out</button></form>{% endif %}
+<form method="post" action="/academy/sign-out"><input type="hidden" name="csrf" value="{{ session_csrf }}"><button class="quiet" type="submit">Sign out</button></form>{% endif %}
 </div></header>
 <main id="main">
 {% block main %}{% endblock %}
@@ -126,12 +128,16 @@ one sent to you:</p>
 {% endblock %}
 "#;
 
-/// The form that asks for a new sign-in link (the Shared Space's signed-out page has it too).
-pub(crate) const NEW_LINK_FORM: &str = r#"<form method="post" action="/academy/sign-in/new">
+/// The form that asks for a new sign-in link or a one-time code (the Shared Space's
+/// signed-out page has it too); `email_error` is shown next to the field.
+pub(crate) const NEW_LINK_FORM: &str = r#"<form method="post" action="/academy/sign-in/new" class="new-link">
 <label for="email">Your work email</label>
-<input id="email" name="email" type="email" required maxlength="254" autocomplete="email">
+{% if email_error %}<p class="error field-error" id="email-error" role="alert">{{ email_error }}</p>{% endif %}
+<input id="email" name="email" type="email" required maxlength="254" autocomplete="email" value="{{ email }}"{% if email_error %} aria-invalid="true" aria-describedby="email-error"{% endif %}>
 <button type="submit">Email me a sign-in link</button>
+<button type="submit" class="quiet" formaction="/academy/sign-in/code">Email me a code instead</button>
 </form>
+<p class="muted">Got a code? <a href="/academy/sign-in/code">Type it in here</a>.</p>
 "#;
 
 const LINK_REQUESTED: &str = r#"{% extends "layout.html" %}
@@ -146,9 +152,51 @@ It works once, for {{ minutes }} minutes.</p>
 const BAD_EMAIL: &str = r#"{% extends "layout.html" %}
 {% block title %}Email address needed{% endblock %}
 {% block main %}
-<h1>That is not an email address</h1>
-<p>Enter the work email address our emails reach you at.</p>
+<h1>Get a sign-in link or code</h1>
 {% include "new_link_form.html" %}
+{% endblock %}
+"#;
+
+const TOO_MANY: &str = r#"{% extends "layout.html" %}
+{% block title %}Too many requests{% endblock %}
+{% block main %}
+<h1>Too many requests</h1>
+<p class="error" role="alert">We have had as many requests for sign-in emails to this address,
+or from your network, as we answer in a short while. Nothing was sent this time.</p>
+<p>Try again <time datetime="{{ retry_at }}">{{ retry }}</time>. The newest link or code we
+already sent you still works until it expires.</p>
+{% endblock %}
+"#;
+
+const CODE: &str = r#"{% extends "layout.html" %}
+{% block title %}Sign in with a code{% endblock %}
+{% block main %}
+<h1>Sign in with a code</h1>
+{% if sent %}<p class="notice" role="status">If {{ email }} belongs to someone we are onboarding,
+a sign-in code is on its way to it. It works once, for {{ minutes }} minutes.</p>{% endif %}
+{% if error %}<p class="error page-error" role="alert">{{ error }}</p>{% endif %}
+<form method="post" action="/academy/sign-in/code/verify" class="enter-code">
+{% if csrf %}<input type="hidden" name="csrf" value="{{ csrf }}">{% endif %}
+<label for="code-email">Your work email</label>
+{% if email_error %}<p class="error field-error" id="code-email-error" role="alert">{{ email_error }}</p>{% endif %}
+<input id="code-email" name="email" type="email" required maxlength="254" autocomplete="email" value="{{ email }}"{% if email_error %} aria-invalid="true" aria-describedby="code-email-error"{% endif %}>
+<label for="code">The 6-digit code from the email</label>
+{% if code_error %}<p class="error field-error" id="code-error" role="alert">{{ code_error }}</p>{% endif %}
+<input id="code" class="code" name="code" type="text" inputmode="numeric" required maxlength="12" autocomplete="one-time-code"{% if code_error %} aria-invalid="true" aria-describedby="code-error"{% endif %}>
+<button type="submit">Sign in</button>
+</form>
+{% if email %}<form method="post" action="/academy/sign-in/code" class="resend">
+<input type="hidden" name="email" value="{{ email }}">
+<button type="submit" class="quiet">Email me a new code</button>
+</form>{% else %}<p class="muted">No code yet? <a href="/academy">Have one sent to you</a>.</p>{% endif %}
+{% endblock %}
+"#;
+
+const SIGN_OUT_EXPIRED: &str = r#"{% extends "layout.html" %}
+{% block title %}Still signed in{% endblock %}
+{% block main %}
+<h1>You are still signed in</h1>
+<p>That sign-out form has expired. Use the “Sign out” button at the top of this page.</p>
 {% endblock %}
 "#;
 
@@ -263,6 +311,9 @@ fn templates() -> &'static minijinja::Environment<'static> {
             ("new_link_form.html", NEW_LINK_FORM),
             ("link_requested.html", LINK_REQUESTED),
             ("bad_email.html", BAD_EMAIL),
+            ("too_many.html", TOO_MANY),
+            ("code.html", CODE),
+            ("sign_out_expired.html", SIGN_OUT_EXPIRED),
         ])
     })
 }
@@ -345,6 +396,9 @@ mod tests {
             "new_link_form.html",
             "link_requested.html",
             "bad_email.html",
+            "too_many.html",
+            "code.html",
+            "sign_out_expired.html",
         ] {
             assert!(env.get_template(name).is_ok(), "{name}");
         }

@@ -303,6 +303,19 @@ pub(super) async fn page(
             "people": people,
             "alerts": alerts,
             "team_tasks": team_tasks,
+            "autopilot": account.autopilot.as_ref().map(|run| serde_json::json!({
+                "segment": run.segment,
+                "active": run.active(),
+                "since": run.since.to_rfc3339(),
+                "watched": run.tasks.len(),
+                "pending": run.approvals.iter().filter(|a| a.status == onboard_core::state::ApprovalStatus::Pending).count(),
+                "escalations": run.escalations.iter().rev().take(5).map(|e| serde_json::json!({
+                    "at": e.at.to_rfc3339(), "reason": e.reason, "subject": e.subject, "evidence": e.evidence,
+                })).collect::<Vec<_>>(),
+                "posts": run.posts.iter().rev().take(3).map(|p| serde_json::json!({
+                    "at": p.at.to_rfc3339(), "title": p.title, "text": p.text,
+                })).collect::<Vec<_>>(),
+            })),
             "window_days": window,
             "stall_after_hours": Duration(onboard_core::portfolio::STALL_AFTER.0).millis() / 3_600_000,
         }),

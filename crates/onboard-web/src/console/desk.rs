@@ -29,6 +29,21 @@ pub(super) struct BookParam {
     book: Option<String>,
 }
 
+impl BookParam {
+    /// Whether a page shows the member's own accounts: `book=mine` or `book=all`, else a
+    /// CSM's own and everyone's for the other roles.
+    pub(super) fn mine(
+        params: Result<Query<BookParam>, QueryRejection>,
+        session: &super::TeamSession,
+    ) -> bool {
+        match params.ok().and_then(|p| p.0.book).as_deref() {
+            Some("all") => false,
+            Some("mine") => true,
+            _ => session.member.role == "csm",
+        }
+    }
+}
+
 pub(super) async fn alerts(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -38,12 +53,7 @@ pub(super) async fn alerts(
         Ok(session) => session,
         Err(redirect) => return Ok(redirect),
     };
-    let book = params.ok().and_then(|p| p.0.book);
-    let mine = match book.as_deref() {
-        Some("all") => false,
-        Some("mine") => true,
-        _ => session.member.role == "csm",
-    };
+    let mine = BookParam::mine(params, &session);
     let now = state.engine.now();
     let store = state.engine.store();
     let found = store
@@ -179,6 +189,7 @@ pub(super) async fn outbox(
                 "to": m.to_email,
                 "subject": m.subject,
                 "rule": m.rule,
+                "drafted_by": m.drafted_by,
                 "status": m.status,
                 "attempts": m.attempts,
                 "last_error": m.last_error,

@@ -66,6 +66,36 @@ fn console_close_alert() {}
 )]
 fn console_alerts() {}
 
+/// Autopilot's approval queue (what it would do, why, the evidence and the text) and the
+/// latest decisions.
+#[utoipa::path(get, path = "/console/autopilot", tag = "console", operation_id = "console_autopilot",
+    params(("book" = Option<String>, Query, description = "`mine` or `all`")),
+    responses(
+        (status = 200, description = "The autopilot page", body = String, content_type = "text/html"),
+        (status = 303, description = "Not signed in: to `/console/sign-in`"),
+        (status = 500, response = Internal),
+    ),
+    security(("console_session" = []))
+)]
+fn console_autopilot() {}
+
+/// Approves or rejects an action autopilot queued (admins and CSMs; the form carries the
+/// session's `csrf`, `decision` = `approve` or `reject`, and an optional `note`).
+#[utoipa::path(post, path = "/console/accounts/{id}/autopilot/approvals/{approval}", tag = "console", operation_id = "console_decide_approval",
+    params(("id" = String, Path, description = "The account key"), ("approval" = String, Path, description = "The approval's id")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`csrf`, `decision`, `note`"),
+    responses(
+        (status = 303, description = "Decided: to `/console/autopilot`"),
+        (status = 400, description = "No decision, or a note too long: the page again with the error", body = String, content_type = "text/html"),
+        (status = 403, description = "Out-of-date form, or the role (sales) may not act", body = String, content_type = "text/html"),
+        (status = 404, description = "No such account or approval", body = String, content_type = "text/html"),
+        (status = 409, description = "Already decided: the page again with the error", body = String, content_type = "text/html"),
+        (status = 500, response = Internal),
+    ),
+    security(("console_session" = []))
+)]
+fn console_decide_approval() {}
+
 /// Outbox messages by status, with dead letters to retry.
 #[utoipa::path(get, path = "/console/outbox", tag = "console", operation_id = "console_outbox",
     params(("status" = Option<String>, Query, description = "`queued`, `delivered` or `dead`")),
@@ -151,7 +181,9 @@ fn console_sign_in_page() {}
         (status = 303, description = "Signed in: the session cookie is set; to `/console`"),
         (status = 400, description = "The form again with the error next to the field", body = String, content_type = "text/html"),
         (status = 401, description = "Email and password do not match", body = String, content_type = "text/html"),
-        (status = 429, description = "Too many attempts for the address or from the client", body = String, content_type = "text/html"),
+        (status = 429, description = "Too many attempts for the address (5 per 15 minutes) or from the client (20 per 15 minutes): the form again, saying when to try again; nothing is sent",
+            body = String, content_type = "text/html",
+            headers(("retry-after" = u64, description = "Seconds until an attempt may go ahead"))),
         (status = 500, response = Internal),
     ),
     security(())

@@ -26,18 +26,16 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use governor::{Quota, RateLimiter};
 use onboard_core::program::TeamMember;
 use onboard_core::state::{NewMessage, SIGN_IN_URL_PLACEHOLDER, TEAM_ACCOUNT};
 use onboard_store::NewSession;
 use pages::page;
 use serde::Deserialize;
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
-use std::sync::Arc;
 
 mod account;
 mod audit;
+mod autopilot;
 mod charts;
 mod desk;
 pub(crate) mod docs;
@@ -61,6 +59,11 @@ pub fn routes() -> Router<AppState> {
             post(desk::close_alert),
         )
         .route("/console/alerts", get(desk::alerts))
+        .route("/console/autopilot", get(autopilot::page))
+        .route(
+            "/console/accounts/{id}/autopilot/approvals/{approval}",
+            post(autopilot::decide),
+        )
         .route("/console/outbox", get(desk::outbox))
         .route("/console/outbox/{id}/retry", post(desk::retry))
         .route("/console/program", get(desk::program))
@@ -164,76 +167,7 @@ pub(crate) fn redirect(to: &str) -> Response {
     response
 }
 
-/// The console's rate limits: sign-in attempts and link requests, per email address and per
-/// client address, on the engine's clock (a manual clock in tests moves them).
-#[derive(Clone)]
-pub struct SignInLimits {
-    per_address: Arc<Limiter>,
-    per_client: Arc<Limiter>,
-}
-
-type Limiter = RateLimiter<
-    String,
-    governor::state::keyed::HashMapStateStore<String>,
-    EngineTime,
-    governor::middleware::NoOpMiddleware<std::time::Duration>,
->;
-
-/// The engine's clock as the rate limiter's.
-#[derive(Clone)]
-struct EngineTime(Arc<dyn Fn() -> i64 + Send + Sync>);
-
-impl governor::clock::Clock for EngineTime {
-    type Instant = std::time::Duration;
-    fn now(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(u64::try_from((self.0)()).unwrap_or(0))
-    }
-}
-
-impl SignInLimits {
-    /// The limits on the engine's clock.
-    pub fn for_engine(engine: &Arc<onboard_engine::Engine>) -> Self {
-        let engine = engine.clone();
-        Self::new(Arc::new(move || engine.now().millis()))
-    }
-
-    /// Five attempts per address per 15 minutes, 20 per client address per 15 minutes
-    /// (bursts of that size, then one more every 3 minutes, resp. 45 seconds).
-    pub fn new(now: Arc<dyn Fn() -> i64 + Send + Sync>) -> Self {
-        let quota = |burst: u32, every_secs: u64| {
-            Quota::with_period(std::time::Duration::from_secs(every_secs))
-                .map(|q| q.allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN)))
-        };
-        let clock = EngineTime(now);
-        let limiter = |q: Option<Quota>| {
-            Arc::new(RateLimiter::hashmap_with_clock(
-                q.unwrap_or_else(|| Quota::per_hour(NonZeroU32::MIN)),
-                clock.clone(),
-            ))
-        };
-        Self {
-            per_address: limiter(quota(5, 180)),
-            per_client: limiter(quota(20, 45)),
-        }
-    }
-
-    /// Whether one more attempt for `email` from `client` may go ahead (it is counted).
-    fn allow(&self, email: &str, client: &str) -> bool {
-        // Both are counted, so a client that cycles addresses is held by its own limit.
-        let client_ok = self.per_client.check_key(&client.to_owned()).is_ok();
-        let address_ok = self.per_address.check_key(&email.to_owned()).is_ok();
-        if self.per_client.len() > 10_000 {
-            self.per_client.retain_recent();
-            self.per_address.retain_recent();
-        }
-        client_ok && address_ok
-    }
-}
-
-/// The client's address as the listener saw it ("unknown" when it was not recorded).
-fn client(connect: Option<&ConnectInfo<SocketAddr>>) -> String {
-    connect.map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
-}
+pub use crate::state::SignInLimits;
 
 #[derive(Deserialize, Default)]
 struct SignInForm {
@@ -317,15 +251,21 @@ async fn sign_in(
             "password",
         );
     }
-    if !state
+    let client = crate::state::client_address(connect.as_ref());
+    if let Err(limited) = state
         .sign_in_limits
-        .allow(&email, &client(connect.as_ref()))
+        .check(crate::state::Door::Console, &email, &client)
     {
-        return again(
+        let mut answer = again(
             StatusCode::TOO_MANY_REQUESTS,
-            "Too many sign-in attempts. Wait a few minutes and try again.",
+            &format!(
+                "Too many sign-in attempts. Try again {}.",
+                crate::academy::retry_words(limited, state.engine.now())
+            ),
             "email",
-        );
+        )?;
+        crate::academy::set_retry_after(&mut answer, limited);
+        return Ok(answer);
     }
     let member = member(&state, &email);
     if form.password.is_empty() {
@@ -445,11 +385,10 @@ async fn open_session(state: &AppState, email: &str, how: &str) -> ApiResult<Res
         })
         .await?;
     tracing::info!(how, "team member signed in to the console");
-    let secure = state.hooks.public_url.starts_with("https://");
     let cookie = format!(
         "{SESSION_COOKIE}={id}; Path=/console; HttpOnly; SameSite=Lax; Max-Age={}{}",
         SESSION_HOURS * 3_600,
-        if secure { "; Secure" } else { "" }
+        crate::academy::secure_attribute(state)
     );
     let mut response = redirect("/console");
     let headers = response.headers_mut();
@@ -487,7 +426,8 @@ async fn sign_out(
     response.headers_mut().insert(
         SET_COOKIE,
         HeaderValue::from_str(&format!(
-            "{SESSION_COOKIE}=; Path=/console; HttpOnly; SameSite=Lax; Max-Age=0"
+            "{SESSION_COOKIE}=; Path=/console; HttpOnly; SameSite=Lax; Max-Age=0{}",
+            crate::academy::secure_attribute(&state)
         ))
         .map_err(ApiError::internal)?,
     );

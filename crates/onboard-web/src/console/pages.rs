@@ -28,7 +28,7 @@ header.site { border-bottom: 1px solid var(--line); background: var(--soft); }
 header.site .inner, main { max-width: 80rem; margin: 0 auto; padding-left: 1rem; padding-right: 1rem; }
 header.site .inner { display: flex; flex-wrap: wrap; gap: .5rem 1.5rem; align-items: center; padding-top: .5rem; padding-bottom: .5rem; }
 header.site .brand { font-weight: 700; color: var(--ink); text-decoration: none; }
-header.site nav ul { display: flex; gap: 1rem; list-style: none; margin: 0; padding: 0; }
+header.site nav ul { display: flex; flex-wrap: wrap; gap: .3rem 1rem; list-style: none; margin: 0; padding: 0; }
 header.site nav a[aria-current=page] { font-weight: 700; text-decoration: none; color: var(--ink); }
 header.site .me { margin-left: auto; display: flex; gap: .8rem; align-items: center; }
 header.site form { margin: 0; }
@@ -103,6 +103,7 @@ svg.chart .label { font-size: 10px; fill: var(--muted); }
 {% if me %}<nav aria-label="Console"><ul>
 <li><a href="/console"{% if section == "portfolio" %} aria-current="page"{% endif %}>Portfolio</a></li>
 <li><a href="/console/alerts"{% if section == "alerts" %} aria-current="page"{% endif %}>Alerts</a></li>
+<li><a href="/console/autopilot"{% if section == "autopilot" %} aria-current="page"{% endif %}>Autopilot</a></li>
 <li><a href="/console/outbox"{% if section == "outbox" %} aria-current="page"{% endif %}>Outbox</a></li>
 <li><a href="/console/program"{% if section == "program" %} aria-current="page"{% endif %}>Program</a></li>
 {% if me.may_act %}<li><a href="/console/audit"{% if section == "audit" %} aria-current="page"{% endif %}>Audit</a></li>{% endif %}
@@ -261,6 +262,11 @@ const ACCOUNT: &str = r#"{% extends "layout.html" %}
 {% if me.may_act %}<form method="post" action="/console/accounts/{{ account.id }}/alerts/{{ a.id }}/close"><input type="hidden" name="csrf" value="{{ me.csrf }}"><button class="quiet" type="submit">Close</button></form>{% endif %}</div>{% endfor %}</section>{% endif %}
 {% if team_tasks %}<section><h2>Open team tasks</h2>{% for t in team_tasks %}<div class="card"><strong>{{ t.title }}</strong> <span class="muted">{{ t.assignee }} · {{ t.reason }}</span></div>{% endfor %}</section>{% endif %}
 </div>{% endif %}
+{% if autopilot %}<section id="autopilot"><h2>Autopilot</h2>
+<p>{% if autopilot.active %}Run by autopilot (segment <strong>{{ autopilot.segment }}</strong>) since {{ autopilot.since[:16]|replace("T", " ") }}, watching {{ autopilot.watched }} task(s).{% else %}Was on autopilot (segment {{ autopilot.segment }}); run by people now.{% endif %}{% if autopilot.pending %} <a href="/console/autopilot?book=all">{{ autopilot.pending }} action(s) waiting for approval</a>.{% endif %}</p>
+{% for e in autopilot.escalations %}<div class="card"><strong>Handed over: {{ e.reason }}</strong> <span class="muted">{{ e.at[:16]|replace("T", " ") }} · {{ e.subject }}</span><br>{{ e.evidence }}</div>{% endfor %}
+{% for p in autopilot.posts %}<div class="card"><strong>{{ p.title }}</strong> <span class="muted">posted {{ p.at[:16]|replace("T", " ") }}</span><br>{{ p.text }}</div>{% endfor %}
+</section>{% endif %}
 <div class="grid">
 <section id="plan"><h2>Plan</h2>
 {% for p in projects %}<div class="card"><h3>{{ p.title }} <span class="status">{{ p.status }}</span></h3><p class="muted">{{ p.done }} of {{ p.total }} tasks done</p>
@@ -325,7 +331,7 @@ const OUTBOX: &str = r#"{% extends "layout.html" %}
 </ul>
 <div class="scroll"><table id="outbox"><thead><tr><th scope="col">Created</th><th scope="col">To</th><th scope="col">Subject</th><th scope="col">Account</th><th scope="col">Rule</th><th scope="col">Status</th><th scope="col"></th></tr></thead><tbody>
 {% for m in messages %}<tr data-message="{{ m.id }}"><td class="nowrap">{{ m.created_at[:16]|replace("T", " ") }}</td><td>{{ m.channel }}: {{ m.to }}</td><td>{{ m.subject }}</td>
-<td>{% if m.account %}<a href="/console/accounts/{{ m.account }}">{{ m.account }}</a>{% else %}team{% endif %}</td><td>{{ m.rule }}</td>
+<td>{% if m.account %}<a href="/console/accounts/{{ m.account }}">{{ m.account }}</a>{% else %}team{% endif %}</td><td>{{ m.rule }}{% if m.drafted_by %}<br><span class="muted">written by {{ m.drafted_by }}</span>{% endif %}</td>
 <td><span class="status {{ m.status }}">{{ m.status }}</span> <span class="muted">{{ m.attempts }} attempt(s){% if m.last_error %} · {{ m.last_error }}{% endif %}</span></td>
 <td>{% if m.status == "dead" and me.may_act %}<form method="post" action="/console/outbox/{{ m.id }}/retry"><input type="hidden" name="csrf" value="{{ me.csrf }}"><button class="quiet" type="submit">Retry</button></form>{% endif %}</td></tr>
 {% else %}<tr><td colspan="7">No messages.</td></tr>{% endfor %}
@@ -367,7 +373,7 @@ const AUDIT: &str = r#"{% extends "layout.html" %}
 {% endblock %}
 "#;
 
-const NAMES: [(&str, &str); 15] = [
+const NAMES: [(&str, &str); 16] = [
     ("layout.html", LAYOUT),
     ("sign_in.html", SIGN_IN),
     ("sign_in_link.html", SIGN_IN_LINK),
@@ -380,6 +386,7 @@ const NAMES: [(&str, &str); 15] = [
     ("portfolio.html", PORTFOLIO),
     ("account.html", ACCOUNT),
     ("alerts.html", ALERTS),
+    ("autopilot.html", super::autopilot::TEMPLATE),
     ("outbox.html", OUTBOX),
     ("program.html", PROGRAM),
     ("audit.html", AUDIT),

@@ -31,6 +31,12 @@ pub struct MessageView {
     pub cause: String,
     /// The person whose personal sign-in link the body holds, if any.
     pub sign_in_for: Option<String>,
+    /// Who wrote the text of an autopilot email when a language model is configured: the
+    /// model's name (subject and body are its draft), or `template: <reason>` when its
+    /// draft was not used (an error, a timeout, an answer that dropped a link…); null
+    /// when no draft was tried.
+    #[schema(example = "template: timeout after 8s")]
+    pub drafted_by: Option<String>,
     #[schema(value_type = MessageStatus)]
     pub status: String,
     pub attempts: i64,
@@ -108,6 +114,7 @@ impl From<&MessageRecord> for MessageView {
             rule: m.rule.clone(),
             cause: m.cause.clone(),
             sign_in_for: m.sign_in_email.clone(),
+            drafted_by: m.drafted_by.clone(),
             status: m.status.clone(),
             attempts: m.attempts,
             next_attempt_at: m.next_attempt_at.map(|t| t.to_rfc3339()),

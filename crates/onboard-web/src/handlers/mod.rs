@@ -1,6 +1,7 @@
 //! Request handlers, one module per resource.
 
 pub mod accounts;
+pub mod autopilot;
 pub mod clock;
 pub mod endpoints;
 pub mod events;

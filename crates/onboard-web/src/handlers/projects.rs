@@ -958,7 +958,7 @@ fn active_project(project: &Project) -> ApiResult<()> {
 }
 
 /// A 400 that names the field at fault.
-fn field_error(field: &str, message: String) -> ApiError {
+pub(crate) fn field_error(field: &str, message: String) -> ApiError {
     let mut error = ApiError::bad_request(message.clone());
     error.details = vec![InputError {
         at: field.to_owned(),
@@ -969,7 +969,11 @@ fn field_error(field: &str, message: String) -> ApiError {
 
 /// The body as a JSON object with only `allowed` fields; an empty body is an empty object
 /// unless `required`.
-fn object(bytes: &[u8], allowed: &[&str], required: bool) -> ApiResult<Map<String, Value>> {
+pub(crate) fn object(
+    bytes: &[u8],
+    allowed: &[&str],
+    required: bool,
+) -> ApiResult<Map<String, Value>> {
     if !required && bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
@@ -992,7 +996,7 @@ fn object(bytes: &[u8], allowed: &[&str], required: bool) -> ApiResult<Map<Strin
     Ok(map)
 }
 
-fn optional_text(body: &Map<String, Value>, field: &str) -> ApiResult<Option<String>> {
+pub(crate) fn optional_text(body: &Map<String, Value>, field: &str) -> ApiResult<Option<String>> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => {
@@ -1006,7 +1010,7 @@ fn optional_text(body: &Map<String, Value>, field: &str) -> ApiResult<Option<Str
     }
 }
 
-fn required_text(body: &Map<String, Value>, field: &str) -> ApiResult<String> {
+pub(crate) fn required_text(body: &Map<String, Value>, field: &str) -> ApiResult<String> {
     optional_text(body, field)?.ok_or_else(|| field_error(field, format!("`{field}` is required")))
 }
 

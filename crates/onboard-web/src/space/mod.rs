@@ -149,7 +149,11 @@ fn not_found(who: &Stakeholder) -> ApiResult<Response> {
     page(
         StatusCode::NOT_FOUND,
         "not_found.html",
-        json!({ "account": who.account.name, "signed_in": true }),
+        json!({
+            "account": who.account.name,
+            "signed_in": true,
+            "session_csrf": csrf_token(&who.session.id),
+        }),
     )
 }
 

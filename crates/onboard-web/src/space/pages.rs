@@ -57,7 +57,7 @@ details summary { cursor: pointer; color: var(--accent); }
 <header class="site"><div class="inner">
 <a class="brand" href="/space">{% if account %}{{ account }} · {% endif %}Shared Space</a>
 {% if signed_in %}<a href="/academy">Your Academy</a>
-<form method="post" action="/academy/sign-out"><button class="quiet" type="submit">Sign out</button></form>{% endif %}
+<form method="post" action="/academy/sign-out"><input type="hidden" name="csrf" value="{{ session_csrf }}"><button class="quiet" type="submit">Sign out</button></form>{% endif %}
 </div></header>
 <main id="main">
 {% block main %}{% endblock %}
@@ -132,6 +132,17 @@ const SPACE: &str = r##"{% extends "layout.html" %}
 {% endif %}
 </section>
 {% endif %}
+
+<section aria-labelledby="usage-title" class="usage">
+<h2 id="usage-title">Your team in the product</h2>
+{% if usage.used %}
+<p><strong>{{ usage.active }}</strong>{% if usage.seats %} of {{ usage.seats }} seats{% endif %} active in the last {{ usage.window_days }} days{% if usage.seats %} ({{ usage.seat_percent }}%){% endif %} · {{ usage.trend }}</p>
+{% if usage.aha %}<p>First value moment: <strong>{{ usage.aha.event }}</strong>{% if usage.aha.who %} by {{ usage.aha.who }}{% endif %}, <time datetime="{{ usage.aha.when.at }}">{{ usage.aha.when.words }}</time></p>{% endif %}
+{% if usage.features %}<ul class="features">{% for f in usage.features %}<li>{{ f.feature }}: {{ f.users }} {% if f.users == 1 %}person{% else %}people{% endif %} ({{ f.percent }}% of active)</li>{% endfor %}</ul>{% endif %}
+{% else %}
+<p class="muted">No one has used the product yet. Your first steps in the plan get you there.</p>
+{% endif %}
+</section>
 
 <section aria-labelledby="goals-title">
 <h2 id="goals-title">Goals</h2>
@@ -211,7 +222,7 @@ const SPACE: &str = r##"{% extends "layout.html" %}
 <h2 id="activity-title">Recent activity</h2>
 {% if activity %}
 <ul class="activity">
-{% for item in activity %}<li><time datetime="{{ item.when.at }}">{{ item.when.words }}</time> · <strong>{{ item.who }}</strong> {{ item.what }} “{{ item.task }}”{% if item.text %}: {{ item.text }}{% endif %}</li>
+{% for item in activity %}<li{% if item.post %} class="post"{% endif %}><time datetime="{{ item.when.at }}">{{ item.when.words }}</time> · <strong>{{ item.who }}</strong> {% if item.post %}posted <strong>{{ item.title }}</strong>: {{ item.text }}{% else %}{{ item.what }} “{{ item.task }}”{% if item.text %}: {{ item.text }}{% endif %}{% endif %}</li>
 {% endfor %}
 </ul>
 {% else %}

@@ -180,6 +180,7 @@ pub(super) fn context(who: &Stakeholder, now: Timestamp, csrf: &str, said: Said)
     json!({
         "program": who.program.name,
         "signed_in": true,
+        "session_csrf": csrf,
         "account": account.name,
         "person": { "name": who.name, "persona": who.persona.as_deref().map(words) },
         "now": when(now, true),
@@ -223,6 +224,39 @@ pub(super) fn context(who: &Stakeholder, now: Timestamp, csrf: &str, said: Said)
         "goals": goals,
         "projects": projects,
         "activity": activity(who, &launched, now),
+        "usage": usage(who, now),
+    })
+}
+
+/// How the team uses the product, in the customer's words: active people against seats over
+/// the health window, each key feature's reach, the trend, and the first value moment.
+fn usage(who: &Stakeholder, now: Timestamp) -> Value {
+    let account = &who.account;
+    let health = onboard_core::health::assess(account, &who.program.health, now);
+    let percent = |share: f64| (share * 100.0).round() as u32;
+    let trend = match health.trend.direction {
+        onboard_core::health::Direction::Rising => "Use is rising",
+        onboard_core::health::Direction::Steady => "Use is steady",
+        onboard_core::health::Direction::Falling => "Use is falling",
+        onboard_core::health::Direction::New => "Just getting started",
+    };
+    json!({
+        "used": health.active_users > 0 || account.aha.is_some(),
+        "active": health.active_users,
+        "seats": health.seats,
+        "seat_percent": percent(health.seat_share).min(100),
+        "window_days": health.window_days,
+        "trend": trend,
+        "features": health.features.iter().map(|f| json!({
+            "feature": f.feature,
+            "users": f.users,
+            "percent": percent(f.share),
+        })).collect::<Vec<_>>(),
+        "aha": account.aha.as_ref().map(|aha| json!({
+            "when": when(aha.at, false),
+            "event": aha.event,
+            "who": aha.email.as_deref().map(|e| person_words(who, e)),
+        })),
     })
 }
 
@@ -300,6 +334,28 @@ fn activity(who: &Stakeholder, launched: &[&Project], now: Timestamp) -> Vec<Val
                     }),
                 ));
             }
+        }
+    }
+    // Autopilot's progress posts, from the CSM (or the program's sender).
+    if let Some(run) = &who.account.autopilot {
+        let from = who
+            .account
+            .csm
+            .as_deref()
+            .and_then(|email| who.program.team.iter().find(|m| m.email == email))
+            .map_or_else(|| who.program.sender.name.clone(), |m| m.name.clone());
+        for post in run.posts.iter().filter(|p| p.at <= now) {
+            items.push((
+                post.at,
+                json!({
+                    "when": when(post.at, true),
+                    "who": from,
+                    "what": "posted",
+                    "title": post.title,
+                    "text": post.text,
+                    "post": true,
+                }),
+            ));
         }
     }
     for file in &who.files {

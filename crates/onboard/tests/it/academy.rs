@@ -633,3 +633,595 @@ async fn a_learner_keeps_the_modules_of_the_program_version_their_account_starte
         db.finish().await;
     }
 }
+
+// ------------------------------------------------------------ signing in with a code, limits
+
+/// The one-time codes emailed to `email` so far, from the development mailbox.
+async fn codes_emailed(server: &Server, email: &str) -> Vec<String> {
+    const LEAD: &str = "Academy (ACME Inc.) is:";
+    let mailbox = server.get("/api/mailbox").await;
+    let mut codes = Vec::new();
+    for entry in mailbox["emails"].as_array().unwrap() {
+        if !entry["to"].as_str().is_some_and(|to| to.contains(email)) {
+            continue;
+        }
+        let raw = server
+            .client
+            .get(server.url(&format!("/api/mailbox/{}", text(&entry["file"]))))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let raw = quoted_printable::decode(raw.as_bytes(), quoted_printable::ParseMode::Robust)
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or(raw);
+        if let Some(start) = raw.find(LEAD) {
+            let code: String = raw[start + LEAD.len()..]
+                .trim_start()
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            codes.push(code);
+        }
+    }
+    codes
+}
+
+/// Asks for a code for `email` on the sign-in page, as its form does; returns the page.
+async fn ask_for_code(browser: &Browser, email: &str) -> Page {
+    browser
+        .submit("/academy/sign-in/code", &[("email", email)])
+        .await
+}
+
+/// Asks for a code for `email` and waits for the email that carries it; returns the code.
+async fn new_code(server: &Server, email: &str) -> String {
+    let before = codes_emailed(server, email).await;
+    let page = ask_for_code(&Browser::new(server), email).await;
+    assert_eq!(page.status, 200, "{}", page.html.html());
+    server.advance("1s").await;
+    eventually(&format!("a new code for {email}"), DEADLINE, || async {
+        codes_emailed(server, email)
+            .await
+            .into_iter()
+            .find(|code| !before.contains(code))
+    })
+    .await
+}
+
+/// Sends the code form from a browser without a session.
+async fn enter_code(server: &Server, email: &str, code: &str) -> Page {
+    Browser::new(server)
+        .submit(
+            "/academy/sign-in/code/verify",
+            &[("email", email), ("code", code)],
+        )
+        .await
+}
+
+/// A code of six digits that is not `code`.
+fn wrong(code: &str) -> String {
+    let n: u32 = code.parse().unwrap();
+    format!("{:06}", (n + 1) % 1_000_000)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emailed_code_signs_in_once_and_never_sits_in_the_outbox() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = academy_server(data.path(), &db, None).await;
+        let code = new_code(&server, EVE).await;
+        assert_eq!(code.len(), 6, "{code}");
+
+        let eve = Browser::new(&server);
+        let signed_in = eve
+            .post(
+                "/academy/sign-in/code/verify",
+                &[("email", "  Eve@ACME.example "), ("code", &code)],
+            )
+            .await;
+        assert_eq!(signed_in.status(), 303);
+        assert_eq!(signed_in.headers()["location"], "/academy");
+        let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
+        assert_eq!(eve.get("/academy").await.text("h1"), "Welcome, Eve Seller");
+        assert_eq!(eve.get("/space").await.status, 200, "the Space shares it");
+
+        let again = enter_code(&server, EVE, &code).await;
+        assert_eq!(again.status, 401, "a code signs in once");
+        assert!(again.text("#code-error").contains("not right"));
+
+        let sent = server
+            .messages_of_rule(ACCOUNT, "academy-sign-in-code")
+            .await;
+        assert_eq!(sent.len(), 1);
+        let body = text(&sent[0]["body"]);
+        assert!(!body.contains(&code), "the outbox keeps no code: {body}");
+        assert!(body.contains("%ONBOARD_SIGN_IN_CODE%"), "{body}");
+        server.advance("1s").await;
+        let logins = server.events("type=academy.login").await;
+        assert_eq!(logins.len(), 1);
+        assert_eq!(logins[0]["data"]["email"], EVE);
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_expires_fifteen_minutes_after_it_was_sent() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = academy_server(data.path(), &db, None).await;
+        let code = new_code(&server, EVE).await;
+
+        server.advance("15m").await;
+        let late = enter_code(&server, EVE, &code).await;
+        assert_eq!(late.status, 401);
+        assert!(late.text("#code-error").contains("expired"));
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_wrong_tries_kill_the_code() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = academy_server(data.path(), &db, None).await;
+        let code = new_code(&server, EVE).await;
+
+        for _ in 0..5 {
+            let tried = enter_code(&server, EVE, &wrong(&code)).await;
+            assert_eq!(tried.status, 401);
+            assert_eq!(tried.attr("#code", "aria-invalid"), "true");
+            assert_eq!(tried.attr("#code-email", "value"), EVE, "the address stays");
+        }
+        let right_too_late = enter_code(&server, EVE, &code).await;
+        assert_eq!(right_too_late.status, 401, "the code is dead");
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_wrong_tries_leave_the_code_working() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = academy_server(data.path(), &db, None).await;
+        let code = new_code(&server, EVE).await;
+
+        for _ in 0..4 {
+            assert_eq!(enter_code(&server, EVE, &wrong(&code)).await.status, 401);
+        }
+        let eve = Browser::new(&server);
+        let signed_in = eve
+            .post(
+                "/academy/sign-in/code/verify",
+                &[("email", EVE), ("code", &code)],
+            )
+            .await;
+        assert_eq!(signed_in.status(), 303);
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_code_revokes_the_older_one() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = academy_server(data.path(), &db, None).await;
+        let older = new_code(&server, EVE).await;
+        let newer = new_code(&server, EVE).await;
+        assert_ne!(older, newer);
+
+        assert_eq!(enter_code(&server, EVE, &older).await.status, 401);
+        let eve = Browser::new(&server);
+        let signed_in = eve
+            .post(
+                "/academy/sign-in/code/verify",
+                &[("email", EVE), ("code", &newer)],
+            )
+            .await;
+        assert_eq!(signed_in.status(), 303);
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_does_not_revoke_the_persons_sign_in_link() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = academy_server(data.path(), &db, None).await;
+        let welcome = welcome_email(&server, EVE).await;
+        let start = welcome.find("/academy/sign-in?token=").unwrap() + 23;
+        let token: String = welcome[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect();
+        new_code(&server, EVE).await;
+
+        let eve = Browser::new(&server);
+        let signed_in = eve.post("/academy/sign-in", &[("token", &token)]).await;
+        assert_eq!(signed_in.status(), 303, "the link still works");
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_address_gets_the_same_answer_and_no_code() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = academy_server(data.path(), &db, None).await;
+        let n_messages = server.messages("").await.len();
+
+        let browser = Browser::new(&server);
+        let unknown = ask_for_code(&browser, "nobody@acme.example").await;
+        let known = ask_for_code(&browser, EVE).await;
+        assert_eq!((unknown.status, known.status), (200, 200));
+        assert_eq!(
+            unknown
+                .text("main")
+                .replace("nobody@acme.example", "ADDRESS"),
+            known.text("main").replace(EVE, "ADDRESS")
+        );
+        server.advance("1s").await;
+        assert_eq!(
+            server.messages("").await.len(),
+            n_messages + 1,
+            "Eve's only"
+        );
+        assert_eq!(
+            enter_code(&server, "nobody@acme.example", "123456")
+                .await
+                .status,
+            401
+        );
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_form_with_a_missing_field_comes_back_with_the_error_next_to_it() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = academy_server(data.path(), &db, None).await;
+
+        let no_email = enter_code(&server, "", "123456").await;
+        assert_eq!(no_email.status, 400);
+        assert_eq!(
+            no_email.text("#code-email-error"),
+            "Enter your work email address."
+        );
+        assert_eq!(no_email.attr("#code-email", "aria-invalid"), "true");
+        assert!(no_email.all("#code-error").is_empty());
+
+        let no_code = enter_code(&server, EVE, " ").await;
+        assert_eq!(no_code.status, 400);
+        assert_eq!(
+            no_code.text("#code-error"),
+            "Enter the 6-digit code from the email."
+        );
+        assert_eq!(no_code.attr("#code-email", "value"), EVE);
+
+        let no_address = Browser::new(&server)
+            .submit("/academy/sign-in/code", &[("email", "")])
+            .await;
+        assert_eq!(no_address.status, 400);
+        assert_eq!(
+            no_address.text("#email-error"),
+            "Enter your work email address."
+        );
+        assert!(server
+            .messages_of_rule(ACCOUNT, "academy-sign-in-code")
+            .await
+            .is_empty());
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_form_sent_from_a_browser_with_a_session_needs_its_csrf_token() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = academy_server(data.path(), &db, None).await;
+        let sam = sign_in(&server, SAM).await;
+        let code = new_code(&server, EVE).await;
+
+        let forged = sam
+            .submit(
+                "/academy/sign-in/code/verify",
+                &[("email", EVE), ("code", &code)],
+            )
+            .await;
+        assert_eq!(forged.status, 403);
+        assert_eq!(sam.get("/academy").await.text("h1"), "Welcome, Sam Seller");
+
+        let form = sam.get(&format!("/academy/sign-in/code?email={EVE}")).await;
+        let csrf = form.attr("form.enter-code input[name=csrf]", "value");
+        let switched = sam
+            .post(
+                "/academy/sign-in/code/verify",
+                &[("email", EVE), ("code", &code), ("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(
+            switched.status(),
+            303,
+            "the code was not spent by the refusal"
+        );
+        assert_eq!(sam.get("/academy").await.text("h1"), "Welcome, Eve Seller");
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_and_code_requests_are_limited_per_address_until_the_clock_moves() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = academy_server(data.path(), &db, None).await;
+        let browser = Browser::new(&server);
+        for i in 0..5 {
+            let path = if i % 2 == 0 {
+                "/academy/sign-in/new"
+            } else {
+                "/academy/sign-in/code"
+            };
+            assert_eq!(browser.submit(path, &[("email", EVE)]).await.status, 200);
+        }
+        server.advance("1s").await;
+        let n_messages = server.messages("").await.len();
+        let n_events = server.events("").await.len();
+
+        for path in ["/academy/sign-in/code", "/academy/sign-in/new"] {
+            let held = browser.post(path, &[("email", EVE)]).await;
+            assert_eq!(held.status(), 429, "{path}");
+            let retry_after: u64 = held.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=180).contains(&retry_after), "{retry_after}");
+            let page = Browser::page(held).await;
+            assert!(page.text("main").contains("Nothing was sent"));
+            assert!(page.text("main").contains("Try again at"));
+        }
+        let json = browser
+            .client
+            .post(format!("{}/academy/sign-in/code", browser.base))
+            .header("accept", "application/json")
+            .form(&[("email", EVE)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(json.status(), 429);
+        let body: Value = json.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "rate_limited");
+        server.advance("1s").await;
+        assert_eq!(server.messages("").await.len(), n_messages, "nothing sent");
+        assert_eq!(server.events("").await.len(), n_events, "nothing logged");
+
+        // Another address from the same client is not held by Eve's limit.
+        assert_eq!(
+            browser
+                .submit("/academy/sign-in/code", &[("email", SAM)])
+                .await
+                .status,
+            200
+        );
+        server.advance("3m").await;
+        assert_eq!(
+            browser
+                .submit("/academy/sign-in/code", &[("email", EVE)])
+                .await
+                .status,
+            200,
+            "the limit lifts with time"
+        );
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_and_code_requests_are_limited_per_client() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = academy_server(data.path(), &db, None).await;
+        let browser = Browser::new(&server);
+        for i in 0..20 {
+            let email = format!("person{i}@elsewhere.example");
+            let page = browser
+                .submit("/academy/sign-in/new", &[("email", &email)])
+                .await;
+            assert_eq!(page.status, 200, "request {i}");
+        }
+        let held = browser
+            .submit("/academy/sign-in/code", &[("email", EVE)])
+            .await;
+        assert_eq!(held.status, 429, "a client that cycles addresses is held");
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_needs_the_sessions_csrf_token() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = academy_server(data.path(), &db, None).await;
+        let eve = sign_in(&server, EVE).await;
+
+        let forged = eve.post("/academy/sign-out", &[]).await;
+        assert_eq!(forged.status(), 403);
+        assert!(forged.headers().get("set-cookie").is_none());
+        let home = eve.get("/academy").await;
+        assert_eq!(home.text("h1"), "Welcome, Eve Seller", "still signed in");
+
+        let csrf = home.attr("form[action='/academy/sign-out'] input[name=csrf]", "value");
+        let signed_out = eve.post("/academy/sign-out", &[("csrf", &csrf)]).await;
+        assert_eq!(signed_out.status(), 303);
+        let home = eve.get("/academy").await;
+        assert!(home.all(".modules").is_empty(), "signed out");
+        assert_eq!(eve.get("/space").await.all(".plan").len(), 0);
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_signed_in_page_offers_a_sign_out_that_works() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = academy_server(data.path(), &db, None).await;
+        for path in [
+            "/academy",
+            "/academy/modules/01-your-first-day",
+            "/academy/modules/no-such-module",
+            "/space",
+        ] {
+            let code = new_code(&server, EVE).await;
+            let eve = Browser::new(&server);
+            let signed_in = eve
+                .post(
+                    "/academy/sign-in/code/verify",
+                    &[("email", EVE), ("code", &code)],
+                )
+                .await;
+            assert_eq!(signed_in.status(), 303);
+            let page = eve.get(path).await;
+            let csrf = page.attr("form[action='/academy/sign-out'] input[name=csrf]", "value");
+            assert!(!csrf.is_empty(), "{path}");
+            let signed_out = eve.post("/academy/sign-out", &[("csrf", &csrf)]).await;
+            assert_eq!(signed_out.status(), 303, "from {path}");
+        }
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_cookie_is_secure_when_the_public_url_is_https() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = ServerConfig::new(data.path(), &db)
+            .env("ONBOARD_PUBLIC_URL", "https://onboard.example")
+            .start()
+            .await;
+        server.post_events(&team_deal()).await;
+        server.advance("1s").await;
+        let (eve, signed_in) = sign_in_with_answer(&server, EVE).await;
+        let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+        assert!(cookie.contains("; Secure"), "{cookie}");
+
+        let csrf = eve
+            .get("/academy")
+            .await
+            .attr("form[action='/academy/sign-out'] input[name=csrf]", "value");
+        let signed_out = eve.post("/academy/sign-out", &[("csrf", &csrf)]).await;
+        for cleared in signed_out.headers().get_all("set-cookie") {
+            assert!(
+                cleared.to_str().unwrap().contains("; Secure"),
+                "{cleared:?}"
+            );
+        }
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_cookie_is_not_secure_on_plain_http() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = academy_server(data.path(), &db, None).await;
+        let (_, signed_in) = sign_in_with_answer(&server, EVE).await;
+        let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+        assert!(!cookie.contains("Secure"), "{cookie}");
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_way_in_offers_a_code_as_well_as_a_new_link() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = academy_server(data.path(), &db, None).await;
+        let visitor = Browser::new(&server);
+        // The signed-out pages, and the page of a link that cannot be used.
+        for path in ["/academy", "/space", "POST /academy/sign-in"] {
+            let page = if path.starts_with("POST") {
+                visitor
+                    .submit("/academy/sign-in", &[("token", "spent-or-unknown")])
+                    .await
+            } else {
+                visitor.get(path).await
+            };
+            assert_eq!(
+                page.all("form[action='/academy/sign-in/new'] button[formaction='/academy/sign-in/code']")
+                    .len(),
+                1,
+                "{path}"
+            );
+            assert_eq!(
+                page.all("a[href='/academy/sign-in/code']").len(),
+                1,
+                "{path}"
+            );
+        }
+        let form = visitor.get("/academy/sign-in/code").await;
+        assert_eq!(form.status, 200);
+        assert_eq!(
+            form.all("form[action='/academy/sign-in/code/verify'] input[name=code]")
+                .len(),
+            1
+        );
+        assert!(
+            form.all("input[name=csrf]").is_empty(),
+            "no session, no token"
+        );
+
+        drop(server);
+        db.finish().await;
+    }
+}

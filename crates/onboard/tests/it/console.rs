@@ -53,7 +53,7 @@ async fn console_link(server: &Server, email: &str) -> Option<String> {
 }
 
 /// Asks for a link for `email` and signs in with it.
-async fn team_sign_in(server: &Server, email: &str) -> Browser {
+pub(crate) async fn team_sign_in(server: &Server, email: &str) -> Browser {
     let browser = Browser::new(server);
     let sent = browser
         .submit("/console/sign-in", &[("email", email)])
@@ -86,7 +86,7 @@ async fn team_sign_in(server: &Server, email: &str) -> Browser {
 }
 
 /// The CSRF token of the page's forms.
-fn csrf(page: &Page) -> String {
+pub(crate) fn csrf(page: &Page) -> String {
     page.all("input[name=csrf]")
         .first()
         .and_then(|input| input.attr("value"))
@@ -681,6 +681,63 @@ async fn in_chromium_a_csm_signs_in_by_link_finds_the_stalled_account_and_reads_
         }
 
         drop(chromium);
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_sign_in_says_when_to_try_again() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = console_server(data.path(), &db).await;
+        let browser = Browser::new(&server);
+        let form = [("email", SALES_EMAIL), ("password", "guessing wrong 123")];
+        for _ in 0..5 {
+            browser.post("/console/sign-in", &form).await;
+        }
+        let held = browser.post("/console/sign-in", &form).await;
+        assert_eq!(held.status(), 429);
+        assert_eq!(held.headers()["retry-after"], "180");
+        let page = Browser::page(held).await;
+        assert!(
+            page.text("main")
+                .contains("Try again at 09:03:01 UTC (in 3 minutes)"),
+            "{}",
+            page.html.html()
+        );
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_cookie_is_secure_when_the_public_url_is_https() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = ServerConfig::new(data.path(), &db)
+            .env("ONBOARD_PUBLIC_URL", "https://onboard.example")
+            .start()
+            .await;
+        let browser = Browser::new(&server);
+        browser
+            .submit("/console/sign-in", &[("email", SALES_EMAIL)])
+            .await;
+        server.advance("1s").await;
+        let token = eventually("the console link", DEADLINE, || async {
+            console_link(&server, SALES_EMAIL).await
+        })
+        .await;
+        let signed_in = browser
+            .post("/console/sign-in/link", &[("token", &token)])
+            .await;
+        assert_eq!(signed_in.status(), 303);
+        let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+        assert!(cookie.contains("; Secure"), "{cookie}");
+
         drop(server);
         db.finish().await;
     }

@@ -7,6 +7,7 @@
 
 mod academy;
 mod audit;
+mod autopilot;
 mod brief;
 mod browser;
 mod cli;

@@ -106,31 +106,41 @@ impl Browser {
     }
 }
 
-/// The raw welcome email to `email`, decoded from quoted-printable.
+/// The raw email to `email` with their newest sign-in link (the one that works: a newer link
+/// revokes the older), decoded from quoted-printable.
 pub async fn welcome_email(server: &Server, email: &str) -> String {
-    let file = eventually(&format!("a welcome email to {email}"), DEADLINE, || async {
+    eventually(&format!("a welcome email to {email}"), DEADLINE, || async {
         let mailbox = server.get("/api/mailbox").await;
-        mailbox["emails"]
+        let files: Vec<String> = mailbox["emails"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|e| e["to"].as_str().is_some_and(|to| to.contains(email)))
+            .filter(|e| e["to"].as_str().is_some_and(|to| to.contains(email)))
             .map(|e| text(&e["file"]))
+            .collect();
+        // The mailbox lists the newest first; the newest emails may hold no link (a next
+        // step, a code).
+        for file in &files {
+            let raw = server
+                .client
+                .get(server.url(&format!("/api/mailbox/{file}")))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let raw = quoted_printable::decode(raw.as_bytes(), quoted_printable::ParseMode::Robust)
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                .unwrap_or(raw);
+            if raw.contains("/academy/sign-in?token=") {
+                return Some(raw);
+            }
+        }
+        None
     })
-    .await;
-    let raw = server
-        .client
-        .get(server.url(&format!("/api/mailbox/{file}")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    quoted_printable::decode(raw.as_bytes(), quoted_printable::ParseMode::Robust)
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        .unwrap_or(raw)
+    .await
 }
 
 /// Signs `email` in with the link of their welcome email (the Academy's sign-in); returns

@@ -1,9 +1,10 @@
 //! The customer's Shared Space, through a browser's eyes: a person of the account signs in
 //! with the link of their welcome email (the Academy's session), sees the plan of the
 //! launched project with snoozed tasks hidden until the clock passes their unlock, their own
-//! tasks first, the goals with their status, marks their task done and comments (the API
-//! then shows both), and is refused, with nothing appended, whatever the plan does not allow
-//! them: a team task, a bad comment, a bad CSRF token, another account's ids.
+//! tasks first, the goals with their status, how the team uses the product, marks their task
+//! done and comments (the API then shows both), and is refused, with nothing appended,
+//! whatever the plan does not allow them: a team task, a bad comment, a bad CSRF token,
+//! another account's ids.
 
 use crate::pages::*;
 use crate::support::*;
@@ -300,6 +301,56 @@ async fn a_person_sees_the_goals_with_their_status_and_progress() {
             "{first_pipeline}"
         );
         assert!(first_pipeline.contains("0 of 50"), "{first_pipeline}");
+
+        drop(server);
+        db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_sees_how_their_team_uses_the_product() {
+    for db in TestDatabase::all().await {
+        eprintln!("backend: {}", db.backend);
+        let data = tempfile::tempdir().unwrap();
+        let server = space_server(data.path(), &db).await;
+        let ada = sign_in(&server, &admin_email(ACCOUNT)).await;
+        let before = squash(&ada.get("/space").await.text(".usage"));
+        assert!(
+            before.contains("No one has used the product yet"),
+            "{before}"
+        );
+
+        for (n, (user, email, event)) in [
+            ("u-ada", admin_email(ACCOUNT), "Pipeline Configured"),
+            ("u-ada", admin_email(ACCOUNT), "Lead Imported"),
+            ("u-eve", EVE.to_owned(), "Lead Imported"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            server
+                .post_events(&json!({
+                    "id": format!("use-{n}"),
+                    "type": "product.track",
+                    "account": ACCOUNT,
+                    "data": { "user": user, "email": email, "event": event },
+                }))
+                .await;
+        }
+        server.advance("1h").await;
+        let usage = squash(&ada.get("/space").await.text(".usage"));
+        assert!(
+            usage.contains("2 of 2 seats active in the last 35 days (100%)"),
+            "{usage}"
+        );
+        assert!(
+            usage.contains("First value moment: Pipeline Configured by Ada Admin"),
+            "{usage}"
+        );
+        assert!(
+            usage.contains("Lead Imported: 2 people (100% of active)"),
+            "{usage}"
+        );
 
         drop(server);
         db.finish().await;

@@ -168,6 +168,20 @@ pub(crate) fn check(file: &str, draft: &Draft, folder: &Folder<'_>, out: &mut Ve
     }
 
     let schema = condition_schema(&persona_names);
+    if let Some(autopilot) = &draft.autopilot {
+        let channels: Vec<&str> = draft
+            .channels
+            .iter()
+            .map(|(n, _)| n.value.as_str())
+            .collect();
+        let known = super::autopilot::Known {
+            messages: &message_names,
+            roles: &roles,
+            channels: &channels,
+            schema: &schema,
+        };
+        super::autopilot::check(cx, autopilot, &known);
+    }
     for rule in &draft.rules {
         if let Some(when) = &rule.when {
             check_condition(cx, when, &schema);
@@ -911,7 +925,7 @@ pub(crate) fn condition_schema(personas: &[&str]) -> crate::expr::Schema {
 /// Reports every problem of a rule's condition at its place in the file. The place is exact
 /// for a condition written on one line without escapes (the usual case); otherwise it is
 /// counted from the start of the string.
-fn check_condition(cx: &mut Cx<'_>, when: &Text, schema: &crate::expr::Schema) {
+pub(crate) fn check_condition(cx: &mut Cx<'_>, when: &Text, schema: &crate::expr::Schema) {
     let Err(errors) = crate::expr::Condition::parse(&when.value, schema) else {
         return;
     };

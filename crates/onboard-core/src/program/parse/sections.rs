@@ -39,6 +39,8 @@ pub(crate) struct Draft {
     pub health: Option<DraftHealth>,
     /// `[audit]`: categories of CSM work (empty when not given).
     pub audit: crate::program::AuditSettings,
+    /// `[autopilot]`, when given.
+    pub autopilot: Option<super::autopilot::DraftAutopilot>,
 }
 
 /// `[health]`: the window (checked here) and the key features.
@@ -208,6 +210,7 @@ const TOP: &[&str] = &[
     "channels",
     "health",
     "audit",
+    "autopilot",
 ];
 const HEALTH: &[&str] = &["window", "key_features"];
 const BUDGET: &[&str] = &["max", "per", "over"];
@@ -225,6 +228,7 @@ const AVAILABILITY: &[&str] = &[
     "from",
     "to",
     "utc_offset",
+    "time_zone",
     "slot",
     "days_ahead",
     "notice",
@@ -437,6 +441,9 @@ pub(crate) fn read_program(cx: &mut Cx<'_>, root: &Node) -> Draft {
     if let Some(node) = top.get("audit") {
         draft.audit = super::audit::read_audit(cx, node);
     }
+    if let Some(node) = top.get("autopilot") {
+        draft.autopilot = super::autopilot::read_autopilot(cx, node);
+    }
     if let Some(node) = top.get("segmentation") {
         if let Some(t) = cx.table(node, "[segmentation]", SEGMENTATION) {
             draft.default_persona = cx.optional_name(&t, "default");
@@ -565,6 +572,29 @@ fn read_availability(cx: &mut Cx<'_>, node: &Node) -> Option<crate::program::Ava
             parsed
         }
     };
+    let time_zone = match cx.optional_string(&t, "time_zone") {
+        None => None,
+        Some(text) => {
+            if t.get("utc_offset").is_some() {
+                ok = false;
+                cx.error(
+                    text.loc,
+                    "`availability` gives both `time_zone` and `utc_offset`",
+                    "keep `time_zone` (it follows daylight saving); `utc_offset` is a fixed offset for members who keep one all year",
+                );
+            }
+            let zone = crate::program::Zone::named(&text.value);
+            if zone.is_none() {
+                ok = false;
+                cx.error(
+                    text.loc,
+                    format!("`{}` is not a time zone", text.value),
+                    "write an IANA time zone name such as \"America/New_York\", \"Europe/Berlin\" or \"Asia/Kolkata\"",
+                );
+            }
+            zone
+        }
+    };
     let duration = |cx: &mut Cx<'_>, key: &str, default: Duration| match cx.optional_string(&t, key)
     {
         None => Some(default),
@@ -589,6 +619,7 @@ fn read_availability(cx: &mut Cx<'_>, node: &Node) -> Option<crate::program::Ava
         from_minute: from?,
         to_minute: to?,
         utc_offset_minutes: utc_offset?,
+        time_zone,
         slot: slot?,
         days_ahead: days_ahead.min(90),
         notice: notice?,

@@ -2097,6 +2097,20 @@ fn a_team_member_s_availability_is_read_with_its_defaults() {
         Err(diagnostics) => panic!("{diagnostics:?}"),
     };
     assert!(example.csms().all(|m| m.availability.is_some()));
+    // A time zone by its IANA name.
+    let toml = mini_edited(
+        "role = \"csm\"\n",
+        "role = \"csm\"\navailability = { days = [\"mon\"], from = \"09:00\", to = \"12:00\", time_zone = \"Europe/Berlin\" }\n",
+    );
+    let program = match load(&mini_with(&toml)) {
+        Ok(program) => program,
+        Err(diagnostics) => panic!("{diagnostics:?}"),
+    };
+    let hours = program.team[0].availability.clone().expect("availability");
+    assert_eq!(
+        hours.time_zone.map(|z| z.name),
+        Some("Europe/Berlin".to_owned())
+    );
 }
 
 #[test]
@@ -2121,6 +2135,14 @@ fn a_bad_availability_is_reported_at_its_value_with_a_hint() {
         (
             "{ days = [\"mon\"], from = \"09:00\", to = \"12:00\", slot = \"1m\" }",
             "too short",
+        ),
+        (
+            "{ days = [\"mon\"], from = \"09:00\", to = \"12:00\", time_zone = \"Mars/Olympus\" }",
+            "`Mars/Olympus` is not a time zone",
+        ),
+        (
+            "{ days = [\"mon\"], from = \"09:00\", to = \"12:00\", time_zone = \"Europe/Berlin\", utc_offset = \"+01:00\" }",
+            "both `time_zone` and `utc_offset`",
         ),
         ("{ from = \"09:00\", to = \"12:00\" }", "no `days`"),
         (
