@@ -639,25 +639,8 @@ async fn a_learner_keeps_the_modules_of_the_program_version_their_account_starte
 /// The one-time codes emailed to `email` so far, from the development mailbox.
 async fn codes_emailed(server: &Server, email: &str) -> Vec<String> {
     const LEAD: &str = "Academy (ACME Inc.) is:";
-    let mailbox = server.get("/api/mailbox").await;
     let mut codes = Vec::new();
-    for entry in mailbox["emails"].as_array().unwrap() {
-        if !entry["to"].as_str().is_some_and(|to| to.contains(email)) {
-            continue;
-        }
-        let raw = server
-            .client
-            .get(server.url(&format!("/api/mailbox/{}", text(&entry["file"]))))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let raw = quoted_printable::decode(raw.as_bytes(), quoted_printable::ParseMode::Robust)
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-            .unwrap_or(raw);
+    for raw in emails_to(server, email).await {
         if let Some(start) = raw.find(LEAD) {
             let code: String = raw[start + LEAD.len()..]
                 .trim_start()

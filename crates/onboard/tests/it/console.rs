@@ -22,34 +22,15 @@ async fn console_server(data: &Path, db: &TestDatabase) -> Server {
 
 /// The newest console sign-in link emailed to `email`, if any.
 async fn console_link(server: &Server, email: &str) -> Option<String> {
-    let mailbox = server.get("/api/mailbox").await;
-    let mut found = None;
-    for entry in mailbox["emails"].as_array().unwrap() {
-        if !entry["to"].as_str().is_some_and(|to| to.contains(email)) {
-            continue;
-        }
-        let raw = server
-            .client
-            .get(server.url(&format!("/api/mailbox/{}", text(&entry["file"]))))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let raw = quoted_printable::decode(raw.as_bytes(), quoted_printable::ParseMode::Robust)
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-            .unwrap_or(raw);
-        if let Some(start) = raw.find(CONSOLE_LINK) {
-            let token: String = raw[start + CONSOLE_LINK.len()..]
+    emails_to(server, email).await.into_iter().find_map(|raw| {
+        let start = raw.find(CONSOLE_LINK)?;
+        Some(
+            raw[start + CONSOLE_LINK.len()..]
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-                .collect();
-            found = Some(token);
-        }
-    }
-    found
+                .collect(),
+        )
+    })
 }
 
 /// Asks for a link for `email` and signs in with it.

@@ -106,39 +106,47 @@ impl Browser {
     }
 }
 
+/// The emails to `email` in the development mailbox, newest first, each raw and decoded
+/// from quoted-printable.
+pub async fn emails_to(server: &Server, email: &str) -> Vec<String> {
+    let mailbox = server.get("/api/mailbox").await;
+    let files: Vec<String> = mailbox["emails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["to"].as_str().is_some_and(|to| to.contains(email)))
+        .map(|e| text(&e["file"]))
+        .collect();
+    let mut emails = Vec::with_capacity(files.len());
+    for file in &files {
+        let raw = server
+            .client
+            .get(server.url(&format!("/api/mailbox/{file}")))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        emails.push(
+            quoted_printable::decode(raw.as_bytes(), quoted_printable::ParseMode::Robust)
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                .unwrap_or(raw),
+        );
+    }
+    emails
+}
+
 /// The raw email to `email` with their newest sign-in link (the one that works: a newer link
 /// revokes the older), decoded from quoted-printable.
 pub async fn welcome_email(server: &Server, email: &str) -> String {
     eventually(&format!("a welcome email to {email}"), DEADLINE, || async {
-        let mailbox = server.get("/api/mailbox").await;
-        let files: Vec<String> = mailbox["emails"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["to"].as_str().is_some_and(|to| to.contains(email)))
-            .map(|e| text(&e["file"]))
-            .collect();
-        // The mailbox lists the newest first; the newest emails may hold no link (a next
-        // step, a code).
-        for file in &files {
-            let raw = server
-                .client
-                .get(server.url(&format!("/api/mailbox/{file}")))
-                .bearer_auth(TOKEN)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            let raw = quoted_printable::decode(raw.as_bytes(), quoted_printable::ParseMode::Robust)
-                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-                .unwrap_or(raw);
-            if raw.contains("/academy/sign-in?token=") {
-                return Some(raw);
-            }
-        }
-        None
+        // The newest emails may hold no link (a next step, a code).
+        emails_to(server, email)
+            .await
+            .into_iter()
+            .find(|raw| raw.contains("/academy/sign-in?token="))
     })
     .await
 }
