@@ -6,9 +6,9 @@
 //! approvals page decides through [`decide`] too.
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Admin;
+use crate::extract::{Admin, Params};
 use crate::state::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use bytes::Bytes;
@@ -16,9 +16,9 @@ use onboard_core::event::types;
 use onboard_core::state::{Approval, ApprovalStatus, AutopilotState};
 use onboard_core::{EventType, NewEvent, Timestamp};
 use onboard_store::{ApprovalQuery, EventFilter};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 /// How many log entries the account's view shows, newest last.
 const LOG_LIMIT: i64 = 500;
@@ -268,27 +268,16 @@ pub async fn account(
     )))
 }
 
-/// The query of `GET /api/autopilot/approvals`.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ApprovalsParams {
-    /// `pending` (default), `approved`, `rejected`, `moot` or `all`.
-    pub status: Option<String>,
-    /// One account's only.
-    pub account: Option<String>,
-    /// At most this many, 1 to 1,000 (default 100).
-    pub limit: Option<i64>,
-}
-
 /// Autopilot's approvals across accounts, oldest first.
 #[derive(Serialize, ToSchema)]
 pub struct ApprovalList {
     pub approvals: Vec<ApprovalView>,
 }
 
-/// Parses the approvals query; a bad value is a 400 naming the parameter.
-pub(crate) fn approval_query(params: &ApprovalsParams) -> ApiResult<ApprovalQuery> {
-    let status = match params.status.as_deref() {
+/// Parses the approvals query; a bad value or an unknown parameter is a 400 naming it.
+fn approval_query(params: &Params) -> ApiResult<ApprovalQuery> {
+    params.only(&["status", "account", "limit"])?;
+    let status = match params.text("status") {
         None | Some("pending") => Some("pending".to_owned()),
         Some("all") => None,
         Some(s @ ("approved" | "rejected" | "moot")) => Some(s.to_owned()),
@@ -299,18 +288,10 @@ pub(crate) fn approval_query(params: &ApprovalsParams) -> ApiResult<ApprovalQuer
             ))
         }
     };
-    if let Some(limit) = params.limit {
-        if !(1..=1_000).contains(&limit) {
-            return Err(super::projects::field_error(
-                "limit",
-                format!("`limit` is {limit}; it must be from 1 to 1000"),
-            ));
-        }
-    }
     Ok(ApprovalQuery {
         status,
-        account: params.account.clone(),
-        limit: params.limit,
+        account: params.text("account").map(str::to_owned),
+        limit: params.int("limit", 1, 1_000)?,
     })
 }
 
@@ -321,7 +302,11 @@ pub(crate) fn approval_query(params: &ApprovalsParams) -> ApiResult<ApprovalQuer
     path = "/api/autopilot/approvals",
     tag = "autopilot",
     operation_id = "autopilot_approvals",
-    params(ApprovalsParams),
+    params(
+        ("status" = Option<String>, Query, description = "`pending` (default), `approved`, `rejected`, `moot` or `all`"),
+        ("account" = Option<String>, Query, description = "Only this account's approvals"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "At most this many; 100 by default"),
+    ),
     responses(
         (status = 200, description = "The approvals", body = ApprovalList),
         (status = 400, response = crate::openapi::BadRequest),
@@ -333,7 +318,7 @@ pub(crate) fn approval_query(params: &ApprovalsParams) -> ApiResult<ApprovalQuer
 pub async fn approvals(
     State(state): State<AppState>,
     _admin: Admin,
-    Query(params): Query<ApprovalsParams>,
+    params: Params,
 ) -> ApiResult<Json<ApprovalList>> {
     let query = approval_query(&params)?;
     let approvals = state.engine.store().approvals(&query).await?;

@@ -795,13 +795,17 @@ async fn a_bad_decision_is_refused_with_the_field_and_changes_nothing() {
             .await
             .unwrap();
         assert_eq!(bad.status(), 405);
-        let bad = reqwest::Client::new()
-            .get(server.url("/api/autopilot/approvals?status=maybe"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(bad.status(), 400);
+        for query in ["status=maybe", "limit=abc", "limit=0", "colour=red"] {
+            let bad = reqwest::Client::new()
+                .get(server.url(&format!("/api/autopilot/approvals?{query}")))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(bad.status(), 400, "{query}");
+            let error: Value = bad.json().await.unwrap();
+            assert_eq!(error["error"]["code"], "bad_request", "{query}: {error:#}");
+        }
         server.advance("1s").await;
         assert_eq!(
             server.get("/api/autopilot/approvals").await["approvals"][0]["status"],
