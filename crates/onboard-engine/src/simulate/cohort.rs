@@ -17,6 +17,10 @@
 //! csm_minutes_per_task = 15  # CSM time a team task implies
 //! csm_minutes_per_alert = 10 # and an alert
 //!
+//! [plans]                    # weights of the plans deals are won on (the deal's `plan`,
+//! starter = 3                # which rules and autopilot segments read as account.plan);
+//! pro = 1                    # empty: deals name no plan
+//!
 //! [personas]                 # weights of the persona mix; empty: every persona of the
 //! admin = 1                  # program, equally (the first person of each account always
 //! end_user = 3               # has the program's first persona, so every account has one)
@@ -71,6 +75,7 @@ pub struct Cohort {
     pub extra_seats: Range,
     pub csm_minutes_per_task: f64,
     pub csm_minutes_per_alert: f64,
+    pub plans: BTreeMap<String, f64>,
     pub personas: BTreeMap<String, f64>,
     pub signin: SignIn,
     pub learning: Learning,
@@ -92,6 +97,7 @@ impl Default for Cohort {
             extra_seats: Range { min: 0, max: 10 },
             csm_minutes_per_task: 15.0,
             csm_minutes_per_alert: 10.0,
+            plans: BTreeMap::new(),
             personas: BTreeMap::new(),
             signin: SignIn::default(),
             learning: Learning::default(),
@@ -351,6 +357,14 @@ impl Cohort {
             if !(weight.is_finite() && *weight >= 0.0) {
                 return Err(format!("personas.{name}: a weight must be a number >= 0"));
             }
+        }
+        for (name, weight) in &self.plans {
+            if !(weight.is_finite() && *weight >= 0.0) {
+                return Err(format!("plans.{name}: a weight must be a number >= 0"));
+            }
+        }
+        if !self.plans.is_empty() && self.plans.values().all(|w| *w == 0.0) {
+            return Err("plans: at least one plan needs a weight above 0".to_owned());
         }
         for (name, minutes) in [
             ("csm_minutes_per_task", self.csm_minutes_per_task),

@@ -39,6 +39,7 @@ enum Purpose {
     Plan = 2,
     Use = 3,
     Reaction = 4,
+    Subscription = 5,
 }
 
 /// A stream of its own for one purpose, from the seed and the ids of what it is about.
@@ -66,6 +67,8 @@ pub struct SimAccount {
     /// The hour (from day 0, 00:00) its deal is won.
     pub won: i64,
     pub seats: u32,
+    /// The plan its deal is won on, when the cohort draws plans.
+    pub plan: Option<String>,
     pub people: Vec<SimPerson>,
 }
 
@@ -154,6 +157,15 @@ impl Generator {
         let mix = WeightedIndex::new(&weights)
             .map_err(|e| format!("personas: the weights cannot be drawn from: {e}"))?;
         let first_persona = program.personas[0].name.as_str();
+        let plans: Vec<&String> = cohort.plans.keys().collect();
+        let plan_mix = if plans.is_empty() {
+            None
+        } else {
+            Some(
+                WeightedIndex::new(cohort.plans.values())
+                    .map_err(|e| format!("plans: the weights cannot be drawn from: {e}"))?,
+            )
+        };
 
         let mut accounts = Vec::with_capacity(cohort.accounts);
         let mut people = HashMap::new();
@@ -171,6 +183,11 @@ impl Generator {
                 domain,
                 won,
                 seats: n_people + extra,
+                // A stream of its own, so that drawing plans changes no other draw.
+                plan: plan_mix.as_ref().map(|mix| {
+                    let mut rng = stream(cohort.seed, Purpose::Subscription, &[n as u64]);
+                    plans[mix.sample(&mut rng)].clone()
+                }),
                 people: Vec::with_capacity(n_people as usize),
             };
             for i in 0..n_people as usize {
@@ -335,18 +352,22 @@ impl Generator {
                 })
             })
             .collect();
+        let mut data = json!({
+            "deal_id": account.id,
+            "account_name": format!("Simulated {}", account.id),
+            "domain": account.domain,
+            "seats": account.seats,
+            "contacts": contacts,
+        });
+        if let Some(plan) = &account.plan {
+            data["plan"] = json!(plan);
+        }
         self.event(
             format!("{}-deal", account.id),
             "deal.won",
             account,
             account.won,
-            json!({
-                "deal_id": account.id,
-                "account_name": format!("Simulated {}", account.id),
-                "domain": account.domain,
-                "seats": account.seats,
-                "contacts": contacts,
-            }),
+            data,
         )
     }
 

@@ -293,6 +293,56 @@ async fn a_dry_run_lists_what_a_changed_program_would_send_and_sends_nothing() {
 }
 
 #[test]
+fn a_starter_cohort_shows_the_csm_work_autopilot_brings_against_the_program_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cohort = dir.path().join("cohort.toml");
+    std::fs::write(
+        &cohort,
+        "extra_seats = { min = 0, max = 3 }\n[plans]\nstarter = 1\n",
+    )
+    .unwrap();
+    let without = dir.path().join("program");
+    copy_dir(Path::new(EXAMPLE_PROGRAM), &without);
+    let path = without.join("program.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start = text
+        .find("\n[autopilot]\n")
+        .expect("the example's autopilot");
+    let end = text[start..]
+        .find("\n# ---")
+        .map(|n| start + n)
+        .expect("the next section");
+    std::fs::write(&path, format!("{}{}", &text[..start], &text[end..])).unwrap();
+
+    let (_, report) = simulate(&[
+        "--cohort",
+        cohort.to_str().unwrap(),
+        "--accounts",
+        "20",
+        "--days",
+        "21",
+        "--seed",
+        "3",
+        "--compare",
+        without.to_str().unwrap(),
+    ]);
+    let (base, compare) = (&report["base"], &report["compare"]);
+    // Nobody in the cohort does the team's kickoff, so customer tasks never open: what
+    // autopilot does here is bring in the CSM when a goal turns at risk.
+    let escalations = base["messages"]["by_rule"]["autopilot/escalate"]["total"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(escalations > 0, "{base:#}");
+    assert_eq!(
+        compare["messages"]["by_rule"]["autopilot/escalate"],
+        Value::Null,
+        "no autopilot, no escalations"
+    );
+    let tasks = |r: &Value| r["csm"]["team_tasks"].as_u64().unwrap();
+    assert!(tasks(base) > tasks(compare), "{report:#}");
+}
+
+#[test]
 fn the_sample_cohort_file_is_the_default_cohort() {
     let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/cohort.toml");
     let args = ["--accounts", "8", "--days", "4"];
