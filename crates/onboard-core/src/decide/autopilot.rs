@@ -502,7 +502,7 @@ fn step(
         }
         return;
     }
-    if remind(program, settings, state, &about, &people, out) {
+    if remind(program, settings, state, &about, out) {
         log(
             state,
             event,
@@ -586,18 +586,18 @@ fn remind(
     settings: &Settings,
     state: &mut AccountState,
     about: &Event,
-    people: &[(String, String)],
     out: &mut Decisions,
 ) -> bool {
     let Some(autopilot) = &program.autopilot else {
         return false;
     };
+    // The assignee, else everyone at the account (a reminder approved after its person
+    // left finds no one, and its trace says so).
     let to = if recipients(program, state, about, &Recipient::Assignee).is_empty() {
         Recipient::People { persona: None }
     } else {
         Recipient::Assignee
     };
-    debug_assert!(!people.is_empty());
     let rule = own_rule(
         "remind",
         vec![Action::Send {
@@ -1167,8 +1167,7 @@ fn decide_approval(
         Some(AutopilotAction::Remind) => {
             let mut about = event.clone();
             about.data = approval.data.clone();
-            let people = remind_recipients(program, state, &about);
-            if remind(program, settings, state, &about, &people, out) {
+            if remind(program, settings, state, &about, out) {
                 if let Some(autopilot) = &program.autopilot {
                     next_step(autopilot, state, event, &project, &task, out);
                 }
