@@ -17,6 +17,7 @@ pub mod health;
 pub mod portfolio;
 pub mod program;
 pub mod state;
+pub mod stored;
 pub mod time;
 pub mod token;
 

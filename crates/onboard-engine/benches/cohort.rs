@@ -32,6 +32,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The allocator `onboard serve` runs with, so the engine is measured as it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Day 0, 00:00 UTC (2026-01-01).
 const T0: Timestamp = Timestamp(1_767_225_600_000);
 const DAY: i64 = 86_400_000;

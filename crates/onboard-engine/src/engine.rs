@@ -17,6 +17,7 @@ use onboard_core::event::types;
 use onboard_core::portfolio::Summary;
 use onboard_core::program::{Program, ProgramSource};
 use onboard_core::state::{AccountState, Decisions, SIGN_IN_URL_PLACEHOLDER, TEAM_ACCOUNT};
+use onboard_core::stored::PartsBefore;
 use onboard_core::{Duration, Event, EventType, NewEvent, Timestamp};
 use onboard_store::{
     Appended, ClaimedMessage, DeliveryOutcome, Lease, MessageDraft, NewSignInToken, Now,
@@ -36,8 +37,13 @@ pub struct EngineConfig {
     pub node: String,
     /// Base of every link sent.
     pub public_url: String,
-    /// Events processed per transaction.
+    /// Events processed per transaction while intake is active: a batch holds the store's
+    /// writer (one, on SQLite) for its whole transaction, and intake commits wait for it.
     pub process_batch: i64,
+    /// Events processed per transaction when no intake came since the last batch (a
+    /// backlog, a clock advance, a restart): a batch writes each account it touches once,
+    /// so the more of an account's events it holds, the fewer writes per event.
+    pub process_batch_quiet: i64,
     /// Timers fired per transaction.
     pub timer_batch: i64,
     /// Messages claimed per dispatch round.
@@ -114,6 +120,7 @@ impl EngineConfig {
             node: node.to_owned(),
             public_url: public_url.to_owned(),
             process_batch: 1_000,
+            process_batch_quiet: 10_000,
             timer_batch: 2_000,
             dispatch_batch: 50,
             max_attempts: 15,
@@ -162,6 +169,8 @@ pub struct Engine {
     config: EngineConfig,
     settings: Settings,
     intake: Intake,
+    /// The intake's request count when the processor last took a batch.
+    intake_seen: std::sync::atomic::AtomicU64,
     appended: Arc<Notify>,
     /// Set while [`Engine::advance_in_windows`] runs: timers are claimed the earliest per
     /// account at a time.
@@ -264,6 +273,7 @@ impl Engine {
             config,
             settings,
             intake,
+            intake_seen: std::sync::atomic::AtomicU64::new(0),
             appended,
             windowed: AtomicBool::new(false),
             work: Mutex::new(()),
@@ -676,10 +686,16 @@ impl Engine {
     async fn process_waiting(&self) -> Result<usize> {
         let mut processed = 0;
         for _ in 0..BATCHES_PER_ROUND {
-            let events = self
-                .store
-                .unprocessed_events(self.config.process_batch)
-                .await?;
+            let requests = self.intake.requests();
+            let quiet = self.intake_seen.swap(requests, Ordering::Relaxed) == requests;
+            let limit = if quiet {
+                self.config
+                    .process_batch_quiet
+                    .max(self.config.process_batch)
+            } else {
+                self.config.process_batch
+            };
+            let events = self.store.unprocessed_events(limit).await?;
             if events.is_empty() {
                 return Ok(processed);
             }
@@ -721,6 +737,11 @@ impl Engine {
                 accounts.insert(account.id.clone(), account);
             }
         }
+        // The parts of the states as they stand: only those the batch changes are written.
+        let parts_before: HashMap<String, PartsBefore> = accounts
+            .values()
+            .map(|a| (a.id.clone(), PartsBefore::of(a)))
+            .collect();
         // The portfolio rows as they stand: only those the batch changes are written.
         let before: HashMap<String, Summary> = accounts
             .values()
@@ -828,11 +849,16 @@ impl Engine {
             .map(|a| self.summary(a))
             .filter(|s| before.get(&s.account) != Some(s))
             .collect();
+        let unchanged = accounts
+            .values()
+            .filter_map(|a| Some((a.id.clone(), parts_before.get(&a.id)?.unchanged_in(a))))
+            .collect();
         let batch = ProcessedBatch {
             processed,
             handled,
             processed_at: now,
             accounts: accounts.into_values().collect(),
+            unchanged,
             decisions,
             people,
             summaries,

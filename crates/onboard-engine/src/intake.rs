@@ -9,6 +9,7 @@ use crate::clock::Clock;
 use crate::{EngineError, Result};
 use onboard_core::NewEvent;
 use onboard_store::{Appended, IntakeAppended, Store, UsageCall, UsageOutcome};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 
@@ -31,6 +32,8 @@ impl Request {
 #[derive(Clone)]
 pub(crate) struct Intake {
     sender: mpsc::Sender<Request>,
+    /// Requests sent so far: the processor sizes its batches by whether intake is active.
+    requests: Arc<AtomicU64>,
 }
 
 impl Intake {
@@ -49,7 +52,15 @@ impl Intake {
             receiver,
             writers.max(1),
         ));
-        Self { sender }
+        Self {
+            sender,
+            requests: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// How many requests were sent to the intake so far.
+    pub(crate) fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
     }
 
     /// Appends events durably; returns once they are committed.
@@ -64,6 +75,7 @@ impl Intake {
 
     async fn send(&self, events: Vec<NewEvent>, usage: Vec<UsageCall>) -> Result<IntakeAppended> {
         let (reply, answer) = oneshot::channel();
+        self.requests.fetch_add(1, Ordering::Relaxed);
         self.sender
             .send(Request {
                 events,

@@ -145,8 +145,7 @@ async fn events(store: &dyn Store, lease: &Lease, n_events: usize, n_accounts: u
                 traces,
                 ..Decisions::default()
             },
-            people: Vec::new(),
-            summaries: Vec::new(),
+            ..ProcessedBatch::default()
         };
         store.commit_batch(lease, &batch).await.unwrap();
         n_processed += queue.len();

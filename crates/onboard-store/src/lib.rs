@@ -475,6 +475,10 @@ pub struct ProcessedBatch {
     pub processed_at: Timestamp,
     /// Accounts created or changed.
     pub accounts: Vec<AccountState>,
+    /// The parts of these accounts' states (see [`onboard_core::stored`]) that are stored
+    /// as they are: only the others are written. An account not named has all its parts
+    /// written.
+    pub unchanged: std::collections::HashMap<String, onboard_core::stored::PartSet>,
     pub decisions: Decisions,
     /// People this batch added, as `(account, email)`: recorded in the index of who knows
     /// which email, and product users who identified with one of these emails and were
@@ -492,6 +496,7 @@ impl Default for ProcessedBatch {
             handled: Vec::new(),
             processed_at: Timestamp(0),
             accounts: Vec::new(),
+            unchanged: std::collections::HashMap::new(),
             decisions: Decisions::default(),
             people: Vec::new(),
             summaries: Vec::new(),

@@ -210,16 +210,18 @@ async fn message_attempts(pool: &PgPool, ids: &[&str]) -> Result<Vec<rows::Attem
     .await?)
 }
 
-/// Inserts or replaces accounts, columns and JSON state.
-async fn upsert_accounts(conn: &mut PgConnection, accounts: &[AccountState]) -> Result<()> {
-    let latest = rows::latest_accounts(accounts);
-    if latest.is_empty() {
+/// Inserts or replaces accounts: their columns, their states' cores and the parts written.
+async fn upsert_accounts(
+    conn: &mut PgConnection,
+    accounts: &[AccountState],
+    unchanged: &HashMap<String, onboard_core::stored::PartSet>,
+) -> Result<()> {
+    let documents = rows::account_documents(accounts, unchanged)?;
+    if documents.is_empty() {
         return Ok(());
     }
-    let states = latest
-        .iter()
-        .map(|a| rows::account_document(a))
-        .collect::<Result<Vec<_>>>()?;
+    let latest: Vec<&AccountState> = documents.iter().map(|d| d.account).collect();
+    let states: Vec<&str> = documents.iter().map(|d| d.core.as_str()).collect();
     let ids: Vec<&str> = latest.iter().map(|a| a.id.as_str()).collect();
     let names: Vec<&str> = latest.iter().map(|a| a.name.as_str()).collect();
     let statuses: Vec<&str> = latest.iter().map(|a| a.status.as_str()).collect();
@@ -249,6 +251,22 @@ async fn upsert_accounts(conn: &mut PgConnection, accounts: &[AccountState]) -> 
     .bind(&domains)
     .execute(&mut *conn)
     .await?;
+    let parts = rows::part_rows(&documents);
+    if !parts.is_empty() {
+        let accounts: Vec<&str> = parts.iter().map(|(a, _, _)| *a).collect();
+        let names: Vec<&str> = parts.iter().map(|(_, p, _)| *p).collect();
+        let docs: Vec<&str> = parts.iter().map(|(_, _, d)| *d).collect();
+        sqlx::query(
+            "INSERT INTO account_parts (account_id, part, doc) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]) \
+             ON CONFLICT (account_id, part) DO UPDATE SET doc = excluded.doc",
+        )
+        .bind(&accounts)
+        .bind(&names)
+        .bind(&docs)
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(())
 }
 
@@ -599,31 +617,36 @@ impl Store for PgStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<rows::AccountRow> =
-            sqlx::query_as("SELECT id, state FROM accounts WHERE id = ANY($1)")
-                .bind(ids)
-                .fetch_all(&self.pool)
-                .await?;
-        let mut accounts = HashMap::with_capacity(rows.len());
-        for row in rows {
-            let account = AccountState::try_from(row)?;
-            accounts.insert(account.id.clone(), account);
-        }
+        let rows = sqlx::query_as(&format!(
+            "WITH chosen AS (SELECT id, state FROM accounts WHERE id = ANY($1)){}",
+            rows::STATES_OF_CHOSEN
+        ))
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut accounts: HashMap<String, AccountState> = rows::assemble(rows)?
+            .into_iter()
+            .map(|a| (a.id.clone(), a))
+            .collect();
         // In the order asked for.
         Ok(ids.iter().filter_map(|id| accounts.remove(id)).collect())
     }
 
     async fn account(&self, id: &str) -> Result<Option<AccountState>> {
-        let row: Option<rows::AccountRow> =
-            sqlx::query_as("SELECT id, state FROM accounts WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        row.map(AccountState::try_from).transpose()
+        let rows = sqlx::query_as(&format!(
+            "WITH chosen AS (SELECT id, state FROM accounts WHERE id = $1){}",
+            rows::STATES_OF_CHOSEN
+        ))
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows::assemble(rows)?.pop())
     }
 
     async fn list_accounts(&self, filter: &AccountFilter) -> Result<Vec<AccountState>> {
-        let mut select = QueryBuilder::<Postgres>::new("SELECT id, state FROM accounts WHERE true");
+        let mut select = QueryBuilder::<Postgres>::new(
+            "WITH chosen AS (SELECT id, state FROM accounts WHERE true",
+        );
         if let Some(after) = &filter.after {
             select.push(" AND id > ").push_bind(after);
         }
@@ -635,9 +658,12 @@ impl Store for PgStore {
         }
         select
             .push(" ORDER BY id LIMIT ")
-            .push_bind(page_limit(filter.limit));
-        let rows: Vec<rows::AccountRow> = select.build_query_as().fetch_all(&self.pool).await?;
-        rows.into_iter().map(AccountState::try_from).collect()
+            .push_bind(page_limit(filter.limit))
+            .push(")")
+            .push(rows::STATES_OF_CHOSEN)
+            .push(" ORDER BY id");
+        let rows = select.build_query_as().fetch_all(&self.pool).await?;
+        rows::assemble(rows)
     }
 
     async fn csm_loads(&self) -> Result<Vec<(String, i64)>> {
@@ -680,7 +706,7 @@ impl Store for PgStore {
             .execute(&mut *tx)
             .await?;
         }
-        upsert_accounts(&mut tx, &batch.accounts).await?;
+        upsert_accounts(&mut tx, &batch.accounts, &batch.unchanged).await?;
         crate::nudges::upsert_postgres(&mut tx, &decisions.nudges, at.0).await?;
         crate::approvals::upsert_postgres(&mut tx, &decisions.approvals, at.0).await?;
         crate::portfolio::upsert_postgres(&mut tx, &batch.summaries).await?;

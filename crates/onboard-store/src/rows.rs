@@ -8,6 +8,7 @@ use crate::{
     SignInGrant, StoreError, TimerRecord, TraceRecord,
 };
 use onboard_core::state::{AccountState, TraceOutcome};
+use onboard_core::stored::{PartSet, StatePart};
 use onboard_core::{Event, EventType, NewEvent, Timestamp};
 use std::collections::HashMap;
 
@@ -133,10 +134,104 @@ pub(crate) fn event_data(event: &NewEvent) -> Result<String> {
         .map_err(|e| StoreError::Corrupt(format!("event `{}` data: {e}", event.key)))
 }
 
-/// An account's state as stored.
-pub(crate) fn account_document(account: &AccountState) -> Result<String> {
-    serde_json::to_string(account)
-        .map_err(|e| StoreError::Corrupt(format!("account `{}` state: {e}", account.id)))
+/// An account's state as a batch stores it: the core, and the parts it changed (see
+/// [`onboard_core::stored`]).
+pub(crate) struct AccountDocument<'a> {
+    pub(crate) account: &'a AccountState,
+    pub(crate) core: String,
+    pub(crate) parts: Vec<(StatePart, String)>,
+}
+
+/// The documents of the last state of each account in `accounts` (see
+/// [`latest_accounts`]): every part but those `unchanged` names for the account.
+pub(crate) fn account_documents<'a>(
+    accounts: &'a [AccountState],
+    unchanged: &HashMap<String, PartSet>,
+) -> Result<Vec<AccountDocument<'a>>> {
+    let corrupt = |account: &AccountState, e: serde_json::Error| {
+        StoreError::Corrupt(format!("account `{}` state: {e}", account.id))
+    };
+    latest_accounts(accounts)
+        .into_iter()
+        .map(|account| {
+            let same = unchanged.get(&account.id).copied().unwrap_or_default();
+            let parts = StatePart::ALL
+                .into_iter()
+                .filter(|part| !same.contains(*part))
+                .map(|part| {
+                    Ok((
+                        part,
+                        account.part_json(part).map_err(|e| corrupt(account, e))?,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(AccountDocument {
+                account,
+                core: account.core_json().map_err(|e| corrupt(account, e))?,
+                parts,
+            })
+        })
+        .collect()
+}
+
+/// The parts' rows of `documents`, as `(account, part, doc)`.
+pub(crate) fn part_rows<'a>(
+    documents: &'a [AccountDocument<'_>],
+) -> Vec<(&'a str, &'static str, &'a str)> {
+    documents
+        .iter()
+        .flat_map(|d| {
+            d.parts
+                .iter()
+                .map(move |(part, doc)| (d.account.id.as_str(), part.as_str(), doc.as_str()))
+        })
+        .collect()
+}
+
+/// What follows a `WITH chosen AS (SELECT id, state FROM accounts …)` to read the chosen
+/// accounts' states in one statement (one snapshot: a core and its parts always match):
+/// each core as a row without a part, then its parts.
+pub(crate) const STATES_OF_CHOSEN: &str = " SELECT id, CAST(NULL AS TEXT) AS part, state AS doc \
+     FROM chosen UNION ALL SELECT p.account_id, p.part, p.doc \
+     FROM account_parts p JOIN chosen c ON c.id = p.account_id";
+
+/// A row of [`STATES_OF_CHOSEN`].
+#[derive(sqlx::FromRow)]
+pub(crate) struct StateRow {
+    id: String,
+    part: Option<String>,
+    doc: String,
+}
+
+/// Account states from the rows of [`STATES_OF_CHOSEN`], in the order of their cores.
+pub(crate) fn assemble(rows: Vec<StateRow>) -> Result<Vec<AccountState>> {
+    let (cores, parts): (Vec<StateRow>, Vec<StateRow>) =
+        rows.into_iter().partition(|row| row.part.is_none());
+    let mut accounts = cores
+        .into_iter()
+        .map(|row| {
+            AccountState::try_from(AccountRow {
+                id: row.id,
+                state: row.doc,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let position: HashMap<String, usize> = accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.id.clone(), i))
+        .collect();
+    for row in parts {
+        let name = row.part.unwrap_or_default();
+        // A part this version does not know is left alone.
+        let (Some(&i), Some(part)) = (position.get(&row.id), StatePart::parse(&name)) else {
+            continue;
+        };
+        accounts[i]
+            .set_part_json(part, &row.doc)
+            .map_err(|e| StoreError::Corrupt(format!("account `{}` {name}: {e}", row.id)))?;
+    }
+    Ok(accounts)
 }
 
 #[derive(sqlx::FromRow)]

@@ -389,13 +389,6 @@ async fn mark_processed(conn: &mut SqliteConnection, seqs: &[i64], at: Timestamp
 /// Inserts or replaces accounts, columns and JSON state.
 /// Each account's latest state with its document, serialized before the write lock is
 /// taken: the lock is held for the writes alone.
-fn account_documents(accounts: &[AccountState]) -> Result<Vec<(&AccountState, String)>> {
-    rows::latest_accounts(accounts)
-        .into_iter()
-        .map(|a| Ok((a, rows::account_document(a)?)))
-        .collect()
-}
-
 /// Inserts new queued messages, first attempt due at `at`, skipping ids already present.
 async fn insert_messages(
     conn: &mut SqliteConnection,
@@ -525,14 +518,15 @@ async fn issue_one(conn: &mut SqliteConnection, token: &NewSignInToken) -> Resul
 
 async fn upsert_accounts(
     conn: &mut SqliteConnection,
-    accounts: &[(&AccountState, String)],
+    documents: &[rows::AccountDocument<'_>],
 ) -> Result<()> {
-    for chunk in chunks(accounts) {
+    for chunk in chunks(documents) {
         let mut upsert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO accounts \
              (id, name, status, program_version, csm, created_at, updated_at, state, domain) ",
         );
-        upsert.push_values(chunk, |mut row, (account, state)| {
+        upsert.push_values(chunk, |mut row, document| {
+            let account = document.account;
             row.push_bind(&account.id)
                 .push_bind(&account.name)
                 .push_bind(account.status.as_str())
@@ -540,7 +534,7 @@ async fn upsert_accounts(
                 .push_bind(account.csm.as_deref())
                 .push_bind(account.created_at.0)
                 .push_bind(account.updated_at.0)
-                .push_bind(state)
+                .push_bind(&document.core)
                 .push_bind(account.domain.as_deref());
         });
         upsert.push(
@@ -549,6 +543,15 @@ async fn upsert_accounts(
              created_at = excluded.created_at, updated_at = excluded.updated_at, \
              state = excluded.state, domain = excluded.domain",
         );
+        upsert.build().execute(&mut *conn).await?;
+    }
+    for chunk in chunks(&rows::part_rows(documents)) {
+        let mut upsert =
+            QueryBuilder::<Sqlite>::new("INSERT INTO account_parts (account_id, part, doc) ");
+        upsert.push_values(chunk, |mut row, (account, part, doc)| {
+            row.push_bind(*account).push_bind(*part).push_bind(*doc);
+        });
+        upsert.push(" ON CONFLICT (account_id, part) DO UPDATE SET doc = excluded.doc");
         upsert.build().execute(&mut *conn).await?;
     }
     Ok(())
@@ -813,17 +816,16 @@ impl Store for SqliteStore {
     async fn load_accounts(&self, ids: &[String]) -> Result<Vec<AccountState>> {
         let mut accounts = HashMap::with_capacity(ids.len());
         for chunk in chunks(ids) {
-            let mut select =
-                QueryBuilder::<Sqlite>::new("SELECT id, state FROM accounts WHERE id IN (");
+            let mut select = QueryBuilder::<Sqlite>::new(
+                "WITH chosen AS (SELECT id, state FROM accounts WHERE id IN (",
+            );
             let mut list = select.separated(", ");
             for id in chunk {
                 list.push_bind(id);
             }
-            select.push(")");
-            let rows: Vec<rows::AccountRow> =
-                select.build_query_as().fetch_all(&self.reader).await?;
-            for row in rows {
-                let account = AccountState::try_from(row)?;
+            select.push("))").push(rows::STATES_OF_CHOSEN);
+            let rows = select.build_query_as().fetch_all(&self.reader).await?;
+            for account in rows::assemble(rows)? {
                 accounts.insert(account.id.clone(), account);
             }
         }
@@ -832,16 +834,20 @@ impl Store for SqliteStore {
     }
 
     async fn account(&self, id: &str) -> Result<Option<AccountState>> {
-        let row: Option<rows::AccountRow> =
-            sqlx::query_as("SELECT id, state FROM accounts WHERE id = ?1")
-                .bind(id)
-                .fetch_optional(&self.reader)
-                .await?;
-        row.map(AccountState::try_from).transpose()
+        let rows = sqlx::query_as(&format!(
+            "WITH chosen AS (SELECT id, state FROM accounts WHERE id = ?1){}",
+            rows::STATES_OF_CHOSEN
+        ))
+        .bind(id)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows::assemble(rows)?.pop())
     }
 
     async fn list_accounts(&self, filter: &AccountFilter) -> Result<Vec<AccountState>> {
-        let mut select = QueryBuilder::<Sqlite>::new("SELECT id, state FROM accounts WHERE 1 = 1");
+        let mut select = QueryBuilder::<Sqlite>::new(
+            "WITH chosen AS (SELECT id, state FROM accounts WHERE 1 = 1",
+        );
         if let Some(after) = &filter.after {
             select.push(" AND id > ").push_bind(after);
         }
@@ -853,9 +859,12 @@ impl Store for SqliteStore {
         }
         select
             .push(" ORDER BY id LIMIT ")
-            .push_bind(page_limit(filter.limit));
-        let rows: Vec<rows::AccountRow> = select.build_query_as().fetch_all(&self.reader).await?;
-        rows.into_iter().map(AccountState::try_from).collect()
+            .push_bind(page_limit(filter.limit))
+            .push(")")
+            .push(rows::STATES_OF_CHOSEN)
+            .push(" ORDER BY id");
+        let rows = select.build_query_as().fetch_all(&self.reader).await?;
+        rows::assemble(rows)
     }
 
     async fn csm_loads(&self) -> Result<Vec<(String, i64)>> {
@@ -870,7 +879,7 @@ impl Store for SqliteStore {
     }
 
     async fn commit_batch(&self, lease: &Lease, batch: &ProcessedBatch) -> Result<()> {
-        let documents = account_documents(&batch.accounts)?;
+        let documents = rows::account_documents(&batch.accounts, &batch.unchanged)?;
         let mut tx = self.write().await?;
         // The fence: nothing is written unless this node still holds the lease.
         let held = sqlx::query(

@@ -61,6 +61,10 @@ use std::time::Instant;
 use timed_store::{print_breakdown, CallStats, TimedStore};
 use tokio::runtime::Runtime;
 
+/// The allocator `onboard serve` runs with, so the engine is measured as it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The manual clock's time in every benchmark (2026-01-01T00:00:00Z).
 const T0: Timestamp = Timestamp(1_767_225_600_000);
 /// This engine's node name (claims, leases).

@@ -1,8 +1,9 @@
 //! Accounts as the processor wrote them: listed page by page, and counted per CSM.
 
-use crate::harness::{account, add_accounts, at, for_each_backend, HOUR};
+use crate::harness::{account, add_accounts, at, for_each_backend, lease, HOUR};
 use onboard_core::state::{AccountState, AccountStatus};
-use onboard_store::AccountFilter;
+use onboard_core::stored::{PartSet, StatePart};
+use onboard_store::{AccountFilter, ProcessedBatch};
 
 fn account_of(id: &str, csm: Option<&str>, status: AccountStatus) -> AccountState {
     let mut account = account(id, at(0));
@@ -178,6 +179,91 @@ async fn accounts_are_listed_by_csm_and_by_status() {
         })
         .await
         .is_empty());
+    })
+    .await;
+}
+
+/// An account with a person, a deal and a field: something in the core and in parts.
+fn won(id: &str) -> AccountState {
+    let mut account = account(id, at(0));
+    account
+        .fields
+        .insert("tier".into(), serde_json::json!("gold"));
+    account.people.push(
+        serde_json::from_value(serde_json::json!({"email": "ada@acme.test", "name": "Ada"}))
+            .unwrap(),
+    );
+    account.alerts.push(
+        serde_json::from_value(serde_json::json!({
+            "identity": "acme/stalled/no login", "rule": "stalled", "channel": "success",
+            "reason": "no login", "status": "open", "opened_at": at(0), "updated_at": at(0),
+            "count": 1, "cause": "e1"
+        }))
+        .unwrap(),
+    );
+    account
+}
+
+#[tokio::test]
+async fn a_batch_that_leaves_parts_unchanged_keeps_them_as_stored() {
+    for_each_backend(|db| async move {
+        let store = db.store;
+        add_accounts(&*store, vec![won("acme")]).await;
+        let mut next = store.account("acme").await.unwrap().unwrap();
+        assert_eq!(next, won("acme"), "read back whole");
+        // A batch that says its parts are as stored writes the core only: a change to the
+        // people it did not declare is not written.
+        next.status = AccountStatus::Paused;
+        next.updated_at = at(HOUR);
+        let mut undeclared = next.clone();
+        undeclared.people.clear();
+        let lease = lease(&*store, "node-a", 0).await;
+        let unchanged = PartSet::all();
+        store
+            .commit_batch(
+                &lease,
+                &ProcessedBatch {
+                    processed_at: at(HOUR),
+                    accounts: vec![undeclared],
+                    unchanged: [("acme".to_owned(), unchanged)].into(),
+                    ..ProcessedBatch::default()
+                },
+            )
+            .await
+            .unwrap();
+        for read in [
+            store.account("acme").await.unwrap().unwrap(),
+            store
+                .load_accounts(&["acme".into()])
+                .await
+                .unwrap()
+                .remove(0),
+            store
+                .list_accounts(&AccountFilter::default())
+                .await
+                .unwrap()
+                .remove(0),
+        ] {
+            assert_eq!(read, next);
+        }
+
+        // A part the batch changed is written, the others stay.
+        next.people[0].name = "Ada L.".into();
+        next.fields.clear();
+        store
+            .commit_batch(
+                &lease,
+                &ProcessedBatch {
+                    processed_at: at(2 * HOUR),
+                    accounts: vec![next.clone()],
+                    unchanged: [("acme".to_owned(), PartSet::all().without(StatePart::People))]
+                        .into(),
+                    ..ProcessedBatch::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.account("acme").await.unwrap().unwrap(), next);
     })
     .await;
 }

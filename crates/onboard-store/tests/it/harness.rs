@@ -176,10 +176,8 @@ pub async fn commit(store: &dyn Store, when: Timestamp, decisions: Decisions) {
                 processed: Vec::new(),
                 handled: Vec::new(),
                 processed_at: when,
-                accounts: Vec::new(),
                 decisions,
-                people: Vec::new(),
-                summaries: Vec::new(),
+                ..ProcessedBatch::default()
             },
         )
         .await

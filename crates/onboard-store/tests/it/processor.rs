@@ -51,6 +51,7 @@ async fn commit_batch_marks_processed_and_writes_everything_in_one_go() {
             handled: Vec::new(),
             // An account twice in one batch: the last state wins.
             accounts: vec![account("acme", T0), acme.clone()],
+            unchanged: Default::default(),
             decisions: Decisions {
                 timers: vec![timer("welcome-72h", "acme", "welcome", at(72 * HOUR))],
                 // Cancels every pending timer of the account set before this batch, and
@@ -216,6 +217,7 @@ async fn commit_batch_with_a_lost_lease_writes_nothing() {
             handled: Vec::new(),
             processed_at: at(3 * MINUTE),
             accounts: vec![account("acme", T0)],
+            unchanged: Default::default(),
             decisions: Decisions {
                 timers: vec![timer("t1", "acme", "welcome", at(HOUR))],
                 messages: vec![message("m1", "acme")],

@@ -1,7 +1,9 @@
 //! Migrations, connection URLs and the query plans the store's speed depends on.
 
 use crate::harness::{account, at, for_each_backend, lease, HOUR};
+use onboard_core::stored::PartSet;
 use onboard_store::{ProcessedBatch, StoreError};
+use std::str::FromStr;
 
 #[tokio::test]
 async fn migrations_are_idempotent() {
@@ -60,4 +62,127 @@ async fn the_url_scheme_picks_the_backend() {
 
     let refused = onboard_store::connect("mysql://localhost/onboard").await;
     assert!(matches!(refused, Err(StoreError::UnsupportedUrl(_))));
+}
+
+/// A database migrated up to (not including) `version`, from the store's own migrations.
+async fn migrated_before(db: &onboard_store::testing::TestDatabase, version: i64) {
+    let dir = tempfile::tempdir().unwrap();
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(db.backend);
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let number: i64 = name[..4].parse().unwrap();
+        if number < version {
+            std::fs::copy(&path, dir.path().join(&name)).unwrap();
+        }
+    }
+    let migrator = sqlx::migrate::Migrator::new(dir.path()).await.unwrap();
+    match db.backend {
+        "sqlite" => {
+            let options = sqlx::sqlite::SqliteConnectOptions::from_str(&db.url)
+                .unwrap()
+                .create_if_missing(true);
+            let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+            migrator.run(&pool).await.unwrap();
+            pool.close().await;
+        }
+        _ => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            migrator.run(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+}
+
+/// Runs one statement on the database, with text parameters.
+async fn execute(db: &onboard_store::testing::TestDatabase, sql: &str, params: &[&str]) {
+    match db.backend {
+        "sqlite" => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            let mut query = sqlx::query(sql);
+            for p in params {
+                query = query.bind(*p);
+            }
+            query.execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+        _ => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            let mut query = sqlx::query(sql);
+            for p in params {
+                query = query.bind(*p);
+            }
+            query.execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn states_stored_whole_before_parts_existed_are_split_by_the_migration() {
+    for db in onboard_store::testing::TestDatabase::all().await {
+        migrated_before(&db, 13).await;
+        let mut whole = account("acme", at(0));
+        whole.people.push(
+            serde_json::from_value(serde_json::json!({"email": "ada@acme.test", "name": "Ada"}))
+                .unwrap(),
+        );
+        whole
+            .fields
+            .insert("tier".into(), serde_json::json!("gold"));
+        let placeholders = match db.backend {
+            "sqlite" => "?1, ?2, 'active', 'v1', ?3, 0, 0, ?4",
+            _ => "$1, $2, 'active', 'v1', $3, 0, 0, $4",
+        };
+        let backend = db.backend;
+        execute(
+            &db,
+            &format!(
+                "INSERT INTO accounts (id, name, status, program_version, csm, created_at, \
+                 updated_at, state) VALUES ({placeholders})"
+            ),
+            &[
+                "acme",
+                &whole.name,
+                whole.csm.as_deref().unwrap(),
+                &serde_json::to_string(&whole).unwrap(),
+            ],
+        )
+        .await;
+
+        let store = onboard_store::connect(&db.url).await.unwrap();
+        store.migrate().await.unwrap();
+        assert_eq!(
+            store.account("acme").await.unwrap().unwrap(),
+            whole,
+            "{backend}: reads back whole"
+        );
+        // The people are a part of their own now: a batch that changes only the core
+        // keeps them.
+        let lease = lease(&*store, "node-a", 0).await;
+        let mut next = whole.clone();
+        next.fields.clear();
+        let mut core_only = next.clone();
+        core_only.people.clear();
+        store
+            .commit_batch(
+                &lease,
+                &ProcessedBatch {
+                    accounts: vec![core_only],
+                    unchanged: [("acme".to_owned(), PartSet::all())].into(),
+                    ..ProcessedBatch::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.account("acme").await.unwrap().unwrap(),
+            next,
+            "{backend}"
+        );
+        drop(store);
+        db.finish().await;
+    }
 }
