@@ -18,12 +18,14 @@
 # the server's durability settings. Prints both rates and their ratio.
 #
 # Environment: DURATION, CONNECTIONS, THREADS (wrk threads, 2), ACCOUNTS, EVENTS,
-# RAW_ROWS_PER_TX, SKIP_BUILD=1, PERF_OUT (a file: profile the server with perf meanwhile). Needs wrk, curl, jq, sqlite3 is not needed. Loopback only.
+# RAW_ROWS_PER_TX, SKIP_BUILD=1, BIN (another build of the server, to compare two commits),
+# PERF_OUT (a file: profile the server with perf meanwhile). Needs wrk, curl, jq, sqlite3 is
+# not needed. Loopback only.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-BIN=$ROOT/target/release/onboard
+BIN=${BIN:-$ROOT/target/release/onboard}
 RAW=$ROOT/target/release/examples/raw_insert
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-32}

@@ -686,8 +686,8 @@ impl Engine {
     async fn process_waiting(&self) -> Result<usize> {
         let mut processed = 0;
         for _ in 0..BATCHES_PER_ROUND {
-            let requests = self.intake.requests();
-            let quiet = self.intake_seen.swap(requests, Ordering::Relaxed) == requests;
+            let (requests, waiting) = self.intake.activity();
+            let quiet = self.intake_seen.swap(requests, Ordering::Relaxed) == requests && !waiting;
             let limit = if quiet {
                 self.config
                     .process_batch_quiet

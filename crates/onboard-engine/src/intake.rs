@@ -32,8 +32,19 @@ impl Request {
 #[derive(Clone)]
 pub(crate) struct Intake {
     sender: mpsc::Sender<Request>,
-    /// Requests sent so far: the processor sizes its batches by whether intake is active.
+    /// Requests sent so far, and those not answered yet: the processor sizes its batches by
+    /// whether intake is active.
     requests: Arc<AtomicU64>,
+    in_flight: Arc<AtomicU64>,
+}
+
+/// Counts a request in flight until it is answered (or its caller gives up).
+struct InFlight<'a>(&'a AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Intake {
@@ -55,12 +66,17 @@ impl Intake {
         Self {
             sender,
             requests: Arc::new(AtomicU64::new(0)),
+            in_flight: Arc::new(AtomicU64::new(0)),
         }
     }
 
-    /// How many requests were sent to the intake so far.
-    pub(crate) fn requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
+    /// How many requests were sent to the intake so far, and whether any waits for its
+    /// answer now (one waiting for the writer sends nothing new meanwhile).
+    pub(crate) fn activity(&self) -> (u64, bool) {
+        (
+            self.requests.load(Ordering::Relaxed),
+            self.in_flight.load(Ordering::Relaxed) > 0,
+        )
     }
 
     /// Appends events durably; returns once they are committed.
@@ -76,6 +92,8 @@ impl Intake {
     async fn send(&self, events: Vec<NewEvent>, usage: Vec<UsageCall>) -> Result<IntakeAppended> {
         let (reply, answer) = oneshot::channel();
         self.requests.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let _in_flight = InFlight(&self.in_flight);
         self.sender
             .send(Request {
                 events,
