@@ -79,8 +79,10 @@ impl PartSet {
     }
 }
 
-/// The parts of a state as they were, to tell after a batch which ones it changed.
-#[derive(Debug, Clone)]
+/// The parts of a state as they were, to tell after a batch which ones it changed. An
+/// account not stored yet had every part empty: a part missing from storage reads as empty,
+/// so one still empty need not be written.
+#[derive(Debug, Clone, Default)]
 pub struct PartsBefore {
     deals: Vec<DealRecord>,
     people: Vec<Person>,
@@ -274,6 +276,10 @@ mod tests {
         let unchanged = before.unchanged_in(&state);
         assert!(!unchanged.contains(StatePart::People));
         assert!(unchanged.contains(StatePart::Projects));
+        // A new account: only its parts that are not empty differ from nothing stored.
+        let new = PartsBefore::default().unchanged_in(&state);
+        assert!(!new.contains(StatePart::People));
+        assert!(new.contains(StatePart::Projects) && new.contains(StatePart::Deals));
         assert!(StatePart::ALL
             .into_iter()
             .all(|p| StatePart::parse(p.as_str()) == Some(p)));

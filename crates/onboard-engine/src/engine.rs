@@ -851,7 +851,14 @@ impl Engine {
             .collect();
         let unchanged = accounts
             .values()
-            .filter_map(|a| Some((a.id.clone(), parts_before.get(&a.id)?.unchanged_in(a))))
+            .map(|a| {
+                let before = parts_before.get(&a.id);
+                let unchanged = before.map_or_else(
+                    || PartsBefore::default().unchanged_in(a),
+                    |b| b.unchanged_in(a),
+                );
+                (a.id.clone(), unchanged)
+            })
             .collect();
         let batch = ProcessedBatch {
             processed,

@@ -267,3 +267,30 @@ async fn a_batch_that_leaves_parts_unchanged_keeps_them_as_stored() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_new_account_needs_no_rows_for_its_empty_parts() {
+    for_each_backend(|db| async move {
+        let store = db.store;
+        let lease = lease(&*store, "node-a", 0).await;
+        let state = won("acme");
+        // As the processor says of an account it creates: the parts still empty are as
+        // stored (none), so only the people and the alerts are written.
+        let empty = PartSet::all()
+            .without(StatePart::People)
+            .without(StatePart::Alerts);
+        store
+            .commit_batch(
+                &lease,
+                &ProcessedBatch {
+                    accounts: vec![state.clone()],
+                    unchanged: [("acme".to_owned(), empty)].into(),
+                    ..ProcessedBatch::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.account("acme").await.unwrap().unwrap(), state);
+    })
+    .await;
+}
