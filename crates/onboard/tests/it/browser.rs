@@ -1,5 +1,7 @@
 //! Headless Chromium for the tests of pages and scripts, driven through chromedriver's W3C
-//! WebDriver protocol (plain JSON over HTTP). The driver process is killed on drop.
+//! WebDriver protocol (plain JSON over HTTP). On drop the session is deleted, which quits
+//! its Chromium, then the driver process is killed (killing the driver alone would leave
+//! Chromium running).
 
 use crate::support::{eventually, free_port, DEADLINE};
 use serde_json::{json, Value};
@@ -187,8 +189,26 @@ impl Browser {
     }
 }
 
+/// `DELETE <session>` with a plain blocking request: drop cannot await.
+fn delete_session(session: &str) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    let rest = session.trim_start_matches("http://");
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut stream = std::net::TcpStream::connect(host)?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "DELETE /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    // The answer comes once Chromium has quit.
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    Ok(())
+}
+
 impl Drop for Browser {
     fn drop(&mut self) {
+        let _ = delete_session(&self.session);
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
