@@ -9,6 +9,7 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::Message;
 use onboard_store::ClaimedMessage;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Why a delivery failed: `permanent` failures are not retried.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -182,15 +183,21 @@ impl Mailer for SmtpMailer {
     }
 }
 
-/// The development mailbox: each email becomes `<dir>/<message id>.eml`.
+/// The development mailbox: each email becomes `<dir>/<message id>.eml`, written to a
+/// temporary name and renamed, so a reader never sees half an email. One email is written
+/// at a time: concurrent creates and renames in one directory contend for its lock, which
+/// the kernel spins on (a quarter of a busy engine's CPU when the dispatcher sent a round's
+/// emails at once).
 pub struct DevMailbox {
     dir: PathBuf,
+    writing: Arc<std::sync::Mutex<()>>,
 }
 
 impl DevMailbox {
     pub fn new(dir: &Path) -> Self {
         Self {
             dir: dir.to_path_buf(),
+            writing: Arc::new(std::sync::Mutex::new(())),
         }
     }
 
@@ -202,18 +209,27 @@ impl DevMailbox {
 #[async_trait]
 impl Mailer for DevMailbox {
     async fn send(&self, message: &ClaimedMessage) -> Result<(), SendError> {
-        let email = build_email(message)?;
-        tokio::fs::create_dir_all(&self.dir)
-            .await
-            .map_err(|e| SendError::transient(format!("cannot create the mailbox: {e}")))?;
+        let email = build_email(message)?.formatted();
+        let dir = self.dir.clone();
         let path = self.dir.join(format!("{}.eml", message.id));
         let temp = self.dir.join(format!(".{}.eml.tmp", message.id));
-        tokio::fs::write(&temp, email.formatted())
-            .await
-            .map_err(|e| SendError::transient(format!("cannot write {}: {e}", temp.display())))?;
-        tokio::fs::rename(&temp, &path)
-            .await
-            .map_err(|e| SendError::transient(format!("cannot write {}: {e}", path.display())))
+        let writing = self.writing.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let _one_at_a_time = writing.lock().unwrap_or_else(|e| e.into_inner());
+            std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create the mailbox: {e}"))?;
+            std::fs::write(&temp, email)
+                .map_err(|e| format!("cannot write {}: {e}", temp.display()))?;
+            std::fs::rename(&temp, &path)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        })
+        .await;
+        match written {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(SendError::transient(message)),
+            Err(e) => Err(SendError::transient(format!(
+                "the mailbox writer stopped: {e}"
+            ))),
+        }
     }
 }
 
