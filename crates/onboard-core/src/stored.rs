@@ -53,7 +53,10 @@ impl StatePart {
     }
 }
 
-/// A set of parts.
+/// The bit of [`PartSet::with_lookups`], beside the parts'.
+const LOOKUPS: u8 = 1 << 7;
+
+/// A set of parts (and, apart, whether the lookup columns are unchanged).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PartSet(u8);
 
@@ -74,6 +77,17 @@ impl PartSet {
         PartSet(self.0 & !part.bit())
     }
 
+    /// The set that also says the account's lookup columns (status, CSM, domain: what
+    /// accounts are found by) are as stored.
+    pub fn with_lookups(self) -> PartSet {
+        PartSet(self.0 | LOOKUPS)
+    }
+
+    /// Whether the account's lookup columns are as stored.
+    pub fn lookups(self) -> bool {
+        self.0 & LOOKUPS != 0
+    }
+
     pub fn contains(self, part: StatePart) -> bool {
         self.0 & part.bit() != 0
     }
@@ -90,11 +104,14 @@ pub struct PartsBefore {
     team_tasks: Vec<TeamTask>,
     goals: Vec<GoalState>,
     alerts: Vec<Alert>,
+    /// Status, CSM and domain, for a state that was stored.
+    lookups: Option<(crate::state::AccountStatus, Option<String>, Option<String>)>,
 }
 
 impl PartsBefore {
     pub fn of(state: &AccountState) -> Self {
         Self {
+            lookups: Some((state.status, state.csm.clone(), state.domain.clone())),
             deals: state.deals.clone(),
             people: state.people.clone(),
             projects: state.projects.clone(),
@@ -118,6 +135,12 @@ impl PartsBefore {
         keep(self.team_tasks == state.team_tasks, StatePart::TeamTasks);
         keep(self.goals == state.goals, StatePart::Goals);
         keep(self.alerts == state.alerts, StatePart::Alerts);
+        let lookups = self.lookups.as_ref().is_some_and(|(status, csm, domain)| {
+            *status == state.status && *csm == state.csm && *domain == state.domain
+        });
+        if lookups {
+            same = same.with_lookups();
+        }
         same
     }
 }
@@ -271,7 +294,13 @@ mod tests {
         let before = PartsBefore::of(&state);
         state.usage = Default::default();
         state.seen.clear();
-        assert_eq!(before.unchanged_in(&state), PartSet::all());
+        assert_eq!(before.unchanged_in(&state), PartSet::all().with_lookups());
+        state.csm = Some("lee@vendor.test".into());
+        assert_eq!(
+            before.unchanged_in(&state),
+            PartSet::all(),
+            "the CSM is a lookup"
+        );
         state.people[0].name = "Ada L.".into();
         let unchanged = before.unchanged_in(&state);
         assert!(!unchanged.contains(StatePart::People));
@@ -280,6 +309,7 @@ mod tests {
         let new = PartsBefore::default().unchanged_in(&state);
         assert!(!new.contains(StatePart::People));
         assert!(new.contains(StatePart::Projects) && new.contains(StatePart::Deals));
+        assert!(!new.lookups(), "a new account's row is written whole");
         assert!(StatePart::ALL
             .into_iter()
             .all(|p| StatePart::parse(p.as_str()) == Some(p)));

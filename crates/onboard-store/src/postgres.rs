@@ -220,37 +220,43 @@ async fn upsert_accounts(
     if documents.is_empty() {
         return Ok(());
     }
-    let latest: Vec<&AccountState> = documents.iter().map(|d| d.account).collect();
-    let states: Vec<&str> = documents.iter().map(|d| d.core.as_str()).collect();
-    let ids: Vec<&str> = latest.iter().map(|a| a.id.as_str()).collect();
-    let names: Vec<&str> = latest.iter().map(|a| a.name.as_str()).collect();
-    let statuses: Vec<&str> = latest.iter().map(|a| a.status.as_str()).collect();
-    let versions: Vec<&str> = latest.iter().map(|a| a.program_version.as_str()).collect();
-    let csms: Vec<Option<&str>> = latest.iter().map(|a| a.csm.as_deref()).collect();
-    let created: Vec<i64> = latest.iter().map(|a| a.created_at.0).collect();
-    let updated: Vec<i64> = latest.iter().map(|a| a.updated_at.0).collect();
-    let domains: Vec<Option<&str>> = latest.iter().map(|a| a.domain.as_deref()).collect();
-    sqlx::query(
-        "INSERT INTO accounts \
-             (id, name, status, program_version, csm, created_at, updated_at, state, domain) \
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                              $6::bigint[], $7::bigint[], $8::text[], $9::text[]) \
-         ON CONFLICT (id) DO UPDATE SET name = excluded.name, status = excluded.status, \
-             program_version = excluded.program_version, csm = excluded.csm, \
-             created_at = excluded.created_at, updated_at = excluded.updated_at, \
-             state = excluded.state, domain = excluded.domain",
-    )
-    .bind(&ids)
-    .bind(&names)
-    .bind(&statuses)
-    .bind(&versions)
-    .bind(&csms)
-    .bind(&created)
-    .bind(&updated)
-    .bind(&states)
-    .bind(&domains)
-    .execute(&mut *conn)
-    .await?;
+    let (slim, whole): (Vec<_>, Vec<_>) = documents.iter().partition(|d| d.lookups_unchanged);
+    for (group, set) in [
+        (whole, rows::ACCOUNT_SET_ALL),
+        (slim, rows::ACCOUNT_SET_NO_LOOKUPS),
+    ] {
+        if group.is_empty() {
+            continue;
+        }
+        let latest: Vec<&AccountState> = group.iter().map(|d| d.account).collect();
+        let states: Vec<&str> = group.iter().map(|d| d.core.as_str()).collect();
+        let ids: Vec<&str> = latest.iter().map(|a| a.id.as_str()).collect();
+        let names: Vec<&str> = latest.iter().map(|a| a.name.as_str()).collect();
+        let statuses: Vec<&str> = latest.iter().map(|a| a.status.as_str()).collect();
+        let versions: Vec<&str> = latest.iter().map(|a| a.program_version.as_str()).collect();
+        let csms: Vec<Option<&str>> = latest.iter().map(|a| a.csm.as_deref()).collect();
+        let created: Vec<i64> = latest.iter().map(|a| a.created_at.0).collect();
+        let updated: Vec<i64> = latest.iter().map(|a| a.updated_at.0).collect();
+        let domains: Vec<Option<&str>> = latest.iter().map(|a| a.domain.as_deref()).collect();
+        sqlx::query(&format!(
+            "INSERT INTO accounts \
+                 (id, name, status, program_version, csm, created_at, updated_at, state, domain) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                                  $6::bigint[], $7::bigint[], $8::text[], $9::text[]) \
+             ON CONFLICT (id) DO UPDATE SET {set}"
+        ))
+        .bind(&ids)
+        .bind(&names)
+        .bind(&statuses)
+        .bind(&versions)
+        .bind(&csms)
+        .bind(&created)
+        .bind(&updated)
+        .bind(&states)
+        .bind(&domains)
+        .execute(&mut *conn)
+        .await?;
+    }
     let parts = rows::part_rows(&documents);
     if !parts.is_empty() {
         let accounts: Vec<&str> = parts.iter().map(|(a, _, _)| *a).collect();

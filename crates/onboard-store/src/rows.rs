@@ -138,9 +138,24 @@ pub(crate) fn event_data(event: &NewEvent) -> Result<String> {
 /// [`onboard_core::stored`]).
 pub(crate) struct AccountDocument<'a> {
     pub(crate) account: &'a AccountState,
+    /// Whether the account's lookup columns (status, CSM, domain) are as stored: its row
+    /// is then updated without touching them, so their indexes are left alone.
+    pub(crate) lookups_unchanged: bool,
     pub(crate) core: String,
     pub(crate) parts: Vec<(StatePart, String)>,
 }
+
+/// What an upsert of accounts sets when a row exists: every column.
+pub(crate) const ACCOUNT_SET_ALL: &str = "name = excluded.name, status = excluded.status, \
+     program_version = excluded.program_version, csm = excluded.csm, \
+     created_at = excluded.created_at, updated_at = excluded.updated_at, \
+     state = excluded.state, domain = excluded.domain";
+
+/// What it sets when the lookup columns are as stored: not them, so the indexes on them are
+/// not rewritten (a third of the cost of rewriting a row, measured on SQLite).
+pub(crate) const ACCOUNT_SET_NO_LOOKUPS: &str = "name = excluded.name, \
+     program_version = excluded.program_version, created_at = excluded.created_at, \
+     updated_at = excluded.updated_at, state = excluded.state";
 
 /// The documents of the last state of each account in `accounts` (see
 /// [`latest_accounts`]): every part but those `unchanged` names for the account.
@@ -167,6 +182,7 @@ pub(crate) fn account_documents<'a>(
                 .collect::<Result<Vec<_>>>()?;
             Ok(AccountDocument {
                 account,
+                lookups_unchanged: same.lookups(),
                 core: account.core_json().map_err(|e| corrupt(account, e))?,
                 parts,
             })

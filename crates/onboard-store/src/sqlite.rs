@@ -520,7 +520,11 @@ async fn upsert_accounts(
     conn: &mut SqliteConnection,
     documents: &[rows::AccountDocument<'_>],
 ) -> Result<()> {
-    for chunk in chunks(documents) {
+    let (slim, whole): (Vec<_>, Vec<_>) = documents.iter().partition(|d| d.lookups_unchanged);
+    for (chunk, set) in chunks(&whole)
+        .map(|c| (c, rows::ACCOUNT_SET_ALL))
+        .chain(chunks(&slim).map(|c| (c, rows::ACCOUNT_SET_NO_LOOKUPS)))
+    {
         let mut upsert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO accounts \
              (id, name, status, program_version, csm, created_at, updated_at, state, domain) ",
@@ -537,12 +541,7 @@ async fn upsert_accounts(
                 .push_bind(&document.core)
                 .push_bind(account.domain.as_deref());
         });
-        upsert.push(
-            " ON CONFLICT (id) DO UPDATE SET name = excluded.name, status = excluded.status, \
-             program_version = excluded.program_version, csm = excluded.csm, \
-             created_at = excluded.created_at, updated_at = excluded.updated_at, \
-             state = excluded.state, domain = excluded.domain",
-        );
+        upsert.push(" ON CONFLICT (id) DO UPDATE SET ").push(set);
         upsert.build().execute(&mut *conn).await?;
     }
     for chunk in chunks(&rows::part_rows(documents)) {

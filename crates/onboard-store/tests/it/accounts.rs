@@ -294,3 +294,51 @@ async fn a_new_account_needs_no_rows_for_its_empty_parts() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_batch_that_keeps_the_lookup_columns_leaves_them_and_writes_the_rest() {
+    for_each_backend(|db| async move {
+        let store = db.store;
+        let grace = Some("grace@example.com");
+        add_accounts(
+            &*store,
+            vec![account_of("a1", grace, AccountStatus::Active)],
+        )
+        .await;
+        let mut next = store.account("a1").await.unwrap().unwrap();
+        next.name = "Acme Renamed".into();
+        next.updated_at = at(HOUR);
+        // Says the status, CSM and domain are as stored, yet moves the CSM: the column
+        // the CSM loads are counted by is not rewritten; the state and the name are.
+        let mut undeclared = next.clone();
+        undeclared.csm = Some("alan@example.com".into());
+        let lease = lease(&*store, "node-a", 0).await;
+        store
+            .commit_batch(
+                &lease,
+                &ProcessedBatch {
+                    processed_at: at(HOUR),
+                    accounts: vec![undeclared.clone()],
+                    unchanged: [("a1".to_owned(), PartSet::all().with_lookups())].into(),
+                    ..ProcessedBatch::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.csm_loads().await.unwrap(),
+            [("grace@example.com".to_owned(), 1)]
+        );
+        assert_eq!(store.account("a1").await.unwrap().unwrap(), undeclared);
+        let listed = store
+            .list_accounts(&AccountFilter {
+                csm: Some("grace@example.com".into()),
+                ..AccountFilter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].name, "Acme Renamed");
+    })
+    .await;
+}
