@@ -40,9 +40,10 @@ pub struct EngineConfig {
     /// Events processed per transaction while intake is active: a batch holds the store's
     /// writer (one, on SQLite) for its whole transaction, and intake commits wait for it.
     pub process_batch: i64,
-    /// Events processed per transaction when no intake came since the last batch (a
-    /// backlog, a clock advance, a restart): a batch writes each account it touches once,
-    /// so the more of an account's events it holds, the fewer writes per event.
+    /// Events processed per transaction when no intake request came since the last batch
+    /// and none waits for its answer (a backlog, a clock advance, a restart): a batch writes
+    /// each account it touches once, so the more of an account's events it holds, the fewer
+    /// writes per event.
     pub process_batch_quiet: i64,
     /// Timers fired per transaction.
     pub timer_batch: i64,
@@ -169,7 +170,8 @@ pub struct Engine {
     config: EngineConfig,
     settings: Settings,
     intake: Intake,
-    /// The intake's request count when the processor last took a batch.
+    /// The intake's request count when the processor last took a batch (see
+    /// `EngineConfig::process_batch_quiet`).
     intake_seen: std::sync::atomic::AtomicU64,
     appended: Arc<Notify>,
     /// Set while [`Engine::advance_in_windows`] runs: timers are claimed the earliest per
