@@ -116,6 +116,7 @@ pub fn decide(
                 account: state.id.clone(),
                 rule: None,
             });
+            state.close_all_windows();
             state.held_timers.clear();
         }
         let held =
@@ -203,24 +204,28 @@ pub fn decide(
             } => {
                 if unless.as_ref() == Some(&event.kind) {
                     // The account's timer of the rule, and the timer of the person the event
-                    // names, if any (another person's window stays open).
-                    out.cancels.push(TimerCancel {
-                        account: state.id.clone(),
-                        rule: Some(rule.name.clone()),
-                    });
+                    // names, if any (another person's window stays open); only windows that
+                    // are open, so an event that closes none writes nothing.
+                    let mut windows = vec![rule.name.clone()];
                     if let Some(email) = person_named(state, event) {
-                        out.cancels.push(TimerCancel {
-                            account: state.id.clone(),
-                            rule: Some(person_timer_rule(&rule.name, &email)),
-                        });
+                        windows.push(person_timer_rule(&rule.name, &email));
                     }
-                    out.traces.push(trace(
-                        state,
-                        rule,
-                        event,
-                        TraceOutcome::Cancelled,
-                        format!("`{}` happened: pending timers cancelled", event.kind),
-                    ));
+                    windows.retain(|window| state.close_window(window));
+                    if !windows.is_empty() {
+                        for window in windows {
+                            out.cancels.push(TimerCancel {
+                                account: state.id.clone(),
+                                rule: Some(window),
+                            });
+                        }
+                        out.traces.push(trace(
+                            state,
+                            rule,
+                            event,
+                            TraceOutcome::Cancelled,
+                            format!("`{}` happened: pending timers cancelled", event.kind),
+                        ));
+                    }
                 }
                 if since == &event.kind {
                     if let Some(reason) = reentry_refusal(rule, state, event) {
@@ -229,6 +234,7 @@ pub fn decide(
                         continue;
                     }
                     let timer = timer_after(state, rule, event, *delay);
+                    state.open_window(&timer.rule);
                     out.traces.push(trace(
                         state,
                         rule,
@@ -309,6 +315,10 @@ fn fire_timer(
                 .map(str::to_owned),
         ),
     };
+    state.window_timer_fired(&match &person {
+        Some(email) => person_timer_rule(rule_name, email),
+        None => rule_name.to_owned(),
+    });
     let Some(rule) = program.rule(rule_name) else {
         return;
     };
@@ -368,7 +378,7 @@ fn fire_timer(
 
 /// After a timer rule ran, sets its next timer when re-entry lets it run again (`every`,
 /// or `at_most` not yet reached): the absence window restarts at the firing.
-fn rearm(state: &AccountState, rule: &Rule, event: &Event, out: &mut Decisions) {
+fn rearm(state: &mut AccountState, rule: &Rule, event: &Event, out: &mut Decisions) {
     let Trigger::After { delay, .. } = &rule.trigger else {
         return;
     };
@@ -383,6 +393,7 @@ fn rearm(state: &AccountState, rule: &Rule, event: &Event, out: &mut Decisions) 
         }
     };
     let timer = timer_after(state, rule, event, wait);
+    state.open_window(&timer.rule);
     out.traces.push(trace(
         state,
         rule,

@@ -55,6 +55,8 @@ pub struct Summary {
     /// Someone completed their core journey within [`POWER_USER_WITHIN`] of the deal.
     pub power_user: bool,
     pub people: u32,
+    /// The account's time when the summary last changed (an event that changes nothing
+    /// shown here leaves the stored row as it is).
     pub updated_at: Timestamp,
 }
 
@@ -153,6 +155,49 @@ impl Summary {
         }
     }
 
+    /// Whether two summaries say the same in everything the portfolio shows, filters or
+    /// sorts by: the time alone does not count, so an event that changes nothing shown does
+    /// not rewrite the row.
+    pub fn shows_the_same_as(&self, other: &Summary) -> bool {
+        let Summary {
+            account,
+            name,
+            status,
+            csm,
+            stage,
+            progress,
+            deal_won_at,
+            aha_at,
+            health,
+            goal_status,
+            overdue_tasks,
+            open_alerts,
+            last_alert_at,
+            open_team_tasks,
+            stalled_from,
+            power_user,
+            people,
+            updated_at: _,
+        } = self;
+        *account == other.account
+            && *name == other.name
+            && *status == other.status
+            && *csm == other.csm
+            && *stage == other.stage
+            && *progress == other.progress
+            && *deal_won_at == other.deal_won_at
+            && *aha_at == other.aha_at
+            && *health == other.health
+            && *goal_status == other.goal_status
+            && *overdue_tasks == other.overdue_tasks
+            && *open_alerts == other.open_alerts
+            && *last_alert_at == other.last_alert_at
+            && *open_team_tasks == other.open_team_tasks
+            && *stalled_from == other.stalled_from
+            && *power_user == other.power_user
+            && *people == other.people
+    }
+
     /// Stalled at `now`.
     pub fn stalled(&self, now: Timestamp) -> bool {
         self.status == "active" && self.stalled_from.is_some_and(|from| from <= now)
@@ -196,6 +241,19 @@ mod tests {
             won_at: Timestamp(at),
             won_again: 0,
         });
+    }
+
+    #[test]
+    fn summaries_that_differ_only_in_time_show_the_same() {
+        let mut state = AccountState::new("acme", "v1", Timestamp(0));
+        let before = Summary::of(&state, &HealthModel::default());
+        state.updated_at = Timestamp(60_000);
+        let later = Summary::of(&state, &HealthModel::default());
+        won(&mut state, 60_000);
+        let won = Summary::of(&state, &HealthModel::default());
+
+        assert!(later.shows_the_same_as(&before));
+        assert!(!won.shows_the_same_as(&before));
     }
 
     #[test]

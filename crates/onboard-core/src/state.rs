@@ -202,6 +202,13 @@ pub struct AccountState {
     /// segments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autopilot: Option<AutopilotState>,
+    /// The windows of `after` rules that may still have a pending timer, by the timer's
+    /// rule name (the rule's, or `<rule>#<email>` for one person's window), with how many
+    /// timers of that name are pending. An `unless` event cancels only these, so an event
+    /// that closes no window writes nothing. `None` for a state stored before windows were
+    /// kept: there, every `unless` event cancels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_windows: Option<BTreeMap<String, u32>>,
 }
 
 /// An account's first Aha event: the moment it got value from the product.
@@ -248,7 +255,41 @@ impl AccountState {
             fields: BTreeMap::new(),
             held_timers: Vec::new(),
             autopilot: None,
+            open_windows: Some(BTreeMap::new()),
         }
+    }
+
+    /// Notes that a timer of this name (an `after` rule's window) is pending.
+    pub fn open_window(&mut self, timer_rule: &str) {
+        if let Some(open) = &mut self.open_windows {
+            *open.entry(timer_rule.to_owned()).or_default() += 1;
+        }
+    }
+
+    /// Closes a window, its pending timers cancelled: whether a timer of this name may have
+    /// been pending (always, for a state that does not know its windows).
+    pub fn close_window(&mut self, timer_rule: &str) -> bool {
+        match &mut self.open_windows {
+            Some(open) => open.remove(timer_rule).is_some(),
+            None => true,
+        }
+    }
+
+    /// A timer of this name fired: one fewer is pending.
+    pub fn window_timer_fired(&mut self, timer_rule: &str) {
+        if let Some(open) = &mut self.open_windows {
+            if let Some(pending) = open.get_mut(timer_rule) {
+                *pending = pending.saturating_sub(1);
+                if *pending == 0 {
+                    open.remove(timer_rule);
+                }
+            }
+        }
+    }
+
+    /// Every pending timer of the account is gone.
+    pub fn close_all_windows(&mut self) {
+        self.open_windows = Some(BTreeMap::new());
     }
 
     /// When the account's first deal was won: its first deal record, else its first

@@ -171,6 +171,8 @@ struct Core<'a> {
     fields: &'a std::collections::BTreeMap<String, serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     autopilot: &'a Option<crate::state::AutopilotState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    open_windows: &'a Option<std::collections::BTreeMap<String, u32>>,
 }
 
 impl AccountState {
@@ -200,6 +202,7 @@ impl AccountState {
             held_timers,
             fields,
             autopilot,
+            open_windows,
         } = self;
         serde_json::to_string(&Core {
             id,
@@ -218,6 +221,7 @@ impl AccountState {
             held_timers,
             fields,
             autopilot,
+            open_windows,
         })
     }
 

@@ -849,7 +849,11 @@ impl Engine {
         let summaries = accounts
             .values()
             .map(|a| self.summary(a))
-            .filter(|s| before.get(&s.account) != Some(s))
+            .filter(|s| {
+                !before
+                    .get(&s.account)
+                    .is_some_and(|b| b.shows_the_same_as(s))
+            })
             .collect();
         let unchanged = accounts
             .values()

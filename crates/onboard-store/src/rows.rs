@@ -44,6 +44,21 @@ pub(crate) fn chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
+/// Sorted, distinct numbers as runs of consecutive ones, `(first, last)`, in order.
+pub(crate) fn runs(numbers: &[i64]) -> Vec<(i64, i64)> {
+    let mut sorted = numbers.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut runs: Vec<(i64, i64)> = Vec::new();
+    for n in sorted {
+        match runs.last_mut() {
+            Some((_, last)) if last.checked_add(1) == Some(n) => *last = n,
+            _ => runs.push((n, n)),
+        }
+    }
+    runs
+}
+
 /// A batch's timer cancels as two sets, each named once: accounts whose every pending timer
 /// goes, and (account, rule) pairs of accounts not already in the first set. Cancelling is
 /// idempotent, so this is the same net effect in a few statements instead of one per cancel.
@@ -632,6 +647,17 @@ mod tests {
             assert_eq!(joined, items);
             assert!(pieces.iter().all(|p| CHUNK_SIZES.contains(&p.len())));
         }
+    }
+
+    #[test]
+    fn runs_join_consecutive_numbers_whatever_their_order() {
+        assert_eq!(runs(&[]), []);
+        assert_eq!(runs(&[7]), [(7, 7)]);
+        assert_eq!(
+            runs(&[5, 1, 2, 3, 3, 9, 10, 12]),
+            [(1, 3), (5, 5), (9, 10), (12, 12)]
+        );
+        assert_eq!(runs(&[i64::MAX, i64::MAX - 1]), [(i64::MAX - 1, i64::MAX)]);
     }
 
     #[test]

@@ -372,7 +372,25 @@ async fn message_attempts(pool: &SqlitePool, ids: &[&str]) -> Result<Vec<rows::A
 
 /// Marks events processed (those not already).
 async fn mark_processed(conn: &mut SqliteConnection, seqs: &[i64], at: Timestamp) -> Result<()> {
-    for chunk in chunks(seqs) {
+    // A batch is mostly consecutive events: a run is one range of the log, a statement of
+    // three parameters, where a list would bind every seq.
+    let mut singles = Vec::new();
+    for (first, last) in rows::runs(seqs) {
+        if last - first < 3 {
+            singles.extend(first..=last);
+            continue;
+        }
+        sqlx::query(
+            "UPDATE events SET processed_at = ?1 \
+             WHERE seq BETWEEN ?2 AND ?3 AND processed_at IS NULL",
+        )
+        .bind(at.0)
+        .bind(first)
+        .bind(last)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for chunk in chunks(&singles) {
         let mut update = QueryBuilder::<Sqlite>::new("UPDATE events SET processed_at = ");
         update.push_bind(at.0);
         update.push(" WHERE processed_at IS NULL AND seq IN (");
@@ -386,9 +404,6 @@ async fn mark_processed(conn: &mut SqliteConnection, seqs: &[i64], at: Timestamp
     Ok(())
 }
 
-/// Inserts or replaces accounts, columns and JSON state.
-/// Each account's latest state with its document, serialized before the write lock is
-/// taken: the lock is held for the writes alone.
 /// Inserts new queued messages, first attempt due at `at`, skipping ids already present.
 async fn insert_messages(
     conn: &mut SqliteConnection,
@@ -516,6 +531,8 @@ async fn issue_one(conn: &mut SqliteConnection, token: &NewSignInToken) -> Resul
     Ok(())
 }
 
+/// Inserts or updates accounts (their columns and core) and the parts a batch changed,
+/// each state serialized before the write lock was taken.
 async fn upsert_accounts(
     conn: &mut SqliteConnection,
     documents: &[rows::AccountDocument<'_>],

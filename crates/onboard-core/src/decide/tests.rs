@@ -656,6 +656,111 @@ fn the_unless_event_cancels_the_rule_s_pending_timers() {
 }
 
 #[test]
+fn an_unless_event_with_no_window_open_cancels_nothing_and_traces_nothing() {
+    let program = program(NO_LOGIN);
+    let mut state = account();
+
+    let decisions = decide(
+        &program,
+        &settings(),
+        &mut state,
+        &plain("l1", "academy.login", hours(1)),
+    );
+
+    assert!(decisions.cancels.is_empty());
+    assert!(traces(&decisions, "no-login").is_empty());
+}
+
+#[test]
+fn a_window_is_cancelled_once_and_a_later_unless_event_writes_nothing() {
+    let program = program(NO_LOGIN);
+    let mut state = account();
+    let decisions = run(
+        &program,
+        &mut state,
+        &[
+            deal_won("d1", hours(0)),
+            plain("l1", "academy.login", hours(10)),
+            plain("l2", "academy.login", hours(11)),
+        ],
+    );
+
+    assert_eq!(decisions[1].cancels.len(), 1);
+    assert!(decisions[2].cancels.is_empty());
+    assert!(traces(&decisions[2], "no-login").is_empty());
+}
+
+#[test]
+fn a_fired_timer_closes_its_window() {
+    let program = program(NO_LOGIN);
+    let mut state = account();
+    let scheduled = run(&program, &mut state, &[deal_won("d1", hours(0))]);
+    decide(
+        &program,
+        &settings(),
+        &mut state,
+        &fired(&scheduled[0].timers[0]),
+    );
+
+    let decisions = decide(
+        &program,
+        &settings(),
+        &mut state,
+        &plain("l1", "academy.login", hours(80)),
+    );
+
+    assert!(decisions.cancels.is_empty());
+}
+
+#[test]
+fn a_window_opened_twice_stays_open_until_both_timers_fired() {
+    let program = program(NO_LOGIN);
+    let mut state = account();
+    let scheduled = run(
+        &program,
+        &mut state,
+        &[deal_won("d1", hours(0)), deal_won("d2", hours(1))],
+    );
+    decide(
+        &program,
+        &settings(),
+        &mut state,
+        &fired(&scheduled[0].timers[0]),
+    );
+
+    let decisions = decide(
+        &program,
+        &settings(),
+        &mut state,
+        &plain("l1", "academy.login", hours(72)),
+    );
+
+    assert_eq!(decisions.cancels.len(), 1);
+}
+
+#[test]
+fn a_state_that_does_not_know_its_windows_cancels_on_every_unless_event() {
+    let program = program(NO_LOGIN);
+    let mut state = account();
+    state.open_windows = None;
+
+    let decisions = decide(
+        &program,
+        &settings(),
+        &mut state,
+        &plain("l1", "academy.login", hours(1)),
+    );
+
+    assert_eq!(
+        decisions.cancels,
+        [TimerCancel {
+            account: ACCOUNT.to_owned(),
+            rule: Some("no-login".to_owned()),
+        }]
+    );
+}
+
+#[test]
 fn a_fired_timer_runs_its_rule() {
     let program = program(NO_LOGIN);
     let mut state = account();

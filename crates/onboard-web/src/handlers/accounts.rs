@@ -716,6 +716,12 @@ pub struct AccountSchema {
     /// while none is set.
     #[schema(required = false, value_type = Object)]
     fields: BTreeMap<String, Value>,
+    /// The windows of `after` rules still waiting (a pending timer), by the timer's rule (the
+    /// rule's name, or `<rule>#<email>` for one person's window), with how many timers of
+    /// that name are pending: the rule's `unless` event closes them. Absent for an account
+    /// stored before windows were kept.
+    #[schema(required = false)]
+    open_windows: BTreeMap<String, u32>,
     timeline: Timeline,
 }
 
