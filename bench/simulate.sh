@@ -9,12 +9,13 @@
 # second and events processed per second), the peak resident memory when /usr/bin/time is
 # present, and the JSON report's path. Target: under 60 s.
 #
-# Environment: ACCOUNTS (10000), DAYS (90), SEED (1), SKIP_BUILD=1.
+# Environment: ACCOUNTS (10000), DAYS (90), SEED (1), SKIP_BUILD=1, BIN (another build of
+# the binary, to compare two commits).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-BIN=$ROOT/target/release/onboard
+BIN=${BIN:-$ROOT/target/release/onboard}
 ACCOUNTS=${ACCOUNTS:-10000}
 DAYS=${DAYS:-90}
 SEED=${SEED:-1}
