@@ -12,7 +12,9 @@
 #
 # Environment: DURATION (10), CONNECTIONS (64), THREADS (wrk threads, 2), TAIL (seconds of
 # health checks after the window so that every POST in flight is answered, 2),
-# SKIP_BUILD=1, ONBOARD_TEST_PG_URL (postgres://root@127.0.0.1:5432/postgres).
+# SKIP_BUILD=1, ONBOARD_TEST_PG_URL (postgres://root@127.0.0.1:5432/postgres), BIN (another
+# build of the server, to compare two commits), PERF_OUT (a file: profile the server with
+# perf during the load).
 # Needs wrk (apt-get install -y wrk), curl, jq; psql for PostgreSQL. Loopback only.
 set -euo pipefail
 
@@ -84,9 +86,18 @@ run_backend() {
 
     local run=r$(date +%s)$RANDOM
     echo "== $backend: $CONNECTIONS connections, $THREADS wrk threads, ${DURATION}s of POSTs"
+    local perf_pid=""
+    if [ -n "${PERF_OUT:-}" ]; then
+        perf record -F 999 -g -p "$SERVER_PID" -o "$PERF_OUT" >/dev/null 2>&1 &
+        perf_pid=$!
+    fi
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"$((DURATION + TAIL))s" --timeout 10s \
         -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \
         -s bench/intake.lua "$base" -- "$run" "$DURATION" | tee "$WORK/wrk.txt"
+    if [ -n "$perf_pid" ]; then
+        kill -INT "$perf_pid"
+        wait "$perf_pid" || true
+    fi
     local result
     result=$(grep '^RESULT ' "$WORK/wrk.txt")
     field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" ${result#RESULT }"; }

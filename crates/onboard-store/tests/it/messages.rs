@@ -382,3 +382,78 @@ async fn a_message_keeps_the_sign_in_email_it_was_written_with() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_round_of_outcomes_is_recorded_at_once_each_fenced_by_its_own_claim() {
+    for_each_backend(|db| async move {
+        let store = db.store;
+        add_messages(
+            &*store,
+            T0,
+            vec![
+                message("m1", "acme"),
+                message("m2", "acme"),
+                message("m3", "acme"),
+                message("m4", "acme"),
+            ],
+        )
+        .await;
+        let mut claims = store
+            .claim_due_messages("node-a", now(0), LEASE, 10)
+            .await
+            .unwrap();
+        claims.sort_by(|a, b| a.id.cmp(&b.id));
+        // m4's claim is taken over by node-b once node-a's lease is over.
+        let taken = store
+            .claim_due_messages("node-b", now(2 * MINUTE), LEASE, 10)
+            .await
+            .unwrap();
+        assert_eq!(taken.len(), 4);
+        let taken_m4 = taken.iter().find(|c| c.id == "m4").unwrap().clone();
+        let mut fresh: Vec<ClaimedMessage> = taken.into_iter().filter(|c| c.id != "m4").collect();
+        fresh.sort_by(|a, b| a.id.cmp(&b.id));
+
+        let retry = DeliveryOutcome::Retry {
+            at: at(HOUR),
+            error: "503 busy".to_owned(),
+        };
+        let recorded = store
+            .complete_messages(
+                &[
+                    (fresh[0].clone(), DeliveryOutcome::Delivered),
+                    (fresh[1].clone(), retry),
+                    (fresh[2].clone(), DeliveryOutcome::Delivered),
+                    (claims[3].clone(), DeliveryOutcome::Delivered),
+                ],
+                at(3 * MINUTE),
+            )
+            .await
+            .unwrap();
+
+        assert_eq!(recorded, 3, "node-a's stale claim of m4 is not recorded");
+        let m1 = store.message("m1").await.unwrap().unwrap();
+        assert_eq!(m1.status, "delivered");
+        assert_eq!(m1.delivered_at, Some(at(3 * MINUTE)));
+        assert_eq!(m1.attempt_log, [attempt(2, 3 * MINUTE, "delivered", None)]);
+        let m2 = store.message("m2").await.unwrap().unwrap();
+        assert_eq!(
+            (m2.status.as_str(), m2.next_attempt_at),
+            ("queued", Some(at(HOUR)))
+        );
+        assert_eq!(
+            m2.attempt_log,
+            [attempt(2, 3 * MINUTE, "failed", Some("503 busy"))]
+        );
+        assert_eq!(
+            store.message("m3").await.unwrap().unwrap().status,
+            "delivered"
+        );
+        let m4 = store.message("m4").await.unwrap().unwrap();
+        assert_eq!((m4.status.as_str(), m4.attempt_log.len()), ("queued", 0));
+        assert!(store
+            .complete_message(&taken_m4, &DeliveryOutcome::Delivered, at(4 * MINUTE))
+            .await
+            .unwrap());
+    })
+    .await;
+}

@@ -554,3 +554,79 @@ async fn a_code_is_never_spent_as_a_links_token() {
     })
     .await;
 }
+
+/// Who each token signs in when spent at `when` (`None`: refused), token by token.
+async fn spent(
+    store: &dyn onboard_store::Store,
+    hashes: &[&str],
+    when: Timestamp,
+) -> Vec<Option<String>> {
+    let mut who = Vec::new();
+    for hash in hashes {
+        let grant = store.consume_sign_in_token(hash, when).await.unwrap();
+        who.push(grant.map(|g| g.email));
+    }
+    who
+}
+
+#[tokio::test]
+async fn tokens_issued_at_once_each_revoke_only_their_own_person_s_earlier_ones() {
+    for_each_backend(|db| async move {
+        let store = db.store;
+        store
+            .issue_sign_in_tokens(&[
+                token("ada-1", "ada@example.com", 0, None),
+                token("bob-1", "bob@example.com", 0, None),
+            ])
+            .await
+            .unwrap();
+        store
+            .issue_sign_in_tokens(&[
+                token("ada-2", "ada@example.com", MINUTE, None),
+                token("eve-1", "eve@example.com", MINUTE, None),
+            ])
+            .await
+            .unwrap();
+
+        assert_eq!(
+            spent(
+                &*store,
+                &["ada-1", "ada-2", "bob-1", "eve-1"],
+                at(2 * MINUTE)
+            )
+            .await,
+            [
+                None,
+                Some("ada@example.com".to_owned()),
+                Some("bob@example.com".to_owned()),
+                Some("eve@example.com".to_owned())
+            ]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn of_two_tokens_issued_at_once_for_one_person_the_later_one_stands() {
+    for_each_backend(|db| async move {
+        let store = db.store;
+        store
+            .issue_sign_in_tokens(&[
+                token("ada-1", "ada@example.com", 0, None),
+                token("bob-1", "bob@example.com", 0, None),
+                token("ada-2", "ada@example.com", 0, None),
+            ])
+            .await
+            .unwrap();
+
+        assert_eq!(
+            spent(&*store, &["ada-1", "ada-2", "bob-1"], at(MINUTE)).await,
+            [
+                None,
+                Some("ada@example.com".to_owned()),
+                Some("bob@example.com".to_owned())
+            ]
+        );
+    })
+    .await;
+}
