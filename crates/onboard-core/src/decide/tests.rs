@@ -655,17 +655,22 @@ fn the_unless_event_cancels_the_rule_s_pending_timers() {
     assert!(decisions[1].messages.is_empty());
 }
 
+/// What an Academy sign-in at `at` decides for the account (the `unless` event of
+/// [`NO_LOGIN`]).
+fn sign_in(program: &Program, state: &mut AccountState, at: Timestamp) -> Decisions {
+    decide(
+        program,
+        &settings(),
+        state,
+        &plain("login", "academy.login", at),
+    )
+}
+
 #[test]
 fn an_unless_event_with_no_window_open_cancels_nothing_and_traces_nothing() {
     let program = program(NO_LOGIN);
-    let mut state = account();
 
-    let decisions = decide(
-        &program,
-        &settings(),
-        &mut state,
-        &plain("l1", "academy.login", hours(1)),
-    );
+    let decisions = sign_in(&program, &mut account(), hours(1));
 
     assert!(decisions.cancels.is_empty());
     assert!(traces(&decisions, "no-login").is_empty());
@@ -675,19 +680,14 @@ fn an_unless_event_with_no_window_open_cancels_nothing_and_traces_nothing() {
 fn a_window_is_cancelled_once_and_a_later_unless_event_writes_nothing() {
     let program = program(NO_LOGIN);
     let mut state = account();
-    let decisions = run(
-        &program,
-        &mut state,
-        &[
-            deal_won("d1", hours(0)),
-            plain("l1", "academy.login", hours(10)),
-            plain("l2", "academy.login", hours(11)),
-        ],
-    );
+    run(&program, &mut state, &[deal_won("d1", hours(0))]);
 
-    assert_eq!(decisions[1].cancels.len(), 1);
-    assert!(decisions[2].cancels.is_empty());
-    assert!(traces(&decisions[2], "no-login").is_empty());
+    let first = sign_in(&program, &mut state, hours(10));
+    let second = sign_in(&program, &mut state, hours(11));
+
+    assert_eq!(first.cancels.len(), 1);
+    assert!(second.cancels.is_empty());
+    assert!(traces(&second, "no-login").is_empty());
 }
 
 #[test]
@@ -695,21 +695,9 @@ fn a_fired_timer_closes_its_window() {
     let program = program(NO_LOGIN);
     let mut state = account();
     let scheduled = run(&program, &mut state, &[deal_won("d1", hours(0))]);
-    decide(
-        &program,
-        &settings(),
-        &mut state,
-        &fired(&scheduled[0].timers[0]),
-    );
+    run(&program, &mut state, &[fired(&scheduled[0].timers[0])]);
 
-    let decisions = decide(
-        &program,
-        &settings(),
-        &mut state,
-        &plain("l1", "academy.login", hours(80)),
-    );
-
-    assert!(decisions.cancels.is_empty());
+    assert!(sign_in(&program, &mut state, hours(80)).cancels.is_empty());
 }
 
 #[test]
@@ -721,21 +709,9 @@ fn a_window_opened_twice_stays_open_until_both_timers_fired() {
         &mut state,
         &[deal_won("d1", hours(0)), deal_won("d2", hours(1))],
     );
-    decide(
-        &program,
-        &settings(),
-        &mut state,
-        &fired(&scheduled[0].timers[0]),
-    );
+    run(&program, &mut state, &[fired(&scheduled[0].timers[0])]);
 
-    let decisions = decide(
-        &program,
-        &settings(),
-        &mut state,
-        &plain("l1", "academy.login", hours(72)),
-    );
-
-    assert_eq!(decisions.cancels.len(), 1);
+    assert_eq!(sign_in(&program, &mut state, hours(72)).cancels.len(), 1);
 }
 
 #[test]
@@ -744,15 +720,8 @@ fn a_state_that_does_not_know_its_windows_cancels_on_every_unless_event() {
     let mut state = account();
     state.open_windows = None;
 
-    let decisions = decide(
-        &program,
-        &settings(),
-        &mut state,
-        &plain("l1", "academy.login", hours(1)),
-    );
-
     assert_eq!(
-        decisions.cancels,
+        sign_in(&program, &mut state, hours(1)).cancels,
         [TimerCancel {
             account: ACCOUNT.to_owned(),
             rule: Some("no-login".to_owned()),
