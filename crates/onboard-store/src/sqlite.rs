@@ -1391,7 +1391,14 @@ impl Store for SqliteStore {
         let (delivered, others): (Vec<_>, Vec<_>) = done
             .iter()
             .partition(|(_, outcome)| matches!(outcome, DeliveryOutcome::Delivered));
-        let delivered: Vec<&ClaimedMessage> = delivered.into_iter().map(|(c, _)| c).collect();
+        // A claim named twice is recorded once, as one by one would (the second finds the
+        // message delivered).
+        let mut seen = HashSet::with_capacity(delivered.len());
+        let delivered: Vec<&ClaimedMessage> = delivered
+            .into_iter()
+            .map(|(c, _)| c)
+            .filter(|c| seen.insert(c.id.as_str()))
+            .collect();
         let mut tx = self.write().await?;
         let mut n = complete_delivered(&mut tx, &delivered, at).await?;
         for (claim, outcome) in others {

@@ -457,3 +457,32 @@ async fn a_round_of_outcomes_is_recorded_at_once_each_fenced_by_its_own_claim() 
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_claim_named_twice_in_a_round_is_recorded_once() {
+    for_each_backend(|db| async move {
+        let store = db.store;
+        add_messages(&*store, T0, vec![message("m1", "acme")]).await;
+        let claim = store
+            .claim_due_messages("node-a", now(0), LEASE, 10)
+            .await
+            .unwrap()
+            .remove(0);
+
+        let recorded = store
+            .complete_messages(
+                &[
+                    (claim.clone(), DeliveryOutcome::Delivered),
+                    (claim, DeliveryOutcome::Delivered),
+                ],
+                at(SECOND),
+            )
+            .await
+            .unwrap();
+
+        assert_eq!(recorded, 1);
+        let m1 = store.message("m1").await.unwrap().unwrap();
+        assert_eq!(m1.attempt_log, [attempt(1, SECOND, "delivered", None)]);
+    })
+    .await;
+}
