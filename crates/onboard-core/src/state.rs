@@ -209,6 +209,12 @@ pub struct AccountState {
     /// kept: there, every `unless` event cancels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_windows: Option<BTreeMap<String, u32>>,
+    /// When the goals' pending check is due (the `goals/daily` timer): the first tick of
+    /// the account's daily grid at which a goal's status can change with nothing arriving.
+    /// `None` before goals started, once none is open, and for a state stored before checks
+    /// were planned (its daily timer still fires).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goals_check_at: Option<Timestamp>,
 }
 
 /// An account's first Aha event: the moment it got value from the product.
@@ -256,6 +262,7 @@ impl AccountState {
             held_timers: Vec::new(),
             autopilot: None,
             open_windows: Some(BTreeMap::new()),
+            goals_check_at: None,
         }
     }
 

@@ -173,6 +173,8 @@ struct Core<'a> {
     autopilot: &'a Option<crate::state::AutopilotState>,
     #[serde(skip_serializing_if = "Option::is_none")]
     open_windows: &'a Option<std::collections::BTreeMap<String, u32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    goals_check_at: &'a Option<crate::time::Timestamp>,
 }
 
 impl AccountState {
@@ -203,6 +205,7 @@ impl AccountState {
             fields,
             autopilot,
             open_windows,
+            goals_check_at,
         } = self;
         serde_json::to_string(&Core {
             id,
@@ -222,6 +225,7 @@ impl AccountState {
             fields,
             autopilot,
             open_windows,
+            goals_check_at,
         })
     }
 

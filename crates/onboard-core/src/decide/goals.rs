@@ -1,9 +1,18 @@
 //! Goals: each of the program's goals is followed per account from the won deal (or from the
 //! launch of its template's project) to its deadline. Its value is measured as data arrives,
-//! its status comes from a forecast of the value's trajectory, and a daily timer recomputes
-//! it when nothing arrives (a stalled account drifts to `at_risk` on its own). A change of
-//! status is a derived event (`goal.at_risk`, `goal.on_track`, `goal.achieved`,
-//! `goal.missed`) that rules can act on.
+//! its status comes from a forecast of the value's trajectory, and a timer recomputes it when
+//! nothing arrives (a stalled account drifts to `at_risk` on its own). A change of status is
+//! a derived event (`goal.at_risk`, `goal.on_track`, `goal.achieved`, `goal.missed`) that
+//! rules can act on.
+//!
+//! The checks keep to a daily grid (a day apart from when the goals started), but a check is
+//! planned only for the first tick at which a status can change with nothing arriving
+//! ([`next_change`]): when the forecast starts, when the forecast falls below the target, when
+//! an active user leaves the window, at the deadline. A stalled account's goals are checked a
+//! few times in their span, not every day, and each status changes on the same tick as with a
+//! check every day. An event that brings such an instant nearer plans an earlier check; a
+//! check that a nearer one superseded does nothing when it fires
+//! ([`AccountState::goals_check_at`]).
 //!
 //! The forecast is linear: the value reached so far, extended over the whole span at the
 //! pace since the start. It says nothing during the first quarter of the span (too little
@@ -45,20 +54,37 @@ pub(super) fn on_event(
         }
     }
     update(program, state, event, event.at, out);
-    if started {
-        schedule_next(state, event.at, out);
+    // The pending check, unless it is already past (cancelled by a churn, or held by a
+    // pause): the grid goes on from it; without one, a new grid starts now.
+    let pending = state.goals_check_at.filter(|&at| at > event.at);
+    if pending.is_none() && !started && state.goals_check_at.is_none() {
+        // A state stored before checks were planned: its daily timer still runs.
+        return;
+    }
+    let origin = pending.unwrap_or(event.at);
+    if let Some(tick) = next_check(program, state, origin, event.at) {
+        if pending.is_none_or(|pending| tick < pending) {
+            schedule(state, tick, event.at, out);
+        }
     }
 }
 
-/// The daily timer: recomputes every open goal at the timer's time, and sets the next.
+/// The goals' timer: unless a nearer check superseded it, recomputes every open goal at the
+/// timer's time and plans the next check.
 pub(super) fn fire_timer(
     program: &Program,
     state: &mut AccountState,
     event: &Event,
     out: &mut Decisions,
 ) {
+    if state.goals_check_at.is_some_and(|at| at > event.at) {
+        return;
+    }
     update(program, state, event, event.at, out);
-    schedule_next(state, event.at, out);
+    match next_check(program, state, event.at, event.at) {
+        Some(tick) => schedule(state, tick, event.at, out),
+        None => state.goals_check_at = None,
+    }
 }
 
 /// Marks the person an event names as active when it is product usage or an Academy visit.
@@ -275,16 +301,84 @@ fn update(
     }
 }
 
-/// The next daily check, while any goal is open: one day after `now`.
-fn schedule_next(state: &AccountState, now: Timestamp, out: &mut Decisions) {
-    let open = state
-        .goals
-        .iter()
-        .any(|g| matches!(g.status, GoalStatus::OnTrack | GoalStatus::AtRisk));
-    if !open {
-        return;
+/// The first instant after `now` at which an open goal's status can change with nothing
+/// arriving; `None` when no goal is open. It errs early, never late: a check there that finds
+/// nothing changed plans the next one.
+fn next_change(program: &Program, state: &AccountState, now: Timestamp) -> Option<Timestamp> {
+    let health = &program.health;
+    // The first instant an active user is no longer active (active while `last_at` is
+    // within the window).
+    let leaves = || {
+        state
+            .usage
+            .active_users(health, now)
+            .map(|(_, u)| u.last_at.millis().saturating_add(health.window.millis()))
+            .min()
+    };
+    let mut next: Option<i64> = None;
+    let mut consider = |at: i64| next = Some(next.map_or(at, |n| n.min(at)));
+    for goal in &program.goals {
+        let Some(g) = state.goals.iter().find(|g| g.name == goal.name) else {
+            continue;
+        };
+        if !matches!(g.status, GoalStatus::OnTrack | GoalStatus::AtRisk) {
+            continue;
+        }
+        consider(g.deadline_at.millis());
+        if matches!(goal.metric, GoalMetric::Task { .. }) {
+            // Its status moves with its task, which only events change.
+            continue;
+        }
+        let start = g.started_at.millis();
+        let span = (g.deadline_at.millis() - start).max(1) as f64;
+        let elapsed = (now.millis() - start).max(0) as f64;
+        if elapsed / span < FORECAST_AFTER {
+            consider(start + (span * FORECAST_AFTER).floor() as i64);
+            continue;
+        }
+        if g.status == GoalStatus::AtRisk {
+            // The forecast only falls while nothing arrives: at risk until the deadline.
+            continue;
+        }
+        // On track: the forecast (value × span / elapsed) falls below the target once
+        // `elapsed` passes value × span / target, sooner if the value drops.
+        if g.target > 0.0 {
+            consider(start + (g.value * span / g.target).floor() as i64);
+        }
+        if matches!(
+            goal.metric,
+            GoalMetric::ActiveUsers | GoalMetric::SeatShareActive
+        ) {
+            if let Some(at) = leaves() {
+                consider(at);
+            }
+        }
     }
-    let due = now.plus(Duration(86_400_000));
+    next.map(Timestamp)
+}
+
+/// The tick of the daily grid through `origin` for the next check after `now`: the first at
+/// or after [`next_change`].
+fn next_check(
+    program: &Program,
+    state: &AccountState,
+    origin: Timestamp,
+    now: Timestamp,
+) -> Option<Timestamp> {
+    let change = next_change(program, state, now)?;
+    let from = change.millis().max(now.millis() + 1);
+    // Whole days from the origin, rounded up (the grid runs both ways from it).
+    let days = -(origin.millis() - from).div_euclid(DAY_MS);
+    Some(Timestamp(
+        origin.millis().saturating_add(days.saturating_mul(DAY_MS)),
+    ))
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Sets the goals' check at `due`.
+fn schedule(state: &mut AccountState, due: Timestamp, now: Timestamp, out: &mut Decisions) {
+    state.goals_check_at = Some(due);
     out.timers.push(NewTimer {
         id: derived_id("tmr", &[&state.id, TIMER_RULE, &due.millis().to_string()]),
         account: state.id.clone(),

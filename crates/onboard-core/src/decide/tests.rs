@@ -2014,6 +2014,198 @@ fn a_goal_on_pace_stays_on_track_and_is_achieved_when_it_reaches_its_target() {
     assert_eq!(state.goals[0].value, 50.0);
 }
 
+/// Decides `events` in time order, firing the goals' timers as they come due (a timer before
+/// an event of the same time), until `days` have passed. Returns every decision and the due
+/// times of the goals' timers fired.
+fn run_with_checks(
+    program: &Program,
+    state: &mut AccountState,
+    mut events: Vec<Event>,
+    days: i64,
+) -> (Vec<Decisions>, Vec<Timestamp>) {
+    events.sort_by_key(|e| e.at);
+    let mut events = std::collections::VecDeque::from(events);
+    let mut pending: Vec<NewTimer> = Vec::new();
+    let mut all = Vec::new();
+    let mut checks = Vec::new();
+    loop {
+        pending.sort_by_key(|t| std::cmp::Reverse(t.due_at));
+        let timer_first = match (pending.last(), events.front()) {
+            (Some(t), Some(e)) => t.due_at <= e.at,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        let next = if timer_first {
+            let timer = pending.pop().expect("a timer");
+            if timer.due_at > hours(days * 24) {
+                break;
+            }
+            checks.push(timer.due_at);
+            fired(&timer)
+        } else {
+            match events.pop_front() {
+                Some(event) => event,
+                None => break,
+            }
+        };
+        let [decided] = run(program, state, &[next]).try_into().expect("one");
+        pending.extend(
+            decided
+                .timers
+                .iter()
+                .filter(|t| t.rule == "goals/daily")
+                .cloned(),
+        );
+        all.push(decided);
+    }
+    (all, checks)
+}
+
+/// The goal events of `decisions`, as (type, time).
+fn goal_events(decisions: &[Decisions]) -> Vec<(String, Timestamp)> {
+    decisions
+        .iter()
+        .flat_map(|d| &d.events)
+        .filter(|e| e.kind.as_str().starts_with("goal."))
+        .map(|e| (e.kind.as_str().to_owned(), e.at))
+        .collect()
+}
+
+#[test]
+fn a_stalled_accounts_goal_is_checked_when_its_status_can_change_not_every_day() {
+    let program = program(LEADS_GOAL);
+    let mut state = account();
+    let (decisions, checks) = run_with_checks(&program, &mut state, vec![deal_won("d1", T0)], 40);
+    // The forecast starts a quarter into the 30 days (day 7.5): the first tick after it is
+    // day 8, where nothing imported is at risk; the next change is the deadline.
+    assert_eq!(checks, [hours(8 * 24), hours(30 * 24)]);
+    assert_eq!(
+        goal_events(&decisions),
+        [
+            ("goal.at_risk".to_owned(), hours(8 * 24)),
+            ("goal.missed".to_owned(), hours(30 * 24))
+        ]
+    );
+    assert_eq!(state.goals_check_at, None, "no goal is open");
+}
+
+#[test]
+fn a_goal_on_track_is_checked_when_its_forecast_would_fall_short() {
+    let program = program(LEADS_GOAL);
+    let mut state = account();
+    // 20 leads on day 1: a forecast of 75 on day 8, which falls below 50 once more than
+    // 20 × 30 / 50 = 12 days have passed: at risk on day 13, as a daily check finds it, and
+    // the days between 8 and 12 are not checked.
+    let mut events = vec![deal_won("d1", T0)];
+    events.extend((0..20).map(|n| lead_imported(1, n)));
+    let (decisions, checks) = run_with_checks(&program, &mut state, events, 40);
+    assert_eq!(
+        goal_events(&decisions)[0],
+        ("goal.at_risk".to_owned(), hours(13 * 24))
+    );
+    assert_eq!(checks[0], hours(8 * 24));
+    assert!(
+        !checks
+            .iter()
+            .any(|&at| at > hours(8 * 24) && at < hours(12 * 24)),
+        "{checks:?}"
+    );
+}
+
+#[test]
+fn a_goal_of_active_users_is_checked_when_an_active_user_goes_quiet() {
+    let program = program(
+        r#"
+[health]
+window = "7d"
+
+[[goals]]
+name = "team"
+title = "Three active users"
+deadline_days = 40
+metric = "active_users"
+target = 3
+"#,
+    );
+    let mut state = account();
+    let mut events = vec![deal_won("d1", T0)];
+    for day in 1..=9 {
+        for who in ["alice@acme.example", "eve@acme.example"] {
+            events.push(event(
+                &format!("use-{day}-{who}"),
+                "product.track",
+                hours(day * 24 + 1),
+                json!({ "email": who, "user_id": who, "event": "Report Viewed" }),
+            ));
+        }
+    }
+    let (decisions, checks) = run_with_checks(&program, &mut state, events, 40);
+    // Checked on day 10, when the forecast starts: two users, a forecast of 8, on track.
+    // Both last used the product on day 9 at 01:00, so they leave the 7-day window on day
+    // 16 at 01:00: the next check is on day 17, as a daily check would have found it, and
+    // the days between are not checked. Then the deadline.
+    assert_eq!(checks, [hours(10 * 24), hours(17 * 24), hours(40 * 24)]);
+    assert_eq!(
+        goal_events(&decisions),
+        [
+            ("goal.at_risk".to_owned(), hours(17 * 24)),
+            ("goal.missed".to_owned(), hours(40 * 24))
+        ]
+    );
+}
+
+#[test]
+fn a_goals_check_superseded_by_a_nearer_one_does_nothing_when_it_fires() {
+    let program = program(LEADS_GOAL);
+    let mut state = account();
+    let [won] = run(&program, &mut state, &[deal_won("d1", T0)])
+        .try_into()
+        .expect("one");
+    let planned = won
+        .timers
+        .iter()
+        .find(|t| t.rule == "goals/daily")
+        .cloned()
+        .expect("a check");
+    assert_eq!(state.goals_check_at, Some(planned.due_at));
+    // A check of the same grid due before the planned one (as when a nearer one was planned
+    // after it) finds the planned one still ahead: it recomputes and plans nothing.
+    let earlier = NewTimer {
+        id: "tmr-older".into(),
+        due_at: hours(24),
+        ..planned.clone()
+    };
+    let [decided] = run(&program, &mut state, &[fired(&earlier)])
+        .try_into()
+        .expect("one");
+    assert!(decided.timers.is_empty() && decided.events.is_empty());
+    assert_eq!(state.goals_check_at, Some(planned.due_at));
+    assert_eq!(state.goals[0].updated_at, T0, "not recomputed");
+}
+
+#[test]
+fn a_state_stored_before_checks_were_planned_keeps_its_daily_timer() {
+    let program = program(LEADS_GOAL);
+    let mut state = account();
+    run(&program, &mut state, &[deal_won("d1", T0)]);
+    state.goals_check_at = None;
+    // Its pending daily timer fires on day 1 and plans the next check on the grid.
+    let daily = NewTimer {
+        id: "tmr-daily".into(),
+        account: ACCOUNT.into(),
+        rule: "goals/daily".into(),
+        due_at: hours(24),
+        since_at: T0,
+        program_version: "v1".into(),
+    };
+    let [decided] = run(&program, &mut state, &[fired(&daily)])
+        .try_into()
+        .expect("one");
+    let next: Vec<Timestamp> = decided.timers.iter().map(|t| t.due_at).collect();
+    assert_eq!(next, [hours(8 * 24)]);
+    assert_eq!(state.goals_check_at, Some(hours(8 * 24)));
+}
+
 // --------------------------------------------------------------------------------- alerts
 
 const SALES_ALERT: &str = r#"

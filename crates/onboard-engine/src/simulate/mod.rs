@@ -26,6 +26,7 @@ pub use report::Report;
 use crate::clock::ManualClock;
 use crate::{Engine, EngineConfig, EngineError};
 use onboard_core::program::{Program, ProgramSource};
+use onboard_core::{Duration, Timestamp};
 use onboard_store::Store;
 use std::sync::Arc;
 
@@ -33,6 +34,29 @@ use std::sync::Arc;
 const PUBLIC_URL: &str = "https://onboard.invalid";
 /// Events handed to the intake at once.
 const INGEST_CHUNK: usize = 1_000;
+/// The longest window of time whose due timers fire together (see
+/// [`Engine::advance_in_windows`]). The clock never passes the next instant of generated
+/// events, nor the last millisecond of a day, so a window stays inside the hour it is in.
+const WINDOW: Duration = Duration(24 * 60 * 60 * 1_000);
+
+/// How a simulation moves its clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Advance {
+    /// Stop at every due timer ([`Engine::advance_to`]).
+    EveryDueTime,
+    /// Fire the timers due before the next generated events (or the day's end) in rounds,
+    /// each account's in order ([`Engine::advance_in_windows`]). The decisions are the same
+    /// as stopping at every due time; only messages are sent at the window's end, which
+    /// stays inside the day they were decided on, so the people's reactions are the same too.
+    Windows,
+}
+
+async fn advance(engine: &Engine, to: Timestamp, how: Advance) -> Result<crate::Progress> {
+    Ok(match how {
+        Advance::EveryDueTime => engine.advance_to(to).await?,
+        Advance::Windows => engine.advance_in_windows(to, WINDOW).await?,
+    })
+}
 
 /// Why a simulation or dry run could not run.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +93,16 @@ pub async fn simulate(
     cohort: &Cohort,
     on_day: &mut (dyn FnMut(DayDone) + Send),
 ) -> Result<Report> {
+    simulate_by(store, source, cohort, on_day, Advance::Windows).await
+}
+
+async fn simulate_by(
+    store: Arc<dyn Store>,
+    source: &ProgramSource,
+    cohort: &Cohort,
+    on_day: &mut (dyn FnMut(DayDone) + Send),
+    how: Advance,
+) -> Result<Report> {
     let program = load(source)?;
     let mut generator = Generator::new(cohort, &program).map_err(SimulateError::Cohort)?;
     store.migrate().await?;
@@ -94,17 +128,24 @@ pub async fn simulate(
             let events = generator.events_of_day(day);
             counts.simulated += events.len();
             for instant in events.chunk_by(|a, b| a.at == b.at) {
-                let progress = engine.advance_to(instant[0].at).await?;
+                let progress = advance(&engine, instant[0].at, how).await?;
                 counts.processed += progress.events_processed;
                 counts.timers_fired += progress.timers_fired;
                 for chunk in instant.chunks(INGEST_CHUNK) {
                     engine.ingest(chunk.to_vec()).await?;
                 }
             }
+            // The day's last millisecond, then its end: an email sent at the end is the next
+            // day's, so a window must not reach it.
             let end = generator.time((i64::from(day) + 1) * 24);
-            let progress = engine.advance_to(end).await?;
-            counts.processed += progress.events_processed;
-            counts.timers_fired += progress.timers_fired;
+            for (to, how) in [
+                (Timestamp(end.millis() - 1), how),
+                (end, Advance::EveryDueTime),
+            ] {
+                let progress = advance(&engine, to, how).await?;
+                counts.processed += progress.events_processed;
+                counts.timers_fired += progress.timers_fired;
+            }
             for (to, at) in inbox.drain() {
                 generator.react_to_email(&to, at);
             }
@@ -151,6 +192,27 @@ mod tests {
         simulate(store, &example(), &cohort(), &mut |_| {})
             .await
             .unwrap()
+    }
+
+    #[tokio::test]
+    async fn firing_timers_in_windows_gives_the_same_report_as_stopping_at_every_due_time() {
+        let mut reports = Vec::new();
+        for how in [Advance::EveryDueTime, Advance::Windows] {
+            let db = TestDatabase::sqlite().unwrap();
+            let store = onboard_store::connect(&db.url).await.unwrap();
+            let cohort = Cohort {
+                accounts: 20,
+                days: 21,
+                ..cohort()
+            };
+            let report = simulate_by(store, &example(), &cohort, &mut |_| {}, how)
+                .await
+                .unwrap();
+            reports.push(report);
+            db.finish().await;
+        }
+        assert!(reports[0].events.timers_fired > 0);
+        assert_eq!(reports[0], reports[1]);
     }
 
     #[tokio::test]

@@ -722,6 +722,12 @@ pub struct AccountSchema {
     /// stored before windows were kept.
     #[schema(required = false)]
     open_windows: BTreeMap<String, u32>,
+    /// When the goals are next checked with nothing arriving (epoch milliseconds): the
+    /// first day, counted from when the goals started, on which a goal's status can change
+    /// by time alone (its forecast starts or falls short, an active user goes quiet, its
+    /// deadline). Absent while no goal is open.
+    #[schema(required = false)]
+    goals_check_at: i64,
     timeline: Timeline,
 }
 

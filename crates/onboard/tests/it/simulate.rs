@@ -141,7 +141,7 @@ fn a_seeded_cohort_through_the_example_program_gives_its_pinned_figures() {
     );
     assert_eq!(
         report["events"],
-        json!({ "simulated": 1323, "processed": 4813, "timers_fired": 1988 })
+        json!({ "simulated": 1323, "processed": 4099, "timers_fired": 1274 })
     );
     assert!(report["performance"]["wall_seconds"].as_f64().unwrap() > 0.0);
     assert!(
