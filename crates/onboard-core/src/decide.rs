@@ -1160,4 +1160,5 @@ mod usage_tests;
 
 pub use apply::segment;
 pub use autopilot::{TIMER_PREFIX as AUTOPILOT_TIMER_PREFIX, TRACE_RULE as AUTOPILOT_TRACE};
+pub use goals::as_of as goals_as_of;
 pub use projects::{requested_project_id, REVIEW_TITLE, TIMER_PREFIX};

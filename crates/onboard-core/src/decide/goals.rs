@@ -301,6 +301,28 @@ fn update(
     }
 }
 
+/// The goals as they stand at `now`, for views: each open goal's value and forecast measured
+/// at `now` as a check would, its status the last one decided. Between checks the stored
+/// value is the one of the last event or check, which may have aged (an active user gone
+/// quiet since).
+pub fn as_of(program: &Program, state: &AccountState, now: Timestamp) -> Vec<GoalState> {
+    let mut goals = state.goals.clone();
+    for g in &mut goals {
+        if !matches!(g.status, GoalStatus::OnTrack | GoalStatus::AtRisk) || now <= g.updated_at {
+            continue;
+        }
+        let Some(goal) = program.goals.iter().find(|d| d.name == g.name) else {
+            continue;
+        };
+        let value = measure(goal, &program.health, state, g, now);
+        let (_, forecast) = assess(goal, state, g, value, now);
+        g.value = value;
+        g.forecast = forecast;
+        g.updated_at = now;
+    }
+    goals
+}
+
 /// The first instant after `now` at which an open goal's status can change with nothing
 /// arriving; `None` when no goal is open. It errs early, never late: a check there that finds
 /// nothing changed plans the next one.

@@ -2155,6 +2155,43 @@ target = 3
 }
 
 #[test]
+fn a_views_goal_counts_the_users_active_now_between_checks() {
+    let program = program(
+        r#"
+[health]
+window = "7d"
+
+[[goals]]
+name = "team"
+title = "Three active users"
+deadline_days = 40
+metric = "active_users"
+target = 3
+"#,
+    );
+    let mut state = account();
+    let used = event(
+        "use-1",
+        "product.track",
+        hours(24),
+        json!({ "email": "eve@acme.example", "user_id": "eve", "event": "Report Viewed" }),
+    );
+    run(&program, &mut state, &[deal_won("d1", T0), used]);
+    assert_eq!(state.goals[0].value, 1.0);
+    // Day 9: no check has run since day 1, and Eve left the 7-day window on day 8.
+    let now = hours(9 * 24);
+    let [goal] = super::goals_as_of(&program, &state, now)
+        .try_into()
+        .expect("one goal");
+    assert_eq!((goal.value, goal.updated_at), (0.0, now));
+    assert_eq!(
+        goal.status, state.goals[0].status,
+        "the status is the last check's"
+    );
+    assert_eq!(state.goals[0].value, 1.0, "the state is untouched");
+}
+
+#[test]
 fn a_goals_check_superseded_by_a_nearer_one_does_nothing_when_it_fires() {
     let program = program(LEADS_GOAL);
     let mut state = account();

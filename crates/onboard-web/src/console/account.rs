@@ -148,8 +148,7 @@ pub(super) async fn page(
         .collect();
 
     // ---- goals ----
-    let goals: Vec<serde_json::Value> = account
-        .goals
+    let goals: Vec<serde_json::Value> = onboard_core::decide::goals_as_of(&program, &account, now)
         .iter()
         .map(|g| {
             let chart = charts::goal(&GoalCourse {

@@ -175,7 +175,10 @@ pub(super) fn context(who: &Stakeholder, now: Timestamp, csrf: &str, said: Said)
         })
         .collect();
 
-    let goals: Vec<Value> = account.goals.iter().map(|g| goal(who, g)).collect();
+    let goals: Vec<Value> = onboard_core::decide::goals_as_of(&who.program, account, now)
+        .iter()
+        .map(|g| goal(who, g))
+        .collect();
 
     json!({
         "program": who.program.name,
