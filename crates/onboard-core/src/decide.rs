@@ -118,6 +118,7 @@ pub fn decide(
             });
             state.close_all_windows();
             state.held_timers.clear();
+            state.goals_check_at = None;
         }
         let held =
             state.status == AccountStatus::Paused && event.kind.as_str() == types::TIMER_FIRED;
