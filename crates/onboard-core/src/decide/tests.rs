@@ -2112,10 +2112,8 @@ fn a_goal_on_track_is_checked_when_its_forecast_would_fall_short() {
     );
 }
 
-#[test]
-fn a_goal_of_active_users_is_checked_when_an_active_user_goes_quiet() {
-    let program = program(
-        r#"
+/// A 40-day goal of three product users active in a 7-day window.
+const TEAM_GOAL: &str = r#"
 [health]
 window = "7d"
 
@@ -2125,8 +2123,11 @@ title = "Three active users"
 deadline_days = 40
 metric = "active_users"
 target = 3
-"#,
-    );
+"#;
+
+#[test]
+fn a_goal_of_active_users_is_checked_when_an_active_user_goes_quiet() {
+    let program = program(TEAM_GOAL);
     let mut state = account();
     let mut events = vec![deal_won("d1", T0)];
     for day in 1..=9 {
@@ -2156,19 +2157,7 @@ target = 3
 
 #[test]
 fn a_views_goal_counts_the_users_active_now_between_checks() {
-    let program = program(
-        r#"
-[health]
-window = "7d"
-
-[[goals]]
-name = "team"
-title = "Three active users"
-deadline_days = 40
-metric = "active_users"
-target = 3
-"#,
-    );
+    let program = program(TEAM_GOAL);
     let mut state = account();
     let used = event(
         "use-1",
