@@ -58,7 +58,8 @@ pub(super) fn on_event(
     // pause): the grid goes on from it; without one, a new grid starts now.
     let pending = state.goals_check_at.filter(|&at| at > event.at);
     if pending.is_none() && !started && state.goals_check_at.is_none() {
-        // A state stored before checks were planned: its daily timer still runs.
+        // No goal open since the last check, or a state stored before checks were planned,
+        // whose daily timer still runs (its firing plans the next check).
         return;
     }
     let origin = pending.unwrap_or(event.at);
