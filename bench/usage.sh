@@ -15,7 +15,8 @@
 # acknowledged event is there, exactly once); then `raw_insert` (crates/onboard-store/
 # examples) inserts those same rows into a fresh database made by the same migrations,
 # RAW_ROWS_PER_TX (100, one request's worth) per transaction, straight through SQLite with
-# the server's durability settings. Prints both rates and their ratio.
+# the server's durability settings. Prints both rates and their ratio, and the processor's
+# rate beside the load and while it works off the backlog the load left.
 #
 # Environment: DURATION, CONNECTIONS, THREADS (wrk threads, 2), ACCOUNTS, EVENTS,
 # RAW_ROWS_PER_TX, SKIP_BUILD=1, BIN (another build of the server, to compare two commits),
@@ -99,6 +100,7 @@ if [ -n "${PERF_OUT:-}" ]; then
     perf record -F 999 -g -p "$SERVER_PID" -o "$PERF_OUT" >/dev/null 2>&1 &
     perf_pid=$!
 fi
+processed_before=$(metric "$base" onboard_events_processed_total)
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 10s \
     -H "Authorization: Basic $(printf '%s:' "$WRITE_KEY" | base64)" \
     -s bench/usage.lua "$base" -- "$RUN" "$users" "$EVENTS" | tee "$WORK/wrk.txt"
@@ -108,6 +110,16 @@ acked=$(sed -n 's/.* events=\([0-9]*\).*/\1/p' <<<"$result")
 rate=$(sed -n 's/.* rate=\([0-9]*\).*/\1/p' <<<"$result")
 failed=$(sed -n 's/.* failed=\([0-9]*\).*/\1/p' <<<"$result")
 held=$(metric "$base" 'onboard_usage_events_total{outcome="held"}')
+# The processor beside the load (events processed while wrk ran, over its duration), and
+# alone after it: the backlog the load left, and how fast it is worked off.
+processed_during=$(( $(metric "$base" onboard_events_processed_total) - processed_before ))
+backlog=$(metric "$base" onboard_events_unprocessed)
+drain_start=$(date +%s.%N)
+wait_processed "$base"
+drain_s=$(awk -v a="$drain_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+echo "PROCESSOR during_load_per_s=$(( processed_during / DURATION )) backlog_after_load=$backlog" \
+    "drained_in_s=$drain_s drain_per_s=$(awk -v n="$backlog" -v s="$drain_s" \
+    'BEGIN { printf "%d", (s > 0 ? n / s : 0) }')"
 kill -TERM "$SERVER_PID"
 wait "$SERVER_PID" || { echo "error: the server did not stop cleanly" >&2; exit 1; }
 SERVER_PID=""

@@ -11,11 +11,17 @@
 //! prepared statement through the SQLite C library, `rows-per-tx` rows per `BEGIN
 //! IMMEDIATE … COMMIT`, WAL and `synchronous=FULL` like the server. Prints `RAW rows=N
 //! seconds=S rate=R` (rows per second).
+//!
+//! It runs on the server's allocator (mimalloc, which the workspace builds as SQLite's
+//! allocator too), so the yardstick is SQLite at its best here, not SQLite on glibc's.
 
 use onboard_store::sqlite::SqliteStore;
 use onboard_store::Store;
 use rusqlite::{params, Connection, OpenFlags};
 use std::time::Instant;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 struct Row {
     key: String,

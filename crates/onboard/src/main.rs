@@ -21,7 +21,8 @@ use tokio::sync::Notify;
 
 /// The intake parses and drops many small JSON values per event, from every worker thread:
 /// mimalloc's per-thread free lists keep that cheap where the system allocator's arenas
-/// spent a third of the server's time under load (see BENCHMARKS.md).
+/// spent a third of the server's time under load (see BENCHMARKS.md). The workspace builds
+/// mimalloc with `override`, so SQLite's allocations go to it too.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
