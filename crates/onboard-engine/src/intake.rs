@@ -151,15 +151,21 @@ async fn write_batch(
     store: &dyn Store,
     clock: &dyn Clock,
     appended: &Notify,
-    requests: Vec<Request>,
+    mut requests: Vec<Request>,
 ) {
-    let events: Vec<NewEvent> = requests
+    // The calls move out of their requests (each request's counts are kept to split the
+    // outcomes): a product event's properties are a tree, not worth copying.
+    let counts: Vec<(usize, usize)> = requests
         .iter()
-        .flat_map(|r| r.events.iter().cloned())
+        .map(|r| (r.events.len(), r.usage.len()))
+        .collect();
+    let events: Vec<NewEvent> = requests
+        .iter_mut()
+        .flat_map(|r| std::mem::take(&mut r.events))
         .collect();
     let usage: Vec<UsageCall> = requests
-        .iter()
-        .flat_map(|r| r.usage.iter().cloned())
+        .iter_mut()
+        .flat_map(|r| std::mem::take(&mut r.usage))
         .collect();
     let received_at = clock.now();
     let result = if usage.is_empty() {
@@ -210,10 +216,10 @@ async fn write_batch(
                 .any(|u| matches!(u, UsageOutcome::Aliased));
             let mut events = outcome.events.into_iter();
             let mut usage = outcome.usage.into_iter();
-            for request in requests {
+            for (request, (n_events, n_usage)) in requests.into_iter().zip(counts) {
                 let mine = IntakeAppended {
-                    events: events.by_ref().take(request.events.len()).collect(),
-                    usage: usage.by_ref().take(request.usage.len()).collect(),
+                    events: events.by_ref().take(n_events).collect(),
+                    usage: usage.by_ref().take(n_usage).collect(),
                 };
                 let _ = request.reply.send(Ok(mine));
             }

@@ -438,7 +438,6 @@ pub(crate) fn plan(calls: &[UsageCall], mut known: Known, received_at: Timestamp
                         first_seen_at: at,
                         ..UserRow::default()
                     });
-                let before = user.clone();
                 if let Some(email) = &event.email {
                     if user.account.is_none() || user.email.is_none() {
                         user.email = Some(email.clone());
@@ -475,7 +474,8 @@ pub(crate) fn plan(calls: &[UsageCall], mut known: Known, received_at: Timestamp
                         );
                     }
                 }
-                if user != before || !known.users.contains_key(&event.user) {
+                // `known.users` still holds the row as it was before this call.
+                if known.users.get(&event.user) != Some(&user) {
                     changed.insert(event.user.clone());
                 }
                 let step = match &user.account {
