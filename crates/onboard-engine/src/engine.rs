@@ -120,7 +120,7 @@ impl EngineConfig {
         Self {
             node: node.to_owned(),
             public_url: public_url.to_owned(),
-            process_batch: 1_000,
+            process_batch: 2_000,
             process_batch_quiet: 10_000,
             timer_batch: 2_000,
             dispatch_batch: 50,
