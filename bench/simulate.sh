@@ -9,7 +9,8 @@
 # second and events processed per second), the peak resident memory when /usr/bin/time is
 # present, and the JSON report's path. Target: under 60 s.
 #
-# Environment: ACCOUNTS (10000), DAYS (90), SEED (1), SKIP_BUILD=1, BIN (another build of
+# Environment: ACCOUNTS (10000), DAYS (90), SEED (1), SHARDS (the command's default, 4:
+# the cohort split by account, the shards run at once), SKIP_BUILD=1, BIN (another build of
 # the binary, to compare two commits).
 set -euo pipefail
 
@@ -27,6 +28,9 @@ fi
 mkdir -p "$(dirname "$OUT")"
 
 args=(simulate --accounts "$ACCOUNTS" --days "$DAYS" --seed "$SEED" --json "$OUT")
+if [ -n "${SHARDS:-}" ]; then
+    args+=(--shards "$SHARDS")
+fi
 if [ -x /usr/bin/time ]; then
     /usr/bin/time -f 'whole command: %e s wall, peak %M KB resident' "$BIN" "${args[@]}"
 else

@@ -15,7 +15,7 @@ use onboard_core::event::types;
 use onboard_core::program::ProgramSource;
 use onboard_core::state::TEAM_ACCOUNT;
 use onboard_core::{Event, NewEvent, Timestamp};
-use onboard_store::{EventFilter, MessageFilter, Store};
+use onboard_store::{EventFilter, Store};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -190,18 +190,7 @@ pub async fn dry_run(
 /// The compared messages of a store's outbox created up to `until`, oldest first.
 async fn outbox(store: &dyn Store, until: Option<Timestamp>) -> Result<Vec<MessageSummary>> {
     let mut all = Vec::new();
-    let mut before = None;
-    loop {
-        let page = store
-            .list_messages(&MessageFilter {
-                account: None,
-                status: None,
-                before: before.clone(),
-                limit: PAGE,
-            })
-            .await?;
-        let Some(last) = page.last() else { break };
-        before = Some((last.created_at, last.id.clone()));
+    super::each_message_page(store, PAGE, |page| {
         all.extend(
             page.into_iter()
                 .filter(|m| is_compared(&m.account, &m.channel))
@@ -215,7 +204,8 @@ async fn outbox(store: &dyn Store, until: Option<Timestamp>) -> Result<Vec<Messa
                     subject: m.subject,
                 }),
         );
-    }
+    })
+    .await?;
     all.sort();
     Ok(all)
 }

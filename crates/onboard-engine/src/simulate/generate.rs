@@ -62,6 +62,9 @@ fn splitmix(mut z: u64) -> u64 {
 /// One simulated account.
 #[derive(Debug, Clone)]
 pub struct SimAccount {
+    /// Its place in the cohort (from 0): part of the seed of its draws, whatever shard
+    /// (see [`Generator::split`]) it is simulated in.
+    pub index: usize,
     pub id: String,
     pub domain: String,
     /// The hour (from day 0, 00:00) its deal is won.
@@ -179,6 +182,7 @@ impl Generator {
             let n_people = rng.random_range(cohort.people.min..=cohort.people.max);
             let extra = rng.random_range(cohort.extra_seats.min..=cohort.extra_seats.max);
             let mut account = SimAccount {
+                index: n,
                 id,
                 domain,
                 won,
@@ -210,6 +214,32 @@ impl Generator {
         })
     }
 
+    /// Splits the cohort into `shards` generators (at least one) that together make the
+    /// same events and take the same reactions as this one: account `n` goes to shard
+    /// `n % shards`, so deals won over the cohort's first days spread evenly. Accounts of a
+    /// cohort never meet (each draw is the account's or its people's own), so each shard can
+    /// run on an engine and store of its own.
+    pub fn split(self, shards: usize) -> Vec<Generator> {
+        let shards = shards.max(1);
+        let mut parts: Vec<Generator> = (0..shards)
+            .map(|_| Generator {
+                cohort: self.cohort.clone(),
+                start: self.start,
+                accounts: Vec::new(),
+                people: HashMap::new(),
+            })
+            .collect();
+        for account in self.accounts {
+            let part = &mut parts[account.index % shards];
+            let local = part.accounts.len();
+            for (i, person) in account.people.iter().enumerate() {
+                part.people.insert(person.email.clone(), (local, i));
+            }
+            part.accounts.push(account);
+        }
+        parts
+    }
+
     pub fn accounts(&self) -> &[SimAccount] {
         &self.accounts
     }
@@ -236,7 +266,8 @@ impl Generator {
         let (first, last) = (day * 24, day * 24 + 24);
         let within = |h: i64| h >= first && h < last;
         let mut events: Vec<(i64, NewEvent)> = Vec::new();
-        for (n, account) in self.accounts.iter().enumerate() {
+        for account in &self.accounts {
+            let n = account.index;
             if within(account.won) {
                 events.push((account.won, self.deal_won(account)));
             }
@@ -307,12 +338,13 @@ impl Generator {
     /// the next day (one draw per person and day; the deal's own day does not count, the
     /// welcome is what the sign-in plan already answers). Others are left alone.
     pub fn react_to_email(&mut self, to: &str, at: Timestamp) {
-        let Some(&(n, i)) = self.people.get(to) else {
+        let Some(&(local, i)) = self.people.get(to) else {
             return;
         };
         let hour = (at.millis() - self.start.millis()).div_euclid(HOUR_MS);
         let day = hour.div_euclid(24);
-        let account = &self.accounts[n];
+        let account = &self.accounts[local];
+        let n = account.index;
         let won_day = account.won.div_euclid(24);
         let person = &account.people[i];
         let next_day = (day + 1) * 24;
@@ -330,7 +362,7 @@ impl Generator {
         let signs_in = rng.random_bool(self.cohort.reaction.signin_after_email);
         let login = next_day + working_hour(&self.cohort, &mut rng);
         let cohort = &self.cohort;
-        let account = &mut self.accounts[n];
+        let account = &mut self.accounts[local];
         let won = account.won;
         let person = &mut account.people[i];
         person.reacted_on = Some(day);
@@ -631,6 +663,47 @@ mod tests {
             let mut sorted = modules.clone();
             sorted.sort();
             assert_eq!(modules, &sorted);
+        }
+    }
+
+    #[test]
+    fn shards_together_make_the_events_and_reactions_of_the_whole_cohort() {
+        let cohort = Cohort {
+            accounts: 23,
+            ..small(8)
+        };
+        let mut whole = Generator::new(&cohort, &example_program()).unwrap();
+        let mut shards = Generator::new(&cohort, &example_program())
+            .unwrap()
+            .split(3);
+        let sizes: Vec<usize> = shards.iter().map(|s| s.accounts().len()).collect();
+        assert_eq!(sizes, [8, 8, 7]);
+        assert_eq!(
+            shards.iter().map(Generator::n_people).sum::<usize>(),
+            whole.n_people()
+        );
+        let by_key = |mut events: Vec<NewEvent>| {
+            events.sort_by(|a, b| a.key.cmp(&b.key));
+            events
+        };
+        for day in 0..20 {
+            let split: Vec<NewEvent> = shards.iter().flat_map(|s| s.events_of_day(day)).collect();
+            let all = whole.events_of_day(day);
+            assert!(day > 0 || !all.is_empty());
+            assert_eq!(by_key(split), by_key(all), "day {day}");
+            // Everyone gets an email every day: each shard hears only of its own people.
+            let emails: Vec<String> = whole
+                .accounts()
+                .iter()
+                .flat_map(|a| a.people.iter().map(|p| p.email.clone()))
+                .collect();
+            let at = whole.time(i64::from(day) * 24 + 12);
+            for email in &emails {
+                whole.react_to_email(email, at);
+                for shard in &mut shards {
+                    shard.react_to_email(email, at);
+                }
+            }
         }
     }
 

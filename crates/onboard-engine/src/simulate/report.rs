@@ -7,7 +7,7 @@ use super::cohort::Cohort;
 use super::generate::Generator;
 use onboard_core::program::Program;
 use onboard_core::state::{AccountState, GoalStatus};
-use onboard_store::{AccountFilter, MessageFilter, Store};
+use onboard_store::{AccountFilter, Store};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 
@@ -116,7 +116,7 @@ pub struct CsmLoad {
     pub hours: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct EventCounts {
     /// External events the cohort made (deals, sign-ins, modules, product use).
     pub simulated: usize,
@@ -148,26 +148,60 @@ fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
-/// Reads the outcome from the store.
-pub(super) async fn build(
+/// What one shard's store holds at the end of a run: the figures that add up across shards.
+#[derive(Default)]
+pub(super) struct Partial {
+    tally: Tally,
+    n_accounts: usize,
+    n_people: usize,
+    messages: MessageTally,
+    events: EventCounts,
+}
+
+/// Messages counted by kind, and by rule as (total, to people).
+#[derive(Default)]
+struct MessageTally {
+    total: usize,
+    to_people: usize,
+    to_team: usize,
+    posts: usize,
+    by_rule: BTreeMap<String, (usize, usize)>,
+}
+
+impl Partial {
+    fn merge(&mut self, other: Partial) {
+        self.tally.merge(other.tally);
+        self.n_accounts += other.n_accounts;
+        self.n_people += other.n_people;
+        let (m, o) = (&mut self.messages, other.messages);
+        m.total += o.total;
+        m.to_people += o.to_people;
+        m.to_team += o.to_team;
+        m.posts += o.posts;
+        for (rule, (total, to_people)) in o.by_rule {
+            let entry = m.by_rule.entry(rule).or_default();
+            entry.0 += total;
+            entry.1 += to_people;
+        }
+        self.events.simulated += other.events.simulated;
+        self.events.processed += other.events.processed;
+        self.events.timers_fired += other.events.timers_fired;
+    }
+}
+
+/// Reads one shard's figures from its store: the accounts and people of `generator` (the
+/// shard's part of the cohort) and every message the store holds.
+pub(super) async fn collect(
     store: &dyn Store,
     program: &Program,
-    cohort: &Cohort,
     generator: &Generator,
     events: EventCounts,
-) -> onboard_store::Result<Report> {
-    let n_accounts = generator.accounts().len();
-    let n_people = generator.n_people();
+) -> onboard_store::Result<Partial> {
     let mut tally = Tally::default();
     for account in generator.accounts() {
         for p in &account.people {
             tally.personas.entry(p.persona.clone()).or_default().0 += 1;
         }
-    }
-    for goal in &program.goals {
-        tally
-            .goals
-            .insert(goal.name.clone(), GoalOutcome::default());
     }
     // Page by page: a large cohort's states do not fit in memory at once.
     let mut after = None;
@@ -185,6 +219,56 @@ pub(super) async fn build(
             tally.add(account, program, generator);
         }
     }
+
+    let team: HashSet<String> = program
+        .team
+        .iter()
+        .map(|m| m.email.to_lowercase())
+        .collect();
+    let mut messages = MessageTally::default();
+    super::each_message_page(store, PAGE, |page| {
+        for m in &page {
+            messages.total += 1;
+            let rule = messages.by_rule.entry(m.rule.clone()).or_default();
+            rule.0 += 1;
+            if m.channel != "email" {
+                messages.posts += 1;
+            } else if team.contains(&m.to_email.to_lowercase()) {
+                messages.to_team += 1;
+            } else if generator.persona_of(&m.to_email.to_lowercase()).is_some() {
+                messages.to_people += 1;
+                rule.1 += 1;
+            }
+        }
+    })
+    .await?;
+    Ok(Partial {
+        tally,
+        n_accounts: generator.accounts().len(),
+        n_people: generator.n_people(),
+        messages,
+        events,
+    })
+}
+
+/// The report of a run from its shards' figures.
+pub(super) fn finish(shards: Vec<Partial>, program: &Program, cohort: &Cohort) -> Report {
+    let mut all = Partial::default();
+    for goal in &program.goals {
+        all.tally
+            .goals
+            .insert(goal.name.clone(), GoalOutcome::default());
+    }
+    for shard in shards {
+        all.merge(shard);
+    }
+    let Partial {
+        tally,
+        n_accounts,
+        n_people,
+        messages: m,
+        events,
+    } = all;
 
     let mut ttv = tally.ttv_hours;
     ttv.sort_by(f64::total_cmp);
@@ -219,56 +303,28 @@ pub(super) async fn build(
         goal.achieved_share = share(goal.achieved, goal.accounts);
     }
 
-    let team: HashSet<String> = program
-        .team
-        .iter()
-        .map(|m| m.email.to_lowercase())
-        .collect();
-    let mut messages = Messages {
-        total: 0,
-        to_people: 0,
-        per_person: 0.0,
-        to_team: 0,
-        posts: 0,
-        by_rule: BTreeMap::new(),
-    };
-    let mut before = None;
-    loop {
-        let page = store
-            .list_messages(&MessageFilter {
-                account: None,
-                status: None,
-                before: before.clone(),
-                limit: PAGE,
+    let per_person = |n: usize| round(n as f64 / n_people.max(1) as f64, 3);
+    let messages = Messages {
+        total: m.total,
+        to_people: m.to_people,
+        per_person: per_person(m.to_people),
+        to_team: m.to_team,
+        posts: m.posts,
+        by_rule: m
+            .by_rule
+            .into_iter()
+            .map(|(rule, (total, to_people))| {
+                (
+                    rule,
+                    RuleMessages {
+                        total,
+                        to_people,
+                        per_person: per_person(to_people),
+                    },
+                )
             })
-            .await?;
-        let Some(last) = page.last() else { break };
-        before = Some((last.created_at, last.id.clone()));
-        for m in &page {
-            messages.total += 1;
-            let rule = messages
-                .by_rule
-                .entry(m.rule.clone())
-                .or_insert(RuleMessages {
-                    total: 0,
-                    to_people: 0,
-                    per_person: 0.0,
-                });
-            rule.total += 1;
-            if m.channel != "email" {
-                messages.posts += 1;
-            } else if team.contains(&m.to_email.to_lowercase()) {
-                messages.to_team += 1;
-            } else if generator.persona_of(&m.to_email.to_lowercase()).is_some() {
-                messages.to_people += 1;
-                rule.to_people += 1;
-            }
-        }
-    }
-    messages.per_person = round(messages.to_people as f64 / n_people.max(1) as f64, 3);
-    for rule in messages.by_rule.values_mut() {
-        rule.per_person = round(rule.to_people as f64 / n_people.max(1) as f64, 3);
-    }
+            .collect(),
+    };
 
     let (team_tasks, alerts, alert_firings) = (tally.team_tasks, tally.alerts, tally.alert_firings);
     let minutes = team_tasks as f64 * cohort.csm_minutes_per_task
@@ -282,7 +338,7 @@ pub(super) async fn build(
         hours: round(minutes / 60.0, 2),
     };
 
-    Ok(Report {
+    Report {
         program: ProgramRef {
             name: program.name.clone(),
             version: program.version.0.clone(),
@@ -299,7 +355,7 @@ pub(super) async fn build(
         messages,
         csm,
         events,
-    })
+    }
 }
 
 /// The figures read off account states, one page at a time.
@@ -315,6 +371,28 @@ struct Tally {
 }
 
 impl Tally {
+    fn merge(&mut self, other: Tally) {
+        self.ttv_hours.extend(other.ttv_hours);
+        for (persona, (people, signed_in, completed, aha)) in other.personas {
+            let entry = self.personas.entry(persona).or_default();
+            entry.0 += people;
+            entry.1 += signed_in;
+            entry.2 += completed;
+            entry.3 += aha;
+        }
+        for (name, goal) in other.goals {
+            let entry = self.goals.entry(name).or_default();
+            entry.accounts += goal.accounts;
+            entry.achieved += goal.achieved;
+            entry.on_track += goal.on_track;
+            entry.at_risk += goal.at_risk;
+            entry.missed += goal.missed;
+        }
+        self.team_tasks += other.team_tasks;
+        self.alerts += other.alerts;
+        self.alert_firings += other.alert_firings;
+    }
+
     fn add(&mut self, account: &AccountState, program: &Program, generator: &Generator) {
         if let Some(ms) = account.aha.as_ref().and_then(|a| a.ttv_ms) {
             self.ttv_hours.push(ms as f64 / HOUR_MS);
