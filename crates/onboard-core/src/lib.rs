@@ -16,6 +16,7 @@ pub mod expr;
 pub mod health;
 pub mod portfolio;
 pub mod program;
+pub mod shared;
 pub mod state;
 pub mod stored;
 pub mod time;

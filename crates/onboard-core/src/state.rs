@@ -4,6 +4,7 @@
 
 use crate::event::NewEvent;
 use crate::program::{NudgeFrequency, NudgeStyle};
+use crate::shared::Shared;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -161,25 +162,25 @@ pub struct AccountState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
     #[serde(default)]
-    pub deals: Vec<DealRecord>,
+    pub deals: Shared<DealRecord>,
     #[serde(default)]
-    pub people: Vec<Person>,
+    pub people: Shared<Person>,
     #[serde(default)]
     pub seen: BTreeMap<String, Seen>,
     #[serde(default)]
     pub rule_runs: BTreeMap<String, RuleRuns>,
     /// The account's projects (instances of the program's templates), oldest first.
     #[serde(default)]
-    pub projects: Vec<Project>,
+    pub projects: Shared<Project>,
     /// Tasks for our team (CSM and others), oldest first.
     #[serde(default)]
-    pub team_tasks: Vec<TeamTask>,
+    pub team_tasks: Shared<TeamTask>,
     /// The program's goals as they stand for this account.
     #[serde(default)]
-    pub goals: Vec<GoalState>,
+    pub goals: Shared<GoalState>,
     /// Alerts raised to channels, by identity (account, rule, reason).
     #[serde(default)]
-    pub alerts: Vec<Alert>,
+    pub alerts: Shared<Alert>,
     /// In-app nudges for the account's people, oldest first; ended ones are dropped a while
     /// after they end.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -245,16 +246,16 @@ impl AccountState {
             program_version: program_version.to_owned(),
             csm: None,
             domain: None,
-            deals: Vec::new(),
+            deals: Shared::default(),
             created_at: at,
             updated_at: at,
-            people: Vec::new(),
+            people: Shared::default(),
             seen: BTreeMap::new(),
             rule_runs: BTreeMap::new(),
-            projects: Vec::new(),
-            team_tasks: Vec::new(),
-            goals: Vec::new(),
-            alerts: Vec::new(),
+            projects: Shared::default(),
+            team_tasks: Shared::default(),
+            goals: Shared::default(),
+            alerts: Shared::default(),
             nudges: Vec::new(),
             aha: None,
             usage: Default::default(),

@@ -8,6 +8,7 @@
 //! The core's JSON is an [`AccountState`] document whose parts are absent; a state stored
 //! whole (before parts existed) still reads as one, its parts filled from the document.
 
+use crate::shared::Shared;
 use crate::state::{AccountState, Alert, DealRecord, GoalState, Person, Project, TeamTask};
 use serde::Serialize;
 
@@ -98,17 +99,19 @@ impl PartSet {
 /// so one still empty need not be written.
 #[derive(Debug, Clone, Default)]
 pub struct PartsBefore {
-    deals: Vec<DealRecord>,
-    people: Vec<Person>,
-    projects: Vec<Project>,
-    team_tasks: Vec<TeamTask>,
-    goals: Vec<GoalState>,
-    alerts: Vec<Alert>,
+    deals: Shared<DealRecord>,
+    people: Shared<Person>,
+    projects: Shared<Project>,
+    team_tasks: Shared<TeamTask>,
+    goals: Shared<GoalState>,
+    alerts: Shared<Alert>,
     /// Status, CSM and domain, for a state that was stored.
     lookups: Option<(crate::state::AccountStatus, Option<String>, Option<String>)>,
 }
 
 impl PartsBefore {
+    /// The parts as they stand: a reference to each ([`Shared`]), so keeping them copies
+    /// nothing, and a part the batch writes is copied then, the first time.
     pub fn of(state: &AccountState) -> Self {
         Self {
             lookups: Some((state.status, state.csm.clone(), state.domain.clone())),
@@ -121,7 +124,8 @@ impl PartsBefore {
         }
     }
 
-    /// The parts `state` has exactly as they were.
+    /// The parts `state` has exactly as they were: a part not written since is the same
+    /// list; one written is compared item by item (a write may have changed nothing).
     pub fn unchanged_in(&self, state: &AccountState) -> PartSet {
         let mut same = PartSet::NONE;
         let mut keep = |equal: bool, part| {

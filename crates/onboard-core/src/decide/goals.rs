@@ -307,7 +307,7 @@ fn update(
 /// value is the one of the last event or check, which may have aged (an active user gone
 /// quiet since).
 pub fn as_of(program: &Program, state: &AccountState, now: Timestamp) -> Vec<GoalState> {
-    let mut goals = state.goals.clone();
+    let mut goals = state.goals.to_vec();
     for g in &mut goals {
         if !matches!(g.status, GoalStatus::OnTrack | GoalStatus::AtRisk) || now <= g.updated_at {
             continue;
