@@ -14,7 +14,8 @@
 # health checks after the window so that every POST in flight is answered, 2),
 # SKIP_BUILD=1, ONBOARD_TEST_PG_URL (postgres://root@127.0.0.1:5432/postgres), BIN (another
 # build of the server, to compare two commits), PERF_OUT (a file: profile the server with
-# perf during the load).
+# perf during the load, at 499 Hz), PERF_CALLGRAPH (perf's call-graph flags, default -g;
+# e.g. "--call-graph dwarf,16384" for Rust's inlined frames).
 # Needs wrk (apt-get install -y wrk), curl, jq; psql for PostgreSQL. Loopback only.
 set -euo pipefail
 
@@ -88,7 +89,7 @@ run_backend() {
     echo "== $backend: $CONNECTIONS connections, $THREADS wrk threads, ${DURATION}s of POSTs"
     local perf_pid=""
     if [ -n "${PERF_OUT:-}" ]; then
-        perf record -F 999 -g -p "$SERVER_PID" -o "$PERF_OUT" >/dev/null 2>&1 &
+        perf record -F 499 ${PERF_CALLGRAPH:--g} -p "$SERVER_PID" -o "$PERF_OUT" >/dev/null 2>&1 &
         perf_pid=$!
     fi
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"$((DURATION + TAIL))s" --timeout 10s \
