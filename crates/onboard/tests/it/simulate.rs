@@ -166,6 +166,26 @@ fn two_runs_of_one_seed_write_the_same_json() {
 }
 
 #[test]
+fn the_number_of_shards_changes_no_figure() {
+    let args = ["--accounts", "15", "--days", "10", "--seed", "3"];
+    let (_, one) = simulate(&[&args[..], &["--shards", "1"]].concat());
+    let (_, five) = simulate(&[&args[..], &["--shards", "5"]].concat());
+    assert_eq!(seeded(&one), seeded(&five));
+}
+
+#[test]
+fn zero_shards_are_refused_with_the_flag_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = onboard(dir.path())
+        .args(["simulate", "--shards", "0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--shards"), "{stderr}");
+}
+
+#[test]
 fn comparing_with_a_program_without_the_no_login_reminder_shows_fewer_messages() {
     let other = tempfile::tempdir().unwrap();
     example_without_rule(other.path(), "no-login-nudge");
