@@ -205,7 +205,11 @@ const INLINE_DEPTH: usize = 8;
 /// gather before the next one.
 const BUSY_EVENTS: usize = 64;
 /// How long the background loop lets new events gather before processing them when busy.
-const INTAKE_GATHER: std::time::Duration = std::time::Duration::from_millis(5);
+/// Under a stream of single-event requests, each batch then decides a few hundred events
+/// at once instead of a few dozen, and competes less with the intake for the CPU and the
+/// writer (25 ms gave 12,400–14,000 intake requests/s where 5 ms gave 11,200–11,800, run in
+/// turn; BENCHMARKS.md §1). A lone event on a quiet engine is still decided at once.
+const INTAKE_GATHER: std::time::Duration = std::time::Duration::from_millis(25);
 /// Polls (10 ms apart) without progress of another processor before settling stops waiting.
 const STALLED_HOLDER_POLLS: u32 = 200;
 
