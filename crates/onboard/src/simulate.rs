@@ -156,7 +156,7 @@ pub async fn run(args: &SimulateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One program through the cohort on a scratch database, timed.
+/// One program through the cohort, on one in-memory scratch database per shard, timed.
 async fn run_one(
     source: &ProgramSource,
     cohort: &Cohort,
