@@ -8,6 +8,10 @@
 //! `coalesce($manual, database clock)`. Batches are written with one statement per table,
 //! binding arrays and reading them back with `UNNEST`.
 //!
+//! Derived writes — the processor's batches and timer firings — commit asynchronously
+//! ([`relax`]): everything they write follows from what is already durable, and
+//! PostgreSQL flushes them with the next synchronous commit.
+//!
 //! Here lives only PostgreSQL's SQL; the row model shared with SQLite is in `rows.rs`.
 
 use crate::rows::{self, page_limit};
@@ -25,7 +29,7 @@ use onboard_core::state::AccountState;
 use onboard_core::{Duration, Event, Timestamp};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
-use sqlx::{Postgres, QueryBuilder};
+use sqlx::{Postgres, QueryBuilder, Transaction};
 use std::collections::{HashMap, HashSet};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -394,6 +398,17 @@ async fn insert_traces(
     Ok(())
 }
 
+/// Lets a transaction of derived writes commit without waiting for its WAL flush
+/// (`synchronous_commit = off`, for this transaction only): losing it to a crash of the
+/// database loses nothing that is not written again, and a later synchronous commit
+/// flushes it first.
+async fn relax(tx: &mut Transaction<'_, Postgres>) -> Result<()> {
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl Store for PgStore {
     fn backend(&self) -> &'static str {
@@ -684,6 +699,8 @@ impl Store for PgStore {
 
     async fn commit_batch(&self, lease: &Lease, batch: &ProcessedBatch) -> Result<()> {
         let mut tx = self.pool.begin().await?;
+        // Derived: the batch follows from the events it marks processed.
+        relax(&mut tx).await?;
         // The fence: nothing is written unless this node still holds the lease. The row
         // lock it takes also keeps another node from taking the lease over until commit.
         let held = sqlx::query(
@@ -892,6 +909,9 @@ impl Store for PgStore {
         let ids: Vec<&str> = fired.iter().map(|(claim, _)| claim.id.as_str()).collect();
         let attempts: Vec<i64> = fired.iter().map(|(claim, _)| claim.attempts).collect();
         let mut tx = self.pool.begin().await?;
+        // Derived: a firing lost to a power cut leaves its timers pending, and they fire
+        // again with the same event keys.
+        relax(&mut tx).await?;
         // Only timers still pending and held by this claim (holder and attempt) fire.
         let marked: Vec<String> = sqlx::query_scalar(
             "UPDATE timers SET state = 'fired', fired_at = $3 \

@@ -23,11 +23,12 @@ use onboard_core::event::NewEvent;
 use onboard_core::state::AccountState;
 use onboard_core::{Duration, Event, Timestamp};
 use sqlx::migrate::Migrator;
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite, Transaction};
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
@@ -103,6 +104,65 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// The task that moves the WAL into the database file beside the writer.
     checkpointer: Option<tokio::task::AbortHandle>,
+    /// Whether commits flush to disk (`synchronous=FULL`); a scratch or in-memory
+    /// database's do not.
+    durable: bool,
+}
+
+/// The writer's connection for a derived write: one whose content follows from what is
+/// already durable (the event log, the timers), so that losing it to a power cut loses
+/// nothing — the events are processed again, the timers claimed and fired again, with the
+/// same keys. Its commits do not flush the WAL (`synchronous=NORMAL`); in WAL mode a later
+/// durable commit flushes the WAL file with all the frames before its own, and a crash of
+/// the process alone loses nothing either way.
+///
+/// [`Relaxed::restore`] puts `synchronous=FULL` back before the connection returns to the
+/// pool. Should that fail, or the write be cancelled before it, the connection is closed
+/// instead of returned, and the pool opens a new one with the store's settings: a durable
+/// write never runs on a relaxed connection.
+struct Relaxed {
+    conn: PoolConnection<Sqlite>,
+    restored: bool,
+}
+
+impl Relaxed {
+    /// Puts `synchronous=FULL` back. A failure is only logged: the write itself is done
+    /// (or failed on its own), and the connection is then closed rather than reused.
+    async fn restore(mut self) {
+        if self.restored {
+            return;
+        }
+        match sqlx::query("PRAGMA synchronous = FULL")
+            .execute(&mut *self.conn)
+            .await
+        {
+            Ok(_) => self.restored = true,
+            Err(error) => {
+                tracing::warn!(error = %error, "restoring synchronous=FULL failed; the writer's connection is closed");
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for Relaxed {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Relaxed {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
+    }
+}
+
+impl Drop for Relaxed {
+    fn drop(&mut self) {
+        if !self.restored {
+            self.conn.close_on_drop();
+        }
+    }
 }
 
 impl Drop for SqliteStore {
@@ -208,6 +268,8 @@ impl SqliteStore {
             writer,
             reader,
             checkpointer,
+            // An in-memory database has no disk to flush to.
+            durable: matches!(synchronous, SqliteSynchronous::Full) && !in_memory,
         })
     }
 
@@ -228,9 +290,32 @@ impl SqliteStore {
         Ok(lines.join("\n"))
     }
 
+    /// The writer's `synchronous` level as it would run the next write: 2 (FULL) on a
+    /// durable store, whatever derived writes ran before; 0 (OFF) on a scratch one.
+    pub async fn writer_synchronous(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&self.writer)
+            .await?)
+    }
+
     /// A write transaction that holds the write lock from its first statement.
     async fn write(&self) -> Result<Transaction<'static, Sqlite>> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// The writer's connection for a derived write, its commits not flushed (see
+    /// [`Relaxed`]). Call [`Relaxed::restore`] when done.
+    async fn relaxed(&self) -> Result<Relaxed> {
+        let mut conn = self.writer.acquire().await?;
+        if self.durable {
+            sqlx::query("PRAGMA synchronous = NORMAL")
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(Relaxed {
+            conn,
+            restored: !self.durable,
+        })
     }
 }
 
@@ -638,6 +723,184 @@ async fn issue_one(conn: &mut SqliteConnection, token: &NewSignInToken) -> Resul
     Ok(())
 }
 
+/// [`Store::fire_timers`] on the writer's connection, for timers distinct by id.
+async fn fire_timers_on(
+    conn: &mut SqliteConnection,
+    holder: &str,
+    fired: &[&(ClaimedTimer, NewEvent)],
+    received_at: Timestamp,
+) -> Result<usize> {
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let mut n_fired = 0;
+    for chunk in chunks(fired) {
+        // Only timers still pending and held by this claim (holder and attempt) fire:
+        // first their events are appended, then they are marked, under the same
+        // condition and the same write lock, so both statements see the same timers and
+        // no row has to travel back to tell which.
+        let data = chunk
+            .iter()
+            .map(|(_, event)| rows::event_data(event))
+            .collect::<Result<Vec<_>>>()?;
+        let mut append = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO events (event_key, kind, account_id, at, data, received_at) \
+             SELECT fired.column4, fired.column5, fired.column6, fired.column7, \
+                    fired.column8, ",
+        );
+        append.push_bind(received_at.0);
+        append.push(" FROM (");
+        append.push_values(
+            chunk.iter().zip(&data).enumerate(),
+            |mut row, (n, ((claim, event), data))| {
+                row.push_bind(i64::try_from(n).unwrap_or(i64::MAX))
+                    .push_bind(&claim.id)
+                    .push_bind(claim.attempts)
+                    .push_bind(&event.key)
+                    .push_bind(event.kind.as_str())
+                    .push_bind(&event.account)
+                    .push_bind(event.at.0)
+                    .push_bind(data);
+            },
+        );
+        append.push(
+            ") AS fired JOIN timers \
+             ON timers.id = fired.column2 AND timers.attempts = fired.column3 \
+             WHERE timers.state = 'pending' AND timers.locked_by = ",
+        );
+        append.push_bind(holder);
+        append.push(" ORDER BY fired.column1 ON CONFLICT (event_key) DO NOTHING");
+        append.build().execute(&mut *tx).await?;
+
+        let mut mark =
+            QueryBuilder::<Sqlite>::new("UPDATE timers SET state = 'fired', fired_at = ");
+        mark.push_bind(received_at.0);
+        mark.push(" FROM (");
+        mark.push_values(chunk, |mut row, (claim, _)| {
+            row.push_bind(&claim.id).push_bind(claim.attempts);
+        });
+        mark.push(
+            ") AS claim WHERE timers.id = claim.column1 AND timers.attempts = claim.column2 \
+             AND timers.state = 'pending' AND timers.locked_by = ",
+        );
+        mark.push_bind(holder);
+        n_fired += mark.build().execute(&mut *tx).await?.rows_affected();
+    }
+    tx.commit().await?;
+    Ok(usize::try_from(n_fired).unwrap_or(usize::MAX))
+}
+
+/// [`Store::commit_batch`] on the writer's connection.
+async fn commit_batch_on(
+    conn: &mut SqliteConnection,
+    lease: &Lease,
+    batch: &ProcessedBatch,
+    documents: &[rows::AccountDocument<'_>],
+) -> Result<()> {
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    // The fence: nothing is written unless this node still holds the lease.
+    let held = sqlx::query(
+        "UPDATE leases SET expires_at = expires_at \
+         WHERE name = ?1 AND holder = ?2 AND epoch = ?3",
+    )
+    .bind(&lease.name)
+    .bind(&lease.holder)
+    .bind(lease.epoch)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if held != 1 {
+        tx.rollback().await?;
+        return Err(StoreError::LeaseLost(lease.name.clone()));
+    }
+    let at = batch.processed_at;
+    let decisions = &batch.decisions;
+    mark_processed(&mut tx, &batch.processed, at).await?;
+    upsert_accounts(&mut tx, documents).await?;
+    crate::nudges::upsert_sqlite(&mut tx, &decisions.nudges, at.0).await?;
+    crate::approvals::upsert_sqlite(&mut tx, &decisions.approvals, at.0).await?;
+    crate::portfolio::upsert_sqlite(&mut tx, &batch.summaries).await?;
+    // Cancels before inserts: decisions are net (see the trait).
+    let cancels = rows::cancel_sets(&decisions.cancels);
+    for chunk in chunks(&cancels.whole) {
+        let mut update = QueryBuilder::<Sqlite>::new(
+            "UPDATE timers SET state = 'cancelled' WHERE state = 'pending' AND account_id IN (",
+        );
+        let mut list = update.separated(", ");
+        for account in chunk {
+            list.push_bind(*account);
+        }
+        update.push(")");
+        update.build().execute(&mut *tx).await?;
+    }
+    for chunk in chunks(&cancels.rules) {
+        let mut update = QueryBuilder::<Sqlite>::new(
+            "UPDATE timers SET state = 'cancelled' WHERE state = 'pending' \
+             AND (account_id, rule) IN (VALUES ",
+        );
+        let mut list = update.separated(", ");
+        for (account, rule) in chunk {
+            list.push("(")
+                .push_bind_unseparated(*account)
+                .push_unseparated(", ")
+                .push_bind_unseparated(*rule)
+                .push_unseparated(")");
+        }
+        update.push(")");
+        update.build().execute(&mut *tx).await?;
+    }
+    for chunk in chunks(&decisions.timers) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO timers (id, account_id, rule, due_at, since_at, program_version, \
+             state, attempts, created_at) ",
+        );
+        insert.push_values(chunk, |mut row, timer| {
+            row.push_bind(&timer.id)
+                .push_bind(&timer.account)
+                .push_bind(&timer.rule)
+                .push_bind(timer.due_at.0)
+                .push_bind(timer.since_at.0)
+                .push_bind(&timer.program_version)
+                .push("'pending'")
+                .push("0")
+                .push_bind(at.0);
+        });
+        insert.push(" ON CONFLICT (id) DO NOTHING");
+        insert.build().execute(&mut *tx).await?;
+    }
+    insert_messages(&mut tx, &decisions.messages, at).await?;
+    if !decisions.events.is_empty() {
+        let derived: Vec<&NewEvent> = decisions.events.iter().collect();
+        insert_events(&mut tx, &derived, at).await?;
+    }
+    for chunk in chunks(&batch.handled) {
+        let mut update = QueryBuilder::<Sqlite>::new("UPDATE events SET processed_at = ");
+        update.push_bind(at.0);
+        update.push(" WHERE processed_at IS NULL AND event_key IN (");
+        let mut list = update.separated(", ");
+        for key in chunk {
+            list.push_bind(key);
+        }
+        update.push(")");
+        update.build().execute(&mut *tx).await?;
+    }
+    for chunk in chunks(&decisions.traces) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO traces (account_id, rule, event_key, at, outcome, reason) ",
+        );
+        insert.push_values(chunk, |mut row, trace| {
+            row.push_bind(&trace.account)
+                .push_bind(&trace.rule)
+                .push_bind(&trace.event)
+                .push_bind(trace.at.0)
+                .push_bind(trace.outcome.as_str())
+                .push_bind(&trace.reason);
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    usage::link_people(&mut SqliteUsage(&mut tx), &batch.people, at).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Inserts or updates accounts (their columns and core) and the parts a batch changed,
 /// each state serialized before the write lock was taken.
 async fn upsert_accounts(
@@ -1003,110 +1266,11 @@ impl Store for SqliteStore {
 
     async fn commit_batch(&self, lease: &Lease, batch: &ProcessedBatch) -> Result<()> {
         let documents = rows::account_documents(&batch.accounts, &batch.unchanged)?;
-        let mut tx = self.write().await?;
-        // The fence: nothing is written unless this node still holds the lease.
-        let held = sqlx::query(
-            "UPDATE leases SET expires_at = expires_at \
-             WHERE name = ?1 AND holder = ?2 AND epoch = ?3",
-        )
-        .bind(&lease.name)
-        .bind(&lease.holder)
-        .bind(lease.epoch)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if held != 1 {
-            tx.rollback().await?;
-            return Err(StoreError::LeaseLost(lease.name.clone()));
-        }
-        let at = batch.processed_at;
-        let decisions = &batch.decisions;
-        mark_processed(&mut tx, &batch.processed, at).await?;
-        upsert_accounts(&mut tx, &documents).await?;
-        crate::nudges::upsert_sqlite(&mut tx, &decisions.nudges, at.0).await?;
-        crate::approvals::upsert_sqlite(&mut tx, &decisions.approvals, at.0).await?;
-        crate::portfolio::upsert_sqlite(&mut tx, &batch.summaries).await?;
-        // Cancels before inserts: decisions are net (see the trait).
-        let cancels = rows::cancel_sets(&decisions.cancels);
-        for chunk in chunks(&cancels.whole) {
-            let mut update = QueryBuilder::<Sqlite>::new(
-                "UPDATE timers SET state = 'cancelled' WHERE state = 'pending' AND account_id IN (",
-            );
-            let mut list = update.separated(", ");
-            for account in chunk {
-                list.push_bind(*account);
-            }
-            update.push(")");
-            update.build().execute(&mut *tx).await?;
-        }
-        for chunk in chunks(&cancels.rules) {
-            let mut update = QueryBuilder::<Sqlite>::new(
-                "UPDATE timers SET state = 'cancelled' WHERE state = 'pending' \
-                 AND (account_id, rule) IN (VALUES ",
-            );
-            let mut list = update.separated(", ");
-            for (account, rule) in chunk {
-                list.push("(")
-                    .push_bind_unseparated(*account)
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(*rule)
-                    .push_unseparated(")");
-            }
-            update.push(")");
-            update.build().execute(&mut *tx).await?;
-        }
-        for chunk in chunks(&decisions.timers) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO timers (id, account_id, rule, due_at, since_at, program_version, \
-                 state, attempts, created_at) ",
-            );
-            insert.push_values(chunk, |mut row, timer| {
-                row.push_bind(&timer.id)
-                    .push_bind(&timer.account)
-                    .push_bind(&timer.rule)
-                    .push_bind(timer.due_at.0)
-                    .push_bind(timer.since_at.0)
-                    .push_bind(&timer.program_version)
-                    .push("'pending'")
-                    .push("0")
-                    .push_bind(at.0);
-            });
-            insert.push(" ON CONFLICT (id) DO NOTHING");
-            insert.build().execute(&mut *tx).await?;
-        }
-        insert_messages(&mut tx, &decisions.messages, at).await?;
-        if !decisions.events.is_empty() {
-            let derived: Vec<&NewEvent> = decisions.events.iter().collect();
-            insert_events(&mut tx, &derived, at).await?;
-        }
-        for chunk in chunks(&batch.handled) {
-            let mut update = QueryBuilder::<Sqlite>::new("UPDATE events SET processed_at = ");
-            update.push_bind(at.0);
-            update.push(" WHERE processed_at IS NULL AND event_key IN (");
-            let mut list = update.separated(", ");
-            for key in chunk {
-                list.push_bind(key);
-            }
-            update.push(")");
-            update.build().execute(&mut *tx).await?;
-        }
-        for chunk in chunks(&decisions.traces) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO traces (account_id, rule, event_key, at, outcome, reason) ",
-            );
-            insert.push_values(chunk, |mut row, trace| {
-                row.push_bind(&trace.account)
-                    .push_bind(&trace.rule)
-                    .push_bind(&trace.event)
-                    .push_bind(trace.at.0)
-                    .push_bind(trace.outcome.as_str())
-                    .push_bind(&trace.reason);
-            });
-            insert.build().execute(&mut *tx).await?;
-        }
-        usage::link_people(&mut SqliteUsage(&mut tx), &batch.people, at).await?;
-        tx.commit().await?;
-        Ok(())
+        // Derived: the batch follows from the events it marks processed.
+        let mut conn = self.relaxed().await?;
+        let result = commit_batch_on(&mut conn, lease, batch, &documents).await;
+        conn.restore().await;
+        result
     }
 
     async fn portfolio(&self, query: &crate::PortfolioQuery) -> Result<crate::PortfolioPage> {
@@ -1196,14 +1360,17 @@ impl Store for SqliteStore {
         lease: Duration,
         limit: i64,
     ) -> Result<Vec<ClaimedTimer>> {
+        // Derived: a claim lost to a power cut only lets the timers be claimed again.
+        let mut conn = self.relaxed().await?;
         let rows = sqlx::query_as(CLAIM_TIMERS)
             .bind(holder)
             .bind(now.local().0)
             .bind(lease.0)
             .bind(limit.max(0))
-            .fetch_all(&self.writer)
-            .await?;
-        Ok(rows::claimed_timers(rows))
+            .fetch_all(&mut *conn)
+            .await;
+        conn.restore().await;
+        Ok(rows::claimed_timers(rows?))
     }
 
     async fn claim_earliest_timers(
@@ -1213,14 +1380,17 @@ impl Store for SqliteStore {
         lease: Duration,
         limit: i64,
     ) -> Result<Vec<ClaimedTimer>> {
+        // Derived: a claim lost to a power cut only lets the timers be claimed again.
+        let mut conn = self.relaxed().await?;
         let rows = sqlx::query_as(CLAIM_EARLIEST_TIMERS)
             .bind(holder)
             .bind(now.local().0)
             .bind(lease.0)
             .bind(limit.max(0))
-            .fetch_all(&self.writer)
-            .await?;
-        Ok(rows::claimed_timers(rows))
+            .fetch_all(&mut *conn)
+            .await;
+        conn.restore().await;
+        Ok(rows::claimed_timers(rows?))
     }
 
     async fn fire_timers(
@@ -1237,62 +1407,12 @@ impl Store for SqliteStore {
         if fired.is_empty() {
             return Ok(0);
         }
-        let mut tx = self.write().await?;
-        let mut n_fired = 0;
-        for chunk in chunks(&fired) {
-            // Only timers still pending and held by this claim (holder and attempt) fire:
-            // first their events are appended, then they are marked, under the same
-            // condition and the same write lock, so both statements see the same timers and
-            // no row has to travel back to tell which.
-            let data = chunk
-                .iter()
-                .map(|(_, event)| rows::event_data(event))
-                .collect::<Result<Vec<_>>>()?;
-            let mut append = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO events (event_key, kind, account_id, at, data, received_at) \
-                 SELECT fired.column4, fired.column5, fired.column6, fired.column7, \
-                        fired.column8, ",
-            );
-            append.push_bind(received_at.0);
-            append.push(" FROM (");
-            append.push_values(
-                chunk.iter().zip(&data).enumerate(),
-                |mut row, (n, ((claim, event), data))| {
-                    row.push_bind(i64::try_from(n).unwrap_or(i64::MAX))
-                        .push_bind(&claim.id)
-                        .push_bind(claim.attempts)
-                        .push_bind(&event.key)
-                        .push_bind(event.kind.as_str())
-                        .push_bind(&event.account)
-                        .push_bind(event.at.0)
-                        .push_bind(data);
-                },
-            );
-            append.push(
-                ") AS fired JOIN timers \
-                 ON timers.id = fired.column2 AND timers.attempts = fired.column3 \
-                 WHERE timers.state = 'pending' AND timers.locked_by = ",
-            );
-            append.push_bind(holder);
-            append.push(" ORDER BY fired.column1 ON CONFLICT (event_key) DO NOTHING");
-            append.build().execute(&mut *tx).await?;
-
-            let mut mark =
-                QueryBuilder::<Sqlite>::new("UPDATE timers SET state = 'fired', fired_at = ");
-            mark.push_bind(received_at.0);
-            mark.push(" FROM (");
-            mark.push_values(chunk, |mut row, (claim, _)| {
-                row.push_bind(&claim.id).push_bind(claim.attempts);
-            });
-            mark.push(
-                ") AS claim WHERE timers.id = claim.column1 AND timers.attempts = claim.column2 \
-                 AND timers.state = 'pending' AND timers.locked_by = ",
-            );
-            mark.push_bind(holder);
-            n_fired += mark.build().execute(&mut *tx).await?.rows_affected();
-        }
-        tx.commit().await?;
-        Ok(usize::try_from(n_fired).unwrap_or(usize::MAX))
+        // Derived: a firing lost to a power cut leaves its timers pending, and they fire
+        // again with the same event keys.
+        let mut conn = self.relaxed().await?;
+        let result = fire_timers_on(&mut conn, holder, &fired, received_at).await;
+        conn.restore().await;
+        result
     }
 
     async fn next_timer_due(&self) -> Result<Option<Timestamp>> {
@@ -1766,5 +1886,25 @@ impl Store for SqliteStore {
         to: Timestamp,
     ) -> Result<Vec<crate::KickoffSlot>> {
         crate::files::csm_slots_sqlite(&self.reader, csm, from, to).await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::SqliteStore;
+
+    #[tokio::test]
+    async fn a_derived_write_dropped_before_restoring_never_lends_its_connection_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("onboard.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        let relaxed = store.relaxed().await.unwrap();
+        drop(relaxed);
+        assert_eq!(store.writer_synchronous().await.unwrap(), 2);
+
+        let relaxed = store.relaxed().await.unwrap();
+        relaxed.restore().await;
+        assert_eq!(store.writer_synchronous().await.unwrap(), 2);
     }
 }

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod concurrency;
+mod durability;
 mod endpoints;
 mod events;
 mod files;
