@@ -290,8 +290,9 @@ impl SqliteStore {
         Ok(lines.join("\n"))
     }
 
-    /// The writer's `synchronous` level as it would run the next write: 2 (FULL) on a
-    /// durable store, whatever derived writes ran before; 0 (OFF) on a scratch one.
+    /// The writer's `synchronous` level as it would run the next write: 2 (FULL) for a
+    /// store opened with [`SqliteStore::connect`], whatever derived writes ran before; 0
+    /// (OFF) for a scratch one.
     pub async fn writer_synchronous(&self) -> Result<i64> {
         Ok(sqlx::query_scalar("PRAGMA synchronous")
             .fetch_one(&self.writer)
