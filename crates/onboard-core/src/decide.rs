@@ -5,7 +5,8 @@
 
 use crate::event::{types, Event, EventType, NewEvent};
 use crate::program::{
-    Action, OverBudget, Program, Recipient, Reentry, Rule, SetTarget, TeamMember, Trigger,
+    Action, CompiledMessage, OverBudget, Program, Recipient, Reentry, Rule, SetTarget, TeamMember,
+    Trigger,
 };
 use crate::state::{
     AccountState, AccountStatus, Alert, AlertStatus, Decisions, NewMessage, NewTimer, RuleRuns,
@@ -1103,12 +1104,12 @@ fn render(
             None => format!("{}/academy", settings.public_url.trim_end_matches('/')),
         },
     });
-    let env = minijinja::Environment::new();
-    let subject = env
-        .render_str(&template.subject, &context)
+    let compiled = &template.compiled;
+    let subject = compiled
+        .render(CompiledMessage::SUBJECT, &context)
         .map_err(|e| e.to_string())?;
-    let body = env
-        .render_str(&template.body, &context)
+    let body = compiled
+        .render(CompiledMessage::BODY, &context)
         .map_err(|e| e.to_string())?;
     Ok((subject, body))
 }

@@ -608,13 +608,60 @@ impl AutomationSource {
 }
 
 /// A message text from `messages/<name>.md`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct MessageTemplate {
     pub name: String,
     /// Subject line template (front matter `subject`).
     pub subject: String,
     /// Body template (Markdown with `{{ placeholders }}`).
     pub body: String,
+    /// The subject and body compiled, once, when the program is read.
+    pub compiled: CompiledMessage,
+}
+
+/// Two templates are the same message when their texts are: the compiled form follows from
+/// them.
+impl PartialEq for MessageTemplate {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.subject == other.subject && self.body == other.body
+    }
+}
+
+impl Eq for MessageTemplate {}
+
+/// A message's subject and body compiled (names [`CompiledMessage::SUBJECT`] and
+/// [`CompiledMessage::BODY`]), shared by every clone of the program: rendering a message
+/// then costs no parse of its text.
+#[derive(Clone)]
+pub struct CompiledMessage(std::sync::Arc<minijinja::Environment<'static>>);
+
+impl CompiledMessage {
+    pub const SUBJECT: &'static str = "subject";
+    pub const BODY: &'static str = "body";
+
+    /// Compiles a subject and a body, with the settings of a fresh environment (no
+    /// auto-escaping: the names carry no `.html`).
+    pub fn new(subject: &str, body: &str) -> Result<Self, minijinja::Error> {
+        let mut env = minijinja::Environment::new();
+        env.add_template_owned(Self::SUBJECT, subject.to_owned())?;
+        env.add_template_owned(Self::BODY, body.to_owned())?;
+        Ok(Self(std::sync::Arc::new(env)))
+    }
+
+    /// Renders one of the two templates with `context`.
+    pub fn render(
+        &self,
+        name: &str,
+        context: &impl serde::Serialize,
+    ) -> Result<String, minijinja::Error> {
+        self.0.get_template(name)?.render(context)
+    }
+}
+
+impl std::fmt::Debug for CompiledMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CompiledMessage")
+    }
 }
 
 impl Program {

@@ -5,7 +5,7 @@
 
 use super::fields::{is_name, Cx, Text};
 use super::tree::{self, FrontMatterError, LineIndex, Loc, Node};
-use crate::program::{Checkpoint, MessageTemplate, Module};
+use crate::program::{Checkpoint, CompiledMessage, MessageTemplate, Module};
 
 const MODULE_FIELDS: &[&str] = &["title", "optional", "minutes", "checkpoint"];
 const CHECKPOINT_FIELDS: &[&str] = &["question", "options", "answer"];
@@ -198,11 +198,29 @@ pub(crate) fn read_message(
         }
     };
     let subject = subject?;
-    body_ok.then(|| MessageTemplate {
-        name: name.to_owned(),
-        subject: subject.value,
-        body: front.body.to_owned(),
-    })
+    if !body_ok {
+        return None;
+    }
+    match CompiledMessage::new(&subject.value, front.body) {
+        Ok(compiled) => Some(MessageTemplate {
+            name: name.to_owned(),
+            subject: subject.value,
+            body: front.body.to_owned(),
+            compiled,
+        }),
+        // Both texts compiled above; this is only reached if they stop doing so.
+        Err(error) => {
+            cx.error(
+                lines.loc(front.body_offset),
+                format!(
+                    "message `{name}` is not a valid template: {}",
+                    describe(&error)
+                ),
+                TEMPLATE_HINT,
+            );
+            None
+        }
+    }
 }
 
 const TEMPLATE_HINT: &str = "placeholders are written `{{ person.name }}`, blocks `{% if csm %}…{% endif %}`; write a literal `{{` as `{{ '{{' }}`";
