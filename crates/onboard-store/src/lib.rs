@@ -1,6 +1,8 @@
-//! Onboard's persistence: the [`Store`] trait and its two implementations, SQLite
-//! ([`sqlite::SqliteStore`], the default, WAL mode) and PostgreSQL ([`postgres::PgStore`]).
-//! Migrations live in `migrations/<backend>/`, one commented `.sql` file per step.
+//! Onboard's persistence: the [`Store`] trait and its implementations, SQLite
+//! ([`sqlite::SqliteStore`], the default, WAL mode), PostgreSQL ([`postgres::PgStore`]) and,
+//! for simulations and tests, an in-process store that keeps every table in Rust collections
+//! ([`memory::MemoryStore`], nothing durable). Migrations live in `migrations/<backend>/`,
+//! one commented `.sql` file per step.
 //!
 //! Invariant: this is the only crate that knows SQL. Every table that grows with customers
 //! carries the account id. Work that several nodes may race for (timers, outbox messages,
@@ -14,6 +16,7 @@ mod rows;
 mod types;
 mod usage;
 
+pub mod memory;
 pub mod postgres;
 pub mod sqlite;
 #[cfg(feature = "testing")]
@@ -44,7 +47,7 @@ pub enum StoreError {
     Conflict(String),
     #[error("the lease `{0}` is no longer held by this node")]
     LeaseLost(String),
-    #[error("unsupported database url `{0}`: use sqlite://PATH or postgres://…")]
+    #[error("unsupported database url `{0}`: use sqlite://PATH, postgres://… or memory:")]
     UnsupportedUrl(String),
     #[error("database error: {0}")]
     Other(#[source] sqlx::Error),
@@ -52,6 +55,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The in-memory store cannot serve: its lock was poisoned by a panic during a write.
+    #[error("in-memory store: {0}")]
+    Memory(&'static str),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -80,9 +86,13 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-/// Opens the store a URL names: `sqlite://PATH` (created if missing) or `postgres://…`.
+/// Opens the store a URL names: `sqlite://PATH` (created if missing), `postgres://…`, or
+/// `memory:` for a new, empty in-process store ([`memory::MemoryStore`]: each call makes
+/// another one, and its tables go with it; nothing is written anywhere).
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
-    if url.starts_with("sqlite:") {
+    if url == "memory:" {
+        Ok(Arc::new(memory::MemoryStore::new()))
+    } else if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         Ok(Arc::new(postgres::PgStore::connect(url).await?))
@@ -94,7 +104,7 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
 /// Persistence for the engine. All methods are safe to call from several nodes at once.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// `sqlite` or `postgres`.
+    /// `sqlite`, `postgres` or `memory`.
     fn backend(&self) -> &'static str;
 
     /// Applies pending migrations.

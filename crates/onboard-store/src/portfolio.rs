@@ -166,7 +166,7 @@ const COLUMNS: &str = "account_id, name, status, csm, stage, progress, deal_won_
 
 /// The text a search looks in: the name and the key, lower-cased, one per line (a search
 /// holds no line break, so it never matches across the two).
-fn search_text(summary: &Summary) -> String {
+pub(crate) fn search_text(summary: &Summary) -> String {
     format!(
         "{}\n{}",
         summary.name.to_lowercase(),
@@ -176,7 +176,7 @@ fn search_text(summary: &Summary) -> String {
 
 /// A search as the `search` column is compared with: lower-cased, control characters left
 /// out.
-fn search_needle(search: &str) -> String {
+pub(crate) fn search_needle(search: &str) -> String {
     search
         .to_lowercase()
         .chars()

@@ -1,4 +1,6 @@
-//! Fresh databases for tests, on both backends (feature `testing`).
+//! Fresh databases for tests, on both backends (feature `testing`), and the in-memory store
+//! for the tests that want it too ([`TestDatabase::memory`], not among
+//! [`TestDatabase::all`]).
 //!
 //! SQLite always: a new file in a temporary directory. PostgreSQL whenever reachable: a new
 //! database `onboard_t_<random>` on the server named by `ONBOARD_TEST_PG_URL` (default
@@ -15,7 +17,7 @@ const DEFAULT_PG_URL: &str = "postgres://root@127.0.0.1:5432/postgres";
 
 /// A fresh, empty (not yet migrated) database.
 pub struct TestDatabase {
-    /// `sqlite` or `postgres`.
+    /// `sqlite`, `postgres` or `memory`.
     pub backend: &'static str,
     /// Its URL, for `onboard_store::connect` or `--database-url`.
     pub url: String,
@@ -34,6 +36,17 @@ impl TestDatabase {
             dir: Some(dir),
             pg_name: None,
         })
+    }
+
+    /// The in-memory store's URL (`memory:`): each `onboard_store::connect` of it makes a new,
+    /// empty store, so a second connection is another database, not a second node.
+    pub fn memory() -> Self {
+        Self {
+            backend: "memory",
+            url: "memory:".to_owned(),
+            dir: None,
+            pg_name: None,
+        }
     }
 
     /// A new PostgreSQL database, or `None` when no server is reachable and none is required.
