@@ -39,7 +39,7 @@ async fn two_nodes_racing_for_the_same_timers_fire_each_exactly_once() {
             .map(|i| timer(&format!("t{i:04}"), &format!("acct{}", i % 17), "r", T0))
             .collect();
         add_timers(&*db.store, timers).await;
-        let other = db.reopen().await;
+        let other = db.another_node().await;
         let a = tokio::spawn(scheduler(db.store.clone(), "node-a"));
         let b = tokio::spawn(scheduler(other, "node-b"));
         let (a, b) = (a.await.unwrap(), b.await.unwrap());

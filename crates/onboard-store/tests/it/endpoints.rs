@@ -1,7 +1,7 @@
 //! Outbound endpoints disabled by a delivery (410 Gone, a revoked Slack webhook) and
 //! enabled again by an operator; every node sees the same state.
 
-use crate::harness::{at, for_each_backend, HOUR};
+use crate::harness::{at, for_each_backend, for_each_shared_backend, HOUR};
 
 #[tokio::test]
 async fn no_endpoint_is_disabled_at_first() {
@@ -11,9 +11,11 @@ async fn no_endpoint_is_disabled_at_first() {
     .await;
 }
 
+// Not on the in-memory store: "another node sees it" means another connection to the same
+// database, and connecting to `memory:` makes a new, empty store.
 #[tokio::test]
 async fn a_disabled_endpoint_is_listed_with_its_time_and_reason_until_enabled() {
-    for_each_backend(|db| async move {
+    for_each_shared_backend(|db| async move {
         let store = &db.store;
         store
             .disable_endpoint("sales-slack", at(HOUR), "410 channel_is_archived")

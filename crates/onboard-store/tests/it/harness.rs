@@ -1,7 +1,10 @@
 //! Runs each test against every backend, and the fixtures the tests share.
 //!
-//! The databases come from `onboard_store::testing`: SQLite always, PostgreSQL whenever
-//! reachable (and always when `CI` or `ONBOARD_REQUIRE_PG` is set), each dropped afterwards.
+//! The databases come from `onboard_store::testing`: SQLite always, the in-memory store
+//! always, PostgreSQL whenever reachable (and always when `CI` or `ONBOARD_REQUIRE_PG` is
+//! set), each dropped afterwards. Tests that need a database other processes can open (a
+//! second connection, SQL, query plans) run on [`for_each_shared_backend`], without the
+//! in-memory store.
 
 use futures::FutureExt;
 use onboard_core::event::NewEvent;
@@ -18,15 +21,30 @@ use std::sync::Arc;
 /// One backend's fresh database, migrated.
 pub struct Db {
     pub store: Arc<dyn Store>,
-    /// `sqlite` or `postgres`.
+    /// `sqlite`, `postgres` or `memory`.
     pub backend: &'static str,
     pub url: String,
 }
 
 impl Db {
-    /// Another store on the same database: a second node.
+    /// Another store on the same database: a second connection. The in-memory store has
+    /// none (connecting to `memory:` makes a new, empty store), so its tests never ask.
     pub async fn reopen(&self) -> Arc<dyn Store> {
+        assert_ne!(
+            self.backend, "memory",
+            "the in-memory store cannot be reopened: use for_each_shared_backend"
+        );
         onboard_store::connect(&self.url).await.unwrap()
+    }
+
+    /// A second node racing this one: a second connection to the same database, or on the
+    /// in-memory store, which lives in this process only, another handle on the same store
+    /// (its nodes are tasks of one process, serialised by its lock).
+    pub async fn another_node(&self) -> Arc<dyn Store> {
+        match self.backend {
+            "memory" => self.store.clone(),
+            _ => self.reopen().await,
+        }
     }
 
     /// The backend's plan for the timer claim.
@@ -48,8 +66,22 @@ impl Db {
     }
 }
 
-/// Runs `test` against a fresh SQLite database, then a fresh PostgreSQL one.
+/// Runs `test` against a fresh SQLite database, a fresh in-memory store, then a fresh
+/// PostgreSQL database.
 pub async fn for_each_backend<F, Fut>(test: F)
+where
+    F: Fn(Db) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    run(TestDatabase::sqlite().unwrap(), &test).await;
+    run(TestDatabase::memory(), &test).await;
+    with_postgres(test).await;
+}
+
+/// Runs `test` against a fresh SQLite database, then a fresh PostgreSQL one: the backends
+/// whose database outlives a store (another connection can open it, SQL can reach it). Not
+/// the in-memory store, whose tables are its own.
+pub async fn for_each_shared_backend<F, Fut>(test: F)
 where
     F: Fn(Db) -> Fut,
     Fut: Future<Output = ()>,

@@ -1,13 +1,14 @@
 //! Migrations, connection URLs and the query plans the store's speed depends on.
 
-use crate::harness::{account, at, for_each_backend, lease, HOUR};
+use crate::harness::{account, at, for_each_shared_backend, lease, HOUR};
 use onboard_core::stored::PartSet;
 use onboard_store::{ProcessedBatch, StoreError};
 use std::str::FromStr;
 
+// Not on the in-memory store: it has no migrations, and no second connection to migrate.
 #[tokio::test]
 async fn migrations_are_idempotent() {
-    for_each_backend(|db| async move {
+    for_each_shared_backend(|db| async move {
         let store = db.store.clone();
         let lease = lease(&*store, "node-a", 0).await;
         let batch = ProcessedBatch {
@@ -26,9 +27,11 @@ async fn migrations_are_idempotent() {
     .await;
 }
 
+// Not on the in-memory store: it has no query plans (its claim walks an ordered index of
+// pending timers by construction).
 #[tokio::test]
 async fn timer_claim_uses_the_due_time_index() {
-    for_each_backend(|db| async move {
+    for_each_shared_backend(|db| async move {
         let plan = db.explain_claim_due_timers().await;
         let uses_index = match db.backend {
             "sqlite" => plan.contains("USING INDEX timers_pending_due (due_at<?)"),
@@ -59,6 +62,19 @@ async fn the_url_scheme_picks_the_backend() {
         memory.program_source("v1").await.unwrap().as_deref(),
         Some("{}")
     );
+
+    // `memory:` is a new, empty in-process store each time.
+    let first = onboard_store::connect("memory:").await.unwrap();
+    assert_eq!(first.backend(), "memory");
+    first.migrate().await.unwrap();
+    first.ping().await.unwrap();
+    first
+        .save_program_version("v1", "{}", at(HOUR))
+        .await
+        .unwrap();
+    let second = onboard_store::connect("memory:").await.unwrap();
+    assert_eq!(second.program_source("v1").await.unwrap(), None);
+    assert!(first.program_source("v1").await.unwrap().is_some());
 
     let refused = onboard_store::connect("mysql://localhost/onboard").await;
     assert!(matches!(refused, Err(StoreError::UnsupportedUrl(_))));

@@ -71,7 +71,7 @@ async fn a_sign_in_token_consumed_by_many_at_once_is_granted_once() {
             .unwrap();
         let mut nodes = vec![store.clone()];
         for _ in 0..3 {
-            nodes.push(db.reopen().await);
+            nodes.push(db.another_node().await);
         }
         let attempts = nodes.iter().cycle().take(16).map(|node| {
             let node = node.clone();

@@ -436,3 +436,86 @@ async fn usage_and_other_events_share_one_transaction() {
     })
     .await;
 }
+
+/// A held event whose key reached the log meanwhile (as an ordinary event) cannot move into
+/// it: the intake that would link its user fails whole, its other events with it, and so does
+/// the batch that would link the user. Nothing changes either time.
+///
+/// Not on PostgreSQL, which appends moved events with `ON CONFLICT DO NOTHING` and so drops
+/// the held duplicate and links the user: the backends differ here. The in-memory store
+/// does what SQLite does, and this is how its atomicity on failure is checked.
+#[tokio::test]
+async fn a_link_that_meets_a_taken_key_fails_and_changes_nothing() {
+    for_each_backend(|db| async move {
+        if db.backend == "postgres" {
+            return;
+        }
+        let store = db.store;
+        add_people(&*store, &[("acme", None)], &[("acme", "ada@acme.test")]).await;
+        ingest(&*store, vec![track("t1", "u1", 0)], 0).await;
+        ingest(
+            &*store,
+            vec![
+                identify("i2", "u2", "bob@acme.test", 0),
+                track("t2", "u2", 0),
+            ],
+            0,
+        )
+        .await;
+        let taken = [
+            event("segment:t1", "product.track", "acme", at(0)),
+            event("segment:t2", "product.track", "acme", at(0)),
+        ];
+        store.append_events(&taken, at(SECOND)).await.unwrap();
+        let before = store.list_events(&EventFilter::default()).await.unwrap();
+
+        // u1 is linked by the email of an identify: its held `t1` meets the logged one.
+        let failed = store
+            .append_intake(
+                &[event("plain", "academy.login", "acme", at(MINUTE))],
+                &[identify("i1", "u1", "ada@acme.test", MINUTE)],
+                at(MINUTE),
+            )
+            .await;
+        assert!(failed.is_err(), "{failed:?}");
+        assert_eq!(
+            store.list_events(&EventFilter::default()).await.unwrap(),
+            before
+        );
+        assert_eq!(
+            store.product_user("u1").await.unwrap().unwrap().account,
+            None
+        );
+
+        // u2 is linked by a batch that adds a person with its email: `t2` meets the logged one.
+        let lease = lease(&*store, "node-a", 0).await;
+        let refused = store
+            .commit_batch(
+                &lease,
+                &ProcessedBatch {
+                    processed_at: T0,
+                    people: vec![("acme".to_owned(), "bob@acme.test".to_owned())],
+                    ..ProcessedBatch::default()
+                },
+            )
+            .await;
+        assert!(refused.is_err(), "{refused:?}");
+        assert_eq!(
+            store.list_events(&EventFilter::default()).await.unwrap(),
+            before
+        );
+        assert_eq!(
+            store.product_user("u2").await.unwrap().unwrap().account,
+            None
+        );
+        // The failed batch left no person behind: another identify of u2 is still held.
+        let outcomes = ingest(
+            &*store,
+            vec![identify("i3", "u2", "bob@acme.test", MINUTE)],
+            MINUTE,
+        )
+        .await;
+        assert_eq!(outcomes, vec![UsageOutcome::Held]);
+    })
+    .await;
+}
