@@ -1,7 +1,8 @@
 //! Advancing the manual clock a window at a time (`Engine::advance_in_windows`, for
 //! simulations) decides exactly what stepping from due time to due time
 //! (`Engine::advance_to`) decides: the same events at the same times, the same traces, the
-//! same messages. A small cohort runs both ways on fresh databases and the logs are compared.
+//! same messages. A small cohort runs both ways on fresh databases and the logs are compared;
+//! the in-memory store must also decide what SQLite decides.
 
 #![allow(clippy::unwrap_used)]
 
@@ -157,10 +158,13 @@ async fn run(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn advancing_in_windows_decides_what_stepping_timer_by_timer_decides() {
-    for backend in ["sqlite", "postgres"] {
+    // What SQLite decided, stepping: the in-memory store must decide the same.
+    let mut on_sqlite = None;
+    for backend in ["sqlite", "memory", "postgres"] {
         let fresh = || async {
             match backend {
                 "sqlite" => Some(TestDatabase::sqlite().unwrap()),
+                "memory" => Some(TestDatabase::memory()),
                 _ => TestDatabase::postgres().await,
             }
         };
@@ -189,6 +193,26 @@ async fn advancing_in_windows_decides_what_stepping_timer_by_timer_decides() {
             "the same decisions"
         );
         assert_eq!(messages, w_messages, "the same messages");
+        match (backend, &on_sqlite) {
+            ("sqlite", _) => on_sqlite = Some((events, traces, messages)),
+            ("memory", Some((s_events, s_traces, s_messages))) => {
+                assert_eq!(
+                    s_events.symmetric_difference(&events).collect::<Vec<_>>(),
+                    Vec::<&String>::new(),
+                    "the same events on SQLite and in memory"
+                );
+                assert_eq!(
+                    s_traces.symmetric_difference(&traces).collect::<Vec<_>>(),
+                    Vec::<&String>::new(),
+                    "the same decisions on SQLite and in memory"
+                );
+                assert_eq!(
+                    s_messages, &messages,
+                    "the same messages on SQLite and in memory"
+                );
+            }
+            _ => {}
+        }
         drop((exact, windowed));
         exact_db.finish().await;
         windowed_db.finish().await;

@@ -366,7 +366,9 @@ mod tests {
     #[tokio::test]
     async fn a_cohort_gives_the_same_report_on_every_backend_and_run() {
         let mut reports = Vec::new();
-        for db in TestDatabase::all().await {
+        let mut dbs = TestDatabase::all().await;
+        dbs.push(TestDatabase::memory());
+        for db in dbs {
             reports.push((db.backend, run(&db).await));
             db.finish().await;
         }
