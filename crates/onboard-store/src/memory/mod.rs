@@ -10,11 +10,11 @@
 //! summaries are kept as the values they are (an account state's parts are copy-on-write,
 //! so storing and loading one is a few reference counts).
 //!
-//! All tables live in one [`Inner`] behind one mutex. Every method takes the lock once, does
+//! All tables live in one `Inner` behind one mutex. Every method takes the lock once, does
 //! all its work under it and never awaits while holding it, so each method is one
 //! transaction. A method that fails changes nothing: it checks everything that can fail
 //! before it writes (the usage intake, whose logic is shared with the SQL stores, writes
-//! through [`usage::MemoryUsage`], which keeps its appends aside until the end and can undo
+//! through `usage::MemoryUsage`, which keeps its appends aside until the end and can undo
 //! its other writes).
 //!
 //! Here lives no SQL and nothing PostgreSQL-specific; the portfolio's page is in
@@ -244,12 +244,6 @@ struct ApprovalRow {
     body: Approval,
 }
 
-/// A trace (`traces`); its id is its position in [`Inner::traces`] plus one.
-#[derive(Debug, Clone)]
-struct TraceRow {
-    record: TraceRecord,
-}
-
 /// An event held until its product user is linked (`usage_held`).
 #[derive(Debug, Clone)]
 struct HeldRow {
@@ -262,7 +256,7 @@ struct HeldRow {
 
 /// Every table, and the indexes that keep the engine's hot paths cheap.
 #[derive(Debug, Default)]
-pub(crate) struct Inner {
+struct Inner {
     /// `program_versions`: version → source.
     programs: HashMap<String, String>,
 
@@ -319,7 +313,8 @@ pub(crate) struct Inner {
     n_dead: i64,
 
     // ---- traces ----
-    traces: Vec<TraceRow>,
+    /// `traces`, in id order (a trace's id is its position plus one).
+    traces: Vec<TraceRecord>,
     /// One account's traces by position (`traces_account`).
     traces_by_account: HashMap<String, Vec<usize>>,
     /// Fired traces by rule: how many at each time (`traces_fired`), for `rule_firings`.
@@ -997,15 +992,13 @@ impl Inner {
 
     fn insert_trace(&mut self, trace: &onboard_core::state::Trace) {
         let position = self.traces.len();
-        self.traces.push(TraceRow {
-            record: TraceRecord {
-                account: trace.account.clone(),
-                rule: trace.rule.clone(),
-                event: trace.event.clone(),
-                at: trace.at,
-                outcome: trace.outcome,
-                reason: trace.reason.clone(),
-            },
+        self.traces.push(TraceRecord {
+            account: trace.account.clone(),
+            rule: trace.rule.clone(),
+            event: trace.event.clone(),
+            at: trace.at,
+            outcome: trace.outcome,
+            reason: trace.reason.clone(),
         });
         self.traces_by_account
             .entry(trace.account.clone())
@@ -1467,7 +1460,7 @@ impl Store for MemoryStore {
             .flat_map(|positions| positions.iter().rev())
             .take(sqlite_limit(limit.max(0)))
             .filter_map(|&i| inner.traces.get(i))
-            .map(|row| row.record.clone())
+            .cloned()
             .collect())
     }
 
@@ -1951,5 +1944,24 @@ impl Store for MemoryStore {
             .filter(|slot| slot.end_at > from)
             .cloned()
             .collect())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::MemoryStore;
+    use crate::{Store, StoreError};
+
+    #[tokio::test]
+    async fn a_lock_poisoned_by_a_panic_is_an_error_not_a_panic() {
+        let store = MemoryStore::new();
+        let poisoned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _tables = store.inner.lock().unwrap();
+            panic!("a write that panics half-way");
+        }));
+        assert!(poisoned.is_err());
+        let refused = store.account("acme").await;
+        assert!(matches!(refused, Err(StoreError::Memory(_))), "{refused:?}");
     }
 }
