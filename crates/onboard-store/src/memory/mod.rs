@@ -643,7 +643,8 @@ impl Inner {
         self.index_pending(&timer.id);
     }
 
-    /// Cancels an account's pending timers, all or one rule's.
+    /// Cancels an account's pending timers, all or one rule's. An account has a few pending
+    /// timers, so a rule's cancel filters them rather than keep an index by (account, rule).
     fn cancel_timers(&mut self, account: &str, rule: Option<&str>) {
         let ids: Vec<String> = self
             .pending_by_account

@@ -396,3 +396,115 @@ async fn an_account_s_pending_timers_are_listed_earliest_first() {
     })
     .await;
 }
+
+/// A deterministic stream of small numbers (an LCG): the same run on every backend.
+struct Dice(u64);
+
+impl Dice {
+    fn roll(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+
+    fn ms(&mut self, n: u64, unit: i64) -> i64 {
+        i64::try_from(self.roll(n)).unwrap() * unit
+    }
+}
+
+/// What the in-memory store answers is what SQLite answers, step by step, over a random run
+/// of timer inserts (with ties of due time), cancels, claims (both kinds, by two nodes, with
+/// leases that expire and limits that cut through ties) and firings.
+#[tokio::test]
+async fn the_memory_store_claims_and_fires_what_sqlite_does() {
+    let db = onboard_store::testing::TestDatabase::sqlite().unwrap();
+    let sqlite = onboard_store::connect(&db.url).await.unwrap();
+    sqlite.migrate().await.unwrap();
+    let memory = onboard_store::connect("memory:").await.unwrap();
+    let (mut n_claimed, mut n_fired) = (0, 0);
+    for seed in 1..=4 {
+        let mut dice = Dice(seed);
+        let mut n_timers = 0;
+        for step in 0..120 {
+            let clock = now(dice.ms(12, MINUTE));
+            let holder = ["node-a", "node-b"][usize::try_from(dice.roll(2)).unwrap()];
+            let lease = Duration(1 + dice.ms(4, MINUTE));
+            let limit = i64::try_from(dice.roll(5)).unwrap();
+            let (a, b) = match dice.roll(5) {
+                0 => {
+                    let mut decisions = Decisions::default();
+                    for _ in 0..=dice.roll(4) {
+                        n_timers += 1;
+                        decisions.timers.push(timer(
+                            &format!("s{seed}-t{n_timers:03}"),
+                            &format!("s{seed}-a{}", dice.roll(4)),
+                            &format!("r{}", dice.roll(3)),
+                            at(dice.ms(10, MINUTE)),
+                        ));
+                    }
+                    if dice.roll(3) == 0 {
+                        decisions.cancels.push(TimerCancel {
+                            account: format!("s{seed}-a{}", dice.roll(4)),
+                            rule: (dice.roll(2) == 0).then(|| format!("r{}", dice.roll(3))),
+                        });
+                    }
+                    commit(&*sqlite, T0, decisions.clone()).await;
+                    commit(&*memory, T0, decisions).await;
+                    continue;
+                }
+                1 | 2 => {
+                    let earliest = dice.roll(2) == 0;
+                    let mut answers = Vec::new();
+                    for store in [&sqlite, &memory] {
+                        let claims = if earliest {
+                            store
+                                .claim_earliest_timers(holder, clock, lease, limit)
+                                .await
+                        } else {
+                            store.claim_due_timers(holder, clock, lease, limit).await
+                        };
+                        let claims = claims.unwrap();
+                        // Fire some of them, as the node that claimed them.
+                        let firing: Vec<_> = claims.iter().step_by(2).map(fired).collect();
+                        let n = store.fire_timers(holder, &firing, at(step)).await.unwrap();
+                        answers.push(format!("{claims:?} fired {n}"));
+                        n_claimed += claims.len();
+                        n_fired += n;
+                    }
+                    (answers.remove(0), answers.remove(0))
+                }
+                _ => {
+                    let mut answers = Vec::new();
+                    for store in [&sqlite, &memory] {
+                        let counts = store.timer_counts(clock).await.unwrap();
+                        let next = store.next_timer_due().await.unwrap();
+                        let account = format!("s{seed}-a{}", step % 4);
+                        let pending = store.pending_timers(&account, limit).await.unwrap();
+                        answers.push(format!("{counts:?} {next:?} {pending:?}"));
+                    }
+                    (answers.remove(0), answers.remove(0))
+                }
+            };
+            assert_eq!(a, b, "seed {seed}, step {step}");
+        }
+    }
+    assert!(
+        n_claimed > 40 && n_fired > 20,
+        "claimed {n_claimed}, fired {n_fired}"
+    );
+    let everything = EventFilter::default();
+    let strip = |events: Vec<onboard_core::Event>| -> Vec<String> {
+        events
+            .into_iter()
+            .map(|e| format!("{} {} {} {}", e.seq, e.key, e.account, e.received_at))
+            .collect()
+    };
+    assert_eq!(
+        strip(sqlite.list_events(&everything).await.unwrap()),
+        strip(memory.list_events(&everything).await.unwrap())
+    );
+    drop(sqlite);
+    db.finish().await;
+}
