@@ -14,7 +14,8 @@
 //! 60 s on SQLite.
 //!
 //! Environment: `ONBOARD_COHORT_ACCOUNTS` (10000), `ONBOARD_COHORT_DAYS` (90),
-//! `ONBOARD_BENCH_BACKEND` (`sqlite`, or `postgres` on the server of `ONBOARD_TEST_PG_URL`).
+//! `ONBOARD_BENCH_BACKEND` (`sqlite`, `postgres` on the server of `ONBOARD_TEST_PG_URL`, or
+//! `memory`, the in-process store).
 
 #![allow(clippy::unwrap_used)]
 
@@ -136,10 +137,11 @@ async fn run() {
         "postgres" => TestDatabase::postgres()
             .await
             .expect("PostgreSQL at ONBOARD_TEST_PG_URL"),
+        "memory" => TestDatabase::memory(),
         _ => TestDatabase::sqlite().unwrap(),
     };
     // SQLite as a simulation opens it: a scratch database, commits not flushed to disk.
-    let store: Arc<dyn onboard_store::Store> = if backend == "postgres" {
+    let store: Arc<dyn onboard_store::Store> = if backend == "postgres" || backend == "memory" {
         onboard_store::connect(&db.url).await.unwrap()
     } else {
         Arc::new(
