@@ -601,6 +601,18 @@ pub(crate) fn latest_documents<'a, T: serde::Serialize>(
     id: fn(&T) -> &str,
     what: &str,
 ) -> Result<Vec<(&'a T, String)>> {
+    latest_by_id(items, id)
+        .into_iter()
+        .map(|item| {
+            serde_json::to_string(item)
+                .map(|body| (item, body))
+                .map_err(|e| StoreError::Corrupt(format!("{what} {}: {e}", id(item))))
+        })
+        .collect()
+}
+
+/// The last copy of each item (by `id`), in first-seen order.
+pub(crate) fn latest_by_id<T>(items: &[T], id: fn(&T) -> &str) -> Vec<&T> {
     let mut index: HashMap<&str, usize> = HashMap::new();
     let mut rows: Vec<&T> = Vec::new();
     for item in items {
@@ -612,13 +624,7 @@ pub(crate) fn latest_documents<'a, T: serde::Serialize>(
             }
         }
     }
-    rows.into_iter()
-        .map(|item| {
-            serde_json::to_string(item)
-                .map(|body| (item, body))
-                .map_err(|e| StoreError::Corrupt(format!("{what} {}: {e}", id(item))))
-        })
-        .collect()
+    rows
 }
 
 /// Stored JSON bodies parsed back into documents.

@@ -1017,18 +1017,7 @@ impl Inner {
 
     /// The nudges of a batch, the last copy of each id winning.
     fn upsert_nudges(&mut self, nudges: &[Nudge], at: i64) {
-        let mut latest: Vec<&Nudge> = Vec::new();
-        let mut position: HashMap<&str, usize> = HashMap::new();
-        for nudge in nudges {
-            match position.get(nudge.id.as_str()) {
-                Some(&i) => latest[i] = nudge,
-                None => {
-                    position.insert(&nudge.id, latest.len());
-                    latest.push(nudge);
-                }
-            }
-        }
-        for nudge in latest {
+        for nudge in rows::latest_by_id(nudges, |n| n.id.as_str()) {
             let status = nudge.status.as_str().to_owned();
             let row = self
                 .nudges
@@ -1067,18 +1056,7 @@ impl Inner {
     /// The approvals of a batch, the last copy of each id winning.
     /// (SQLite also writes the time, `updated_at`, which no method reads.)
     fn upsert_approvals(&mut self, approvals: &[Approval]) {
-        let mut latest: Vec<&Approval> = Vec::new();
-        let mut position: HashMap<&str, usize> = HashMap::new();
-        for approval in approvals {
-            match position.get(approval.id.as_str()) {
-                Some(&i) => latest[i] = approval,
-                None => {
-                    position.insert(&approval.id, latest.len());
-                    latest.push(approval);
-                }
-            }
-        }
-        for approval in latest {
+        for approval in rows::latest_by_id(approvals, |a| a.id.as_str()) {
             let status = approval.status.as_str().to_owned();
             match self.approvals.get_mut(&approval.id) {
                 Some(row) => {
