@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The what-if simulator at full size: `onboard simulate` running 10,000 seeded accounts
 # through 90 days of the bundled example program on the manual clock (the whole command:
-# generating the cohort, the engine on an in-memory SQLite database, the report).
+# generating the cohort, the engine on the in-process memory store, the report; STORE=sqlite
+# for in-memory SQLite).
 #
 #   bench/simulate.sh
 #
@@ -10,7 +11,8 @@
 # present, and the JSON report's path. Target: under 60 s.
 #
 # Environment: ACCOUNTS (10000), DAYS (90), SEED (1), SHARDS (the command's default, 4:
-# the cohort split by account, the shards run at once), SKIP_BUILD=1, BIN (another build of
+# the cohort split by account, the shards run at once), STORE (the command's default,
+# memory; or sqlite), SKIP_BUILD=1, BIN (another build of
 # the binary, to compare two commits).
 set -euo pipefail
 
@@ -30,6 +32,9 @@ mkdir -p "$(dirname "$OUT")"
 args=(simulate --accounts "$ACCOUNTS" --days "$DAYS" --seed "$SEED" --json "$OUT")
 if [ -n "${SHARDS:-}" ]; then
     args+=(--shards "$SHARDS")
+fi
+if [ -n "${STORE:-}" ]; then
+    args+=(--store "$STORE")
 fi
 if [ -x /usr/bin/time ]; then
     /usr/bin/time -f 'whole command: %e s wall, peak %M KB resident' "$BIN" "${args[@]}"

@@ -1,6 +1,7 @@
 //! `onboard simulate` and `onboard dry-run`: the what-if runs of
-//! `onboard_engine::simulate`, each on a scratch in-memory SQLite database (nothing to keep,
-//! so nothing to write to disk), printed as terminal tables and written as JSON on request.
+//! `onboard_engine::simulate`, each on a scratch store in memory (the in-process store by
+//! default; nothing to keep, so nothing to write to disk), printed as terminal tables and
+//! written as JSON on request.
 //! How long a run took is measured here, the only place that reads the wall clock for it.
 
 use anyhow::Context;
@@ -13,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// The scratch database of a run: in memory, gone with the process.
-const SCRATCH_DATABASE: &str = "sqlite::memory:";
+/// The scratch store of a dry run: in memory, gone with the process.
+const SCRATCH_DATABASE: &str = "memory:";
 /// Shards of a simulation unless `--shards` says otherwise. Fixed rather than the machine's
 /// core count, so that a seed gives the same figures on every machine; four keep two cores
 /// busy while each shard's engine waits on its database in turn.
@@ -48,9 +49,31 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_SHARDS,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub shards: u16,
+    /// Where each shard keeps its tables: `memory` (the in-process store) or `sqlite` (an
+    /// in-memory SQLite database, slower). The figures are the same on both.
+    #[arg(long, value_enum, default_value_t = Scratch::Memory)]
+    pub store: Scratch,
     /// Also write the report as JSON.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+}
+
+/// The scratch store of a simulation's shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scratch {
+    /// The in-process store (`memory:`).
+    Memory,
+    /// An in-memory SQLite database (`sqlite::memory:`).
+    Sqlite,
+}
+
+impl Scratch {
+    fn url(self) -> &'static str {
+        match self {
+            Scratch::Memory => "memory:",
+            Scratch::Sqlite => "sqlite::memory:",
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -109,7 +132,7 @@ pub async fn run(args: &SimulateArgs) -> anyhow::Result<()> {
         "simulating {} accounts over {} days (seed {}) through {base_name}",
         cohort.accounts, cohort.days, cohort.seed
     );
-    let (base, base_time) = run_one(&base_source, &cohort, args.shards).await?;
+    let (base, base_time) = run_one(&base_source, &cohort, args.shards, args.store).await?;
     let mut out = String::new();
     match &args.compare {
         None => {
@@ -129,7 +152,8 @@ pub async fn run(args: &SimulateArgs) -> anyhow::Result<()> {
             let other_source = program_source(Some(other))?;
             let other_name = program_label(Some(other));
             eprintln!("and through {other_name}, on the same cohort");
-            let (compare, compare_time) = run_one(&other_source, &cohort, args.shards).await?;
+            let (compare, compare_time) =
+                run_one(&other_source, &cohort, args.shards, args.store).await?;
             out.push_str(&terminal(&[
                 (&base_name, &base, base_time),
                 (&other_name, &compare, compare_time),
@@ -156,16 +180,17 @@ pub async fn run(args: &SimulateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One program through the cohort, on one in-memory scratch database per shard, timed.
+/// One program through the cohort, on one scratch store per shard, timed.
 async fn run_one(
     source: &ProgramSource,
     cohort: &Cohort,
     shards: u16,
+    store: Scratch,
 ) -> anyhow::Result<(Report, Performance)> {
     let mut stores = Vec::with_capacity(usize::from(shards));
     for _ in 0..shards {
         stores.push(
-            onboard_store::connect(SCRATCH_DATABASE)
+            onboard_store::connect(store.url())
                 .await
                 .context("opening a scratch database")?,
         );
