@@ -423,7 +423,10 @@ async fn append_in(
 }
 
 /// The sequence numbers of these keys, by key (those in the log).
-async fn event_seqs(conn: &mut SqliteConnection, keys: &[String]) -> Result<HashMap<String, i64>> {
+pub(crate) async fn event_seqs(
+    conn: &mut SqliteConnection,
+    keys: &[String],
+) -> Result<HashMap<String, i64>> {
     let mut found = HashMap::with_capacity(keys.len());
     for chunk in chunks(keys) {
         let mut select =

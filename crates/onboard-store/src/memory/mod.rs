@@ -936,9 +936,9 @@ impl Inner {
         }
         let at = batch.processed_at.0;
         let decisions = &batch.decisions;
-        // The only step that can fail comes first: linking product users to the people
-        // added, whose appends wait in the transaction behind the derived events (and can
-        // meet a key taken). It writes tables nothing else of the batch reads, and undoes
+        // The only step that can fail (on a held event stored corrupt) comes first: linking
+        // product users to the people added, whose appends wait in the transaction behind
+        // the derived events. It writes tables nothing else of the batch reads, and undoes
         // its writes when it fails.
         let mut tx = MemoryUsage::new(self);
         tx.stage(&decisions.events, at);

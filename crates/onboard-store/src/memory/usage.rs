@@ -9,7 +9,7 @@
 
 use super::{HeldRow, Inner};
 use crate::usage::{HeldEvent, UsageTx, UserRow};
-use crate::{Appended, Result, StoreError};
+use crate::{Appended, Result};
 use async_trait::async_trait;
 use onboard_core::NewEvent;
 use std::collections::{HashMap, HashSet};
@@ -259,19 +259,13 @@ impl UsageTx for MemoryUsage<'_> {
     }
 
     async fn append(&mut self, events: &[NewEvent], at: i64) -> Result<HashMap<String, i64>> {
-        // The caller promises new keys; one taken fails the whole intake, as SQLite's unique
-        // index does, and before anything is staged.
-        let mut fresh = HashSet::with_capacity(events.len());
+        let mut seqs = HashMap::with_capacity(events.len());
         for event in events {
             if self.inner.event_keys.contains_key(&event.key)
                 || self.staged_keys.contains_key(&event.key)
-                || !fresh.insert(event.key.as_str())
             {
-                return Err(StoreError::Conflict("events.event_key".to_owned()));
+                continue;
             }
-        }
-        let mut seqs = HashMap::with_capacity(events.len());
-        for event in events {
             let seq = self.next_seq();
             self.staged_keys.insert(event.key.clone(), seq);
             self.staged.push((event.clone(), at));

@@ -135,7 +135,9 @@ pub(crate) trait UsageTx: Send {
     async fn known_keys(&mut self, keys: &[String]) -> Result<HashSet<String>>;
     /// The held events of these users, in arrival order.
     async fn held_events(&mut self, users: &[String]) -> Result<Vec<HeldEvent>>;
-    /// Appends events whose keys are new, in order; their sequence numbers by key.
+    /// Appends, in order, the events whose keys are not in the log yet; their sequence
+    /// numbers by key. One whose key is there is left out: a held event whose key reached the
+    /// log meanwhile, as an ordinary event of another intake.
     async fn append(&mut self, events: &[NewEvent], at: i64) -> Result<HashMap<String, i64>>;
     async fn hold(&mut self, events: &[HeldEvent], at: i64) -> Result<()>;
     async fn release(&mut self, users: &[String]) -> Result<()>;
@@ -258,7 +260,9 @@ pub(crate) async fn ingest<T: UsageTx>(
     let seqs = if appends.is_empty() {
         HashMap::new()
     } else {
-        tx.append(&appends, at).await?
+        let seqs = tx.append(&appends, at).await?;
+        warn_dropped(appends.len(), seqs.len());
+        seqs
     };
     if !plan.released.is_empty() {
         tx.release(&plan.released).await?;
@@ -339,17 +343,32 @@ pub(crate) async fn link_people<T: UsageTx>(
     let released: Vec<String> = linked.iter().map(|(id, _)| id.clone()).collect();
     let held = tx.held_events(&released).await?;
     let (appends, _) = expand(steps, held)?;
-    if !appends.is_empty() {
-        tx.append(&appends, at).await?;
-    }
+    let moved = if appends.is_empty() {
+        0
+    } else {
+        let seqs = tx.append(&appends, at).await?;
+        warn_dropped(appends.len(), seqs.len());
+        seqs.len()
+    };
     tx.release(&released).await?;
     tx.save_users(&linked).await?;
     tracing::info!(
         n_users = linked.len(),
-        n_events = appends.len(),
+        n_events = moved,
         "product users linked to new people; their held events moved to the log"
     );
     Ok(())
+}
+
+/// Says so when held events met their keys in the log as they moved there (each key of a
+/// transaction's own calls was checked before; only a held one can meet itself logged).
+fn warn_dropped(planned: usize, appended: usize) {
+    if appended < planned {
+        tracing::warn!(
+            n_dropped = planned - appended,
+            "held usage events left out: their keys reached the log meanwhile as other events"
+        );
+    }
 }
 
 /// Sorted, without repeats.

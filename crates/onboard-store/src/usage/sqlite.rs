@@ -176,8 +176,16 @@ impl UsageTx for SqliteUsage<'_> {
     }
 
     async fn append(&mut self, events: &[NewEvent], at: i64) -> Result<HashMap<String, i64>> {
-        let refs: Vec<&NewEvent> = events.iter().collect();
-        crate::sqlite::insert_new_events(self.0, &refs, Timestamp(at)).await
+        let mut keys: Vec<String> = events.iter().map(|e| e.key.clone()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let logged = crate::sqlite::event_seqs(self.0, &keys).await?;
+        let mut first = HashSet::with_capacity(events.len());
+        let fresh: Vec<&NewEvent> = events
+            .iter()
+            .filter(|e| !logged.contains_key(&e.key) && first.insert(e.key.as_str()))
+            .collect();
+        crate::sqlite::insert_new_events(self.0, &fresh, Timestamp(at)).await
     }
 
     async fn hold(&mut self, events: &[HeldEvent], at: i64) -> Result<()> {
