@@ -1074,36 +1074,51 @@ fn render(
             crate::brief::kickoff_brief(program, state, &project.id, &t.key, event.at).ok()
         });
     let task = task.map(|(_, t)| {
-        serde_json::json!({
-            "key": t.key,
-            "title": t.title,
-            "description": t.description,
-            "due_at": t.due_at.map(|d| d.to_rfc3339()),
-            "due_date": t.due_at.map(|d| d.to_rfc3339().chars().take(10).collect::<String>()),
-        })
+        let due_at = t.due_at.map(Timestamp::to_rfc3339);
+        TaskContext {
+            key: &t.key,
+            title: &t.title,
+            description: &t.description,
+            due_date: due_at.as_ref().map(|d| d.chars().take(10).collect()),
+            due_at,
+        }
     });
-    let context = serde_json::json!({
-        "task": task,
-        "brief": brief,
-        "account": { "id": state.id, "name": state.name, "domain": state.domain },
-        "person": {
-            "name": name,
-            "first_name": name.split_whitespace().next().unwrap_or(name),
-            "email": email,
-            "persona": person.and_then(|p| p.persona.clone()),
-            "title": person.and_then(|p| p.title.clone()),
-            "journey": person.and_then(|p| p.journey.clone()),
+    let context = MessageContext {
+        task,
+        brief,
+        account: AccountContext {
+            id: &state.id,
+            name: &state.name,
+            domain: state.domain.as_deref(),
         },
-        "csm": csm.map(|m| serde_json::json!({ "name": m.name, "email": m.email })),
-        "event": { "type": event.kind.as_str(), "data": event.data },
-        "program": { "name": program.name },
-        "public_url": settings.public_url,
+        person: PersonContext {
+            name,
+            first_name: name.split_whitespace().next().unwrap_or(name),
+            email,
+            persona: person.and_then(|p| p.persona.as_deref()),
+            title: person.and_then(|p| p.title.as_deref()),
+            journey: person.and_then(|p| p.journey.as_deref()),
+        },
+        csm: csm.map(|m| CsmContext {
+            name: &m.name,
+            email: &m.email,
+        }),
+        event: EventContext {
+            kind: event.kind.as_str(),
+            data: &event.data,
+        },
+        program: ProgramContext {
+            name: &program.name,
+        },
+        public_url: &settings.public_url,
         // A person's own sign-in link, made at delivery; others get the Academy's page.
-        "sign_in_url": match person {
+        sign_in_url: match person {
             Some(_) => SIGN_IN_URL_PLACEHOLDER.to_owned(),
             None => format!("{}/academy", settings.public_url.trim_end_matches('/')),
         },
-    });
+    };
+    // Converted once for both templates.
+    let context = minijinja::Value::from_serialize(&context);
     let compiled = &template.compiled;
     let subject = compiled
         .render(CompiledMessage::SUBJECT, &context)
@@ -1112,6 +1127,64 @@ fn render(
         .render(CompiledMessage::BODY, &context)
         .map_err(|e| e.to_string())?;
     Ok((subject, body))
+}
+
+/// What a message's templates see (names as DESIGN.md gives them), borrowed from the state.
+#[derive(serde::Serialize)]
+struct MessageContext<'a> {
+    task: Option<TaskContext<'a>>,
+    brief: Option<crate::brief::KickoffBrief>,
+    account: AccountContext<'a>,
+    person: PersonContext<'a>,
+    csm: Option<CsmContext<'a>>,
+    event: EventContext<'a>,
+    program: ProgramContext<'a>,
+    public_url: &'a str,
+    sign_in_url: String,
+}
+
+#[derive(serde::Serialize)]
+struct TaskContext<'a> {
+    key: &'a str,
+    title: &'a str,
+    description: &'a str,
+    due_at: Option<String>,
+    due_date: Option<String>,
+}
+
+#[derive(serde::Serialize)]
+struct AccountContext<'a> {
+    id: &'a str,
+    name: &'a str,
+    domain: Option<&'a str>,
+}
+
+#[derive(serde::Serialize)]
+struct PersonContext<'a> {
+    name: &'a str,
+    first_name: &'a str,
+    email: &'a str,
+    persona: Option<&'a str>,
+    title: Option<&'a str>,
+    journey: Option<&'a str>,
+}
+
+#[derive(serde::Serialize)]
+struct CsmContext<'a> {
+    name: &'a str,
+    email: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct EventContext<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    data: &'a serde_json::Value,
+}
+
+#[derive(serde::Serialize)]
+struct ProgramContext<'a> {
+    name: &'a str,
 }
 
 fn trace(
