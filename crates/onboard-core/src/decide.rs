@@ -785,13 +785,11 @@ fn run_rule(
             }
         }
     }
-    let runs = state
-        .rule_runs
-        .entry(subject_key(rule, state, event))
-        .or_insert(RuleRuns {
-            n: 0,
-            last_at: event.at,
-        });
+    let subject = subject_key(rule, state, event);
+    let runs = state.rule_runs.entry(subject).or_insert(RuleRuns {
+        n: 0,
+        last_at: event.at,
+    });
     runs.n += 1;
     runs.last_at = event.at;
     staged.apply(state, event);

@@ -49,7 +49,7 @@ pub const FAIR_FROM: u32 = 40;
 pub struct Usage {
     /// Product users by id (`data.user`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub users: BTreeMap<String, ProductUser>,
+    pub users: crate::shared::SharedMap<String, ProductUser>,
     /// Active users per day with any use, oldest first, over the last two windows.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub days: Vec<DailyActive>,

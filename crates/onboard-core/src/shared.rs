@@ -1,4 +1,5 @@
-//! [`Shared`]: a list that is copied only when it is written while another copy holds it.
+//! [`Shared`] and [`SharedMap`]: a list and a map that are copied only when written while
+//! another copy holds them.
 //!
 //! The processor keeps the parts of each account state as they were before a batch, to
 //! write back only the parts the batch changed ([`crate::stored::PartsBefore`]). With the
@@ -7,6 +8,7 @@
 //! batch wrote to it.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
@@ -100,6 +102,87 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Shared<T> {
     }
 }
 
+/// A `BTreeMap` behind a reference count, as [`Shared`] is a `Vec`: cloning it is cheap,
+/// writing to it copies the map first when another clone holds it. It reads, compares,
+/// serialises and deserialises as the map.
+#[derive(Debug)]
+pub struct SharedMap<K, V>(Arc<BTreeMap<K, V>>);
+
+impl<K, V> SharedMap<K, V> {
+    /// Whether `self` and `other` are the same map, not written since one was cloned from
+    /// the other.
+    pub fn same_as(&self, other: &SharedMap<K, V>) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl<K, V> Clone for SharedMap<K, V> {
+    fn clone(&self) -> Self {
+        SharedMap(Arc::clone(&self.0))
+    }
+}
+
+impl<K, V> Default for SharedMap<K, V> {
+    fn default() -> Self {
+        SharedMap(Arc::new(BTreeMap::new()))
+    }
+}
+
+impl<K, V> Deref for SharedMap<K, V> {
+    type Target = BTreeMap<K, V>;
+
+    fn deref(&self) -> &BTreeMap<K, V> {
+        &self.0
+    }
+}
+
+impl<K: Clone, V: Clone> DerefMut for SharedMap<K, V> {
+    fn deref_mut(&mut self) -> &mut BTreeMap<K, V> {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl<K: PartialEq, V: PartialEq> PartialEq for SharedMap<K, V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.same_as(other) || *self.0 == *other.0
+    }
+}
+
+impl<K: Eq, V: Eq> Eq for SharedMap<K, V> {}
+
+impl<K, V> From<BTreeMap<K, V>> for SharedMap<K, V> {
+    fn from(map: BTreeMap<K, V>) -> Self {
+        SharedMap(Arc::new(map))
+    }
+}
+
+impl<K: Ord, V> FromIterator<(K, V)> for SharedMap<K, V> {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(items: I) -> Self {
+        SharedMap(Arc::new(items.into_iter().collect()))
+    }
+}
+
+impl<'a, K, V> IntoIterator for &'a SharedMap<K, V> {
+    type Item = (&'a K, &'a V);
+    type IntoIter = std::collections::btree_map::Iter<'a, K, V>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl<K: Serialize, V: Serialize> Serialize for SharedMap<K, V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>> Deserialize<'de> for SharedMap<K, V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        BTreeMap::deserialize(deserializer).map(SharedMap::from)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -144,5 +227,21 @@ mod tests {
         assert_eq!(json, r#"["a"]"#);
         let back: Shared<String> = serde_json::from_str(&json).unwrap();
         assert_eq!(back, list);
+    }
+
+    #[test]
+    fn a_map_clone_is_the_same_map_until_one_of_them_is_written() {
+        let mut map: SharedMap<String, u32> = [("a".to_owned(), 1)].into_iter().collect();
+        let before = map.clone();
+        assert!(map.same_as(&before));
+        *map.entry("a".to_owned()).or_default() += 1;
+        assert!(!map.same_as(&before));
+        assert_eq!(before.get("a"), Some(&1));
+        assert_eq!(map.get("a"), Some(&2));
+        assert_ne!(map, before);
+        let json = serde_json::to_string(&map).unwrap();
+        assert_eq!(json, r#"{"a":2}"#);
+        let back: SharedMap<String, u32> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, map);
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::event::NewEvent;
 use crate::program::{NudgeFrequency, NudgeStyle};
-use crate::shared::Shared;
+use crate::shared::{Shared, SharedMap};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -44,10 +44,10 @@ pub struct Person {
     /// Ids of this person elsewhere: `hubspot`, `pipedrive`, `deals` (CRM contact ids),
     /// later `product` (the product's user id).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub ids: BTreeMap<String, String>,
+    pub ids: SharedMap<String, String>,
     /// Other contact properties from the CRM, for segmentation and templates.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub properties: BTreeMap<String, serde_json::Value>,
+    pub properties: SharedMap<String, serde_json::Value>,
     /// The Academy journey the person is enrolled in, and since when.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub journey: Option<String>,
@@ -67,20 +67,20 @@ pub struct Person {
     /// When each event type last named this person (`data.email`): what a person's
     /// `unless` window checks.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub seen: BTreeMap<String, Timestamp>,
+    pub seen: SharedMap<String, Timestamp>,
     /// The Academy modules the person completed, by journey, then by module slug: when.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub modules_completed: BTreeMap<String, BTreeMap<String, Timestamp>>,
+    pub modules_completed: SharedMap<String, BTreeMap<String, Timestamp>>,
     /// The journeys whose every core module the person completed: when.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub journeys_completed: BTreeMap<String, Timestamp>,
+    pub journeys_completed: SharedMap<String, Timestamp>,
     /// The person's first Aha event (their persona's), when they reached it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aha_at: Option<Timestamp>,
     /// Their persona's micro-milestones they reached, by name as the program writes it:
     /// when first.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub milestones: BTreeMap<String, Timestamp>,
+    pub milestones: SharedMap<String, Timestamp>,
 }
 
 impl Person {
@@ -91,18 +91,18 @@ impl Person {
             title: None,
             persona: None,
             persona_source: None,
-            ids: BTreeMap::new(),
-            properties: BTreeMap::new(),
+            ids: SharedMap::default(),
+            properties: SharedMap::default(),
             journey: None,
             enrolled_at: None,
             journey_by_rule: false,
             contacts: Vec::new(),
             active_at: None,
-            seen: BTreeMap::new(),
-            modules_completed: BTreeMap::new(),
-            journeys_completed: BTreeMap::new(),
+            seen: SharedMap::default(),
+            modules_completed: SharedMap::default(),
+            journeys_completed: SharedMap::default(),
             aha_at: None,
-            milestones: BTreeMap::new(),
+            milestones: SharedMap::default(),
         }
     }
 }
@@ -166,9 +166,9 @@ pub struct AccountState {
     #[serde(default)]
     pub people: Shared<Person>,
     #[serde(default)]
-    pub seen: BTreeMap<String, Seen>,
+    pub seen: SharedMap<String, Seen>,
     #[serde(default)]
-    pub rule_runs: BTreeMap<String, RuleRuns>,
+    pub rule_runs: SharedMap<String, RuleRuns>,
     /// The account's projects (instances of the program's templates), oldest first.
     #[serde(default)]
     pub projects: Shared<Project>,
@@ -183,8 +183,8 @@ pub struct AccountState {
     pub alerts: Shared<Alert>,
     /// In-app nudges for the account's people, oldest first; ended ones are dropped a while
     /// after they end.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub nudges: Vec<Nudge>,
+    #[serde(default, skip_serializing_if = "<[Nudge]>::is_empty")]
+    pub nudges: Shared<Nudge>,
     /// The account's first Aha event, once reached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aha: Option<Aha>,
@@ -198,7 +198,7 @@ pub struct AccountState {
     /// The account's own fields, written by rules' `set = "account.fields.<name>"` and read
     /// by conditions as `account.fields.<name>`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub fields: BTreeMap<String, serde_json::Value>,
+    pub fields: SharedMap<String, serde_json::Value>,
     /// The account's autopilot, once it has been in one of the program's autopilot
     /// segments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -250,16 +250,16 @@ impl AccountState {
             created_at: at,
             updated_at: at,
             people: Shared::default(),
-            seen: BTreeMap::new(),
-            rule_runs: BTreeMap::new(),
+            seen: SharedMap::default(),
+            rule_runs: SharedMap::default(),
             projects: Shared::default(),
             team_tasks: Shared::default(),
             goals: Shared::default(),
             alerts: Shared::default(),
-            nudges: Vec::new(),
+            nudges: Shared::default(),
             aha: None,
             usage: Default::default(),
-            fields: BTreeMap::new(),
+            fields: SharedMap::default(),
             held_timers: Vec::new(),
             autopilot: None,
             open_windows: Some(BTreeMap::new()),

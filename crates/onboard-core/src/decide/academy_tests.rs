@@ -150,8 +150,8 @@ fn progress(state: &AccountState) -> Progress {
         .map(|p| {
             (
                 p.email.clone(),
-                p.modules_completed.clone(),
-                p.journeys_completed.clone(),
+                (*p.modules_completed).clone(),
+                (*p.journeys_completed).clone(),
             )
         })
         .collect()
