@@ -147,6 +147,22 @@ impl PartsBefore {
         }
         same
     }
+
+    /// The emails of the people `state` has and did not have before, in its order; none
+    /// without a look at them when the people were not written.
+    pub fn people_added<'a>(&self, state: &'a AccountState) -> Vec<&'a str> {
+        if self.people.same_as(&state.people) {
+            return Vec::new();
+        }
+        let before: std::collections::HashSet<&str> =
+            self.people.iter().map(|p| p.email.as_str()).collect();
+        state
+            .people
+            .iter()
+            .map(|p| p.email.as_str())
+            .filter(|email| !before.contains(email))
+            .collect()
+    }
 }
 
 /// The state's core as a document, its parts left out.
@@ -298,6 +314,26 @@ mod tests {
         let whole = serde_json::to_string(&state).expect("whole");
         let read: AccountState = serde_json::from_str(&whole).expect("reads");
         assert_eq!(read, state);
+    }
+
+    #[test]
+    fn the_people_added_are_those_not_there_before() {
+        let mut state = won();
+        let before = PartsBefore::of(&state);
+        assert!(before.people_added(&state).is_empty());
+        state.people[0]
+            .seen
+            .insert("academy.login".into(), Timestamp(2_000));
+        assert!(before.people_added(&state).is_empty(), "a person written");
+        state
+            .people
+            .push(crate::state::Person::new("bob@acme.test", "Bob"));
+        assert_eq!(before.people_added(&state), ["bob@acme.test"]);
+        assert_eq!(
+            PartsBefore::default().people_added(&state),
+            ["ada@acme.test", "bob@acme.test"],
+            "an account not stored before"
+        );
     }
 
     #[test]

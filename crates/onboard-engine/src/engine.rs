@@ -16,7 +16,9 @@ use onboard_core::decide::{decide, Settings};
 use onboard_core::event::types;
 use onboard_core::portfolio::Summary;
 use onboard_core::program::{Program, ProgramSource};
-use onboard_core::state::{AccountState, Decisions, SIGN_IN_URL_PLACEHOLDER, TEAM_ACCOUNT};
+use onboard_core::state::{
+    AccountState, Decisions, NewTimer, TimerCancel, SIGN_IN_URL_PLACEHOLDER, TEAM_ACCOUNT,
+};
 use onboard_core::stored::PartsBefore;
 use onboard_core::{Duration, Event, EventType, NewEvent, Timestamp};
 use onboard_store::{
@@ -736,10 +738,16 @@ impl Engine {
             Ok(mut cache) => cache.take(lease.epoch, &ids),
             Err(_) => (Vec::new(), ids.clone()),
         };
-        let mut accounts: HashMap<String, AccountState> =
-            cached.into_iter().map(|a| (a.id.clone(), a)).collect();
+        // The portfolio rows as they stand: only those the batch changes are written.
+        let mut before: HashMap<String, Summary> = HashMap::with_capacity(ids.len());
+        let mut accounts: HashMap<String, AccountState> = HashMap::with_capacity(ids.len());
+        for (account, summary) in cached {
+            before.insert(account.id.clone(), summary);
+            accounts.insert(account.id.clone(), account);
+        }
         if !missing.is_empty() {
             for account in self.store.load_accounts(&missing).await? {
+                before.insert(account.id.clone(), self.summary(&account));
                 accounts.insert(account.id.clone(), account);
             }
         }
@@ -748,19 +756,9 @@ impl Engine {
             .values()
             .map(|a| (a.id.clone(), PartsBefore::of(a)))
             .collect();
-        // The portfolio rows as they stand: only those the batch changes are written.
-        let before: HashMap<String, Summary> = accounts
-            .values()
-            .map(|a| (a.id.clone(), self.summary(a)))
-            .collect();
-        // The people each account had before the batch: those added are indexed by email
-        // at commit, for the usage intake to link product users to them.
-        let known_people: HashSet<(String, String)> = accounts
-            .values()
-            .flat_map(|a| a.people.iter().map(|p| (a.id.clone(), p.email.clone())))
-            .collect();
         let current = self.programs.current().clone();
         let mut decisions = Decisions::default();
+        let mut batch_timers = BatchTimers::default();
         let mut processed = Vec::with_capacity(events.len());
         let mut handled = Vec::new();
         let now = self.clock.now();
@@ -811,10 +809,7 @@ impl Engine {
                 }
                 // A cancel only reaches timers set before this batch; drop the batch's own.
                 for cancel in &decided.cancels {
-                    decisions.timers.retain(|t| {
-                        t.account != cancel.account
-                            || cancel.rule.as_ref().is_some_and(|r| r != &t.rule)
-                    });
+                    batch_timers.cancel(&decisions.timers, cancel);
                 }
                 if depth < INLINE_DEPTH {
                     for derived in decided.events.iter().filter(|d| d.account == event.account) {
@@ -834,30 +829,47 @@ impl Engine {
                         ));
                     }
                 }
+                let first = decisions.timers.len();
                 decisions.extend(decided);
+                batch_timers.added(&decisions.timers, first);
             }
             processed.push(event.seq);
         }
+        batch_timers.drop_cancelled(&mut decisions.timers);
         let lag = events
             .iter()
             .map(|e| self.clock.now().millis() - e.received_at.millis())
             .max()
             .unwrap_or(0);
         metrics::gauge!("onboard_processing_lag_seconds").set(lag as f64 / 1000.0);
+        // The people the batch added are indexed by email at commit, for the usage intake
+        // to link product users to them.
         let mut people: Vec<(String, String)> = accounts
             .values()
-            .flat_map(|a| a.people.iter().map(|p| (a.id.clone(), p.email.clone())))
-            .filter(|known| !known_people.contains(known))
+            .flat_map(|a| {
+                parts_before
+                    .get(&a.id)
+                    .map_or_else(
+                        || PartsBefore::default().people_added(a),
+                        |b| b.people_added(a),
+                    )
+                    .into_iter()
+                    .map(|email| (a.id.clone(), email.to_owned()))
+            })
             .collect();
         people.sort();
-        let summaries = accounts
+        let mut after: HashMap<String, Summary> = accounts
             .values()
-            .map(|a| self.summary(a))
+            .map(|a| (a.id.clone(), self.summary(a)))
+            .collect();
+        let summaries = after
+            .values()
             .filter(|s| {
                 !before
                     .get(&s.account)
                     .is_some_and(|b| b.shows_the_same_as(s))
             })
+            .cloned()
             .collect();
         let unchanged = accounts
             .values()
@@ -883,7 +895,12 @@ impl Engine {
         self.store.commit_batch(lease, &batch).await?;
         let decided = batch.processed.len() + batch.handled.len();
         if let Ok(mut cache) = self.states.lock() {
-            cache.keep(lease.epoch, batch.accounts);
+            let committed = batch
+                .accounts
+                .into_iter()
+                .filter_map(|a| after.remove(&a.id).map(|summary| (a, summary)))
+                .collect();
+            cache.keep(lease.epoch, committed);
         }
         Ok(decided)
     }
@@ -1454,6 +1471,54 @@ fn fetch_failed(error: FetchError) -> FetchFailure {
     )
 }
 
+/// Which of a batch's own timers its later decisions cancelled, indexed by account so that a
+/// cancel looks only at its account's timers.
+#[derive(Default)]
+struct BatchTimers {
+    /// Positions of the timers not cancelled, by account.
+    live: HashMap<String, Vec<usize>>,
+    /// Positions of those cancelled.
+    cancelled: HashSet<usize>,
+}
+
+impl BatchTimers {
+    /// Notes the timers from position `first` on, just added.
+    fn added(&mut self, timers: &[NewTimer], first: usize) {
+        for (i, timer) in timers.iter().enumerate().skip(first) {
+            self.live.entry(timer.account.clone()).or_default().push(i);
+        }
+    }
+
+    /// Cancels the timers added so far that `cancel` covers.
+    fn cancel(&mut self, timers: &[NewTimer], cancel: &TimerCancel) {
+        let Some(live) = self.live.get_mut(&cancel.account) else {
+            return;
+        };
+        live.retain(|&i| {
+            let covered = timers
+                .get(i)
+                .is_some_and(|t| cancel.rule.as_ref().is_none_or(|r| r == &t.rule));
+            if covered {
+                self.cancelled.insert(i);
+            }
+            !covered
+        });
+    }
+
+    /// Takes the cancelled timers out, keeping the others in order.
+    fn drop_cancelled(self, timers: &mut Vec<NewTimer>) {
+        if self.cancelled.is_empty() {
+            return;
+        }
+        let mut i = 0;
+        timers.retain(|_| {
+            let keep = !self.cancelled.contains(&i);
+            i += 1;
+            keep
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1474,5 +1539,45 @@ mod tests {
             .map(|attempt| backoff(&config, attempt, 1.2).millis())
             .sum();
         assert!(longest < 30 * 3_600_000, "{longest} ms");
+    }
+
+    fn timer(id: &str, account: &str, rule: &str) -> NewTimer {
+        NewTimer {
+            id: id.to_owned(),
+            account: account.to_owned(),
+            rule: rule.to_owned(),
+            due_at: Timestamp(0),
+            since_at: Timestamp(0),
+            program_version: "v1".to_owned(),
+        }
+    }
+
+    fn cancel(account: &str, rule: Option<&str>) -> TimerCancel {
+        TimerCancel {
+            account: account.to_owned(),
+            rule: rule.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_cancel_drops_the_batchs_earlier_timers_it_covers_and_no_later_ones() {
+        let mut timers = Vec::new();
+        let mut batch = BatchTimers::default();
+        timers.extend([
+            timer("1", "acme", "welcome"),
+            timer("2", "acme", "stall"),
+            timer("3", "globex", "welcome"),
+        ]);
+        batch.added(&timers, 0);
+        batch.cancel(&timers, &cancel("acme", Some("welcome")));
+        timers.push(timer("4", "acme", "welcome"));
+        batch.added(&timers, 3);
+        batch.cancel(&timers, &cancel("globex", None));
+        timers.push(timer("5", "globex", "stall"));
+        batch.added(&timers, 4);
+        batch.cancel(&timers, &cancel("initech", None));
+        batch.drop_cancelled(&mut timers);
+        let ids: Vec<&str> = timers.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["2", "4", "5"]);
     }
 }

@@ -3,9 +3,11 @@
 //! the holder of the processor lease writes states (`Store::commit_batch` is fenced by the
 //! lease's epoch) and the epoch changes whenever another node has held the lease: the cache
 //! belongs to one epoch and is emptied when the epoch changes. Bounded: the least recently
-//! used state goes first.
+//! used state goes first. Each state comes with its portfolio row as the batch computed it,
+//! so the next batch need not compute it again to tell whether the row changed.
 
 use lru::LruCache;
+use onboard_core::portfolio::Summary;
 use onboard_core::state::AccountState;
 use std::num::NonZeroUsize;
 
@@ -13,7 +15,7 @@ pub(crate) struct StateCache {
     /// The processor lease's epoch the states were committed under.
     epoch: Option<i64>,
     /// `None` when caching is off (capacity 0).
-    states: Option<LruCache<String, AccountState>>,
+    states: Option<LruCache<String, (AccountState, Summary)>>,
 }
 
 impl StateCache {
@@ -25,9 +27,14 @@ impl StateCache {
         }
     }
 
-    /// Takes out the states of `ids` held for `epoch` (a batch changes them; what it commits
-    /// comes back through [`StateCache::keep`]), and says which ids it does not hold.
-    pub(crate) fn take(&mut self, epoch: i64, ids: &[String]) -> (Vec<AccountState>, Vec<String>) {
+    /// Takes out the states of `ids` held for `epoch`, each with its summary (a batch changes
+    /// them; what it commits comes back through [`StateCache::keep`]), and says which ids it
+    /// does not hold.
+    pub(crate) fn take(
+        &mut self,
+        epoch: i64,
+        ids: &[String],
+    ) -> (Vec<(AccountState, Summary)>, Vec<String>) {
         let Some(states) = self.states.as_mut() else {
             return (Vec::new(), ids.to_vec());
         };
@@ -46,8 +53,8 @@ impl StateCache {
         (found, missing)
     }
 
-    /// Keeps the states a batch committed under `epoch`.
-    pub(crate) fn keep(&mut self, epoch: i64, committed: Vec<AccountState>) {
+    /// Keeps the states a batch committed under `epoch`, each with its summary.
+    pub(crate) fn keep(&mut self, epoch: i64, committed: Vec<(AccountState, Summary)>) {
         let Some(states) = self.states.as_mut() else {
             return;
         };
@@ -55,8 +62,8 @@ impl StateCache {
             states.clear();
             self.epoch = Some(epoch);
         }
-        for state in committed {
-            states.put(state.id.clone(), state);
+        for (state, summary) in committed {
+            states.put(state.id.clone(), (state, summary));
         }
     }
 
@@ -74,8 +81,10 @@ mod tests {
     use super::*;
     use onboard_core::Timestamp;
 
-    fn state(id: &str) -> AccountState {
-        AccountState::new(id, "v1", Timestamp(0))
+    fn state(id: &str) -> (AccountState, Summary) {
+        let state = AccountState::new(id, "v1", Timestamp(0));
+        let summary = Summary::of(&state, &Default::default());
+        (state, summary)
     }
 
     fn ids(list: &[&str]) -> Vec<String> {
@@ -88,7 +97,8 @@ mod tests {
         cache.keep(1, vec![state("acme")]);
         let (found, missing) = cache.take(1, &ids(&["acme", "globex"]));
         assert_eq!(found.len(), 1);
-        assert_eq!(found[0].id, "acme");
+        assert_eq!(found[0].0.id, "acme");
+        assert_eq!(found[0].1.account, "acme");
         assert_eq!(missing, ["globex"]);
         // Taken out: a batch that fails does not leave it behind.
         let (found, _) = cache.take(1, &ids(&["acme"]));
