@@ -128,11 +128,15 @@ pub(super) fn on_event(state: &mut AccountState, event: &Event, out: &mut Decisi
         }
     }
     let horizon = event.at.millis() - KEEP_ENDED.millis();
-    state.nudges.retain(|n| {
+    let kept = |n: &Nudge| {
         let ended = match n.status {
             NudgeStatus::Pending => n.expires_at,
             _ => n.ended_at.unwrap_or(n.expires_at),
         };
         ended.millis() > horizon
-    });
+    };
+    // Written (so copied, while the store holds them) only when one goes.
+    if !state.nudges.iter().all(kept) {
+        state.nudges.retain(kept);
+    }
 }

@@ -330,6 +330,15 @@ fn refresh(state: &mut AccountState, index: usize, cause: &Event, out: &mut Deci
             }
         })
         .collect();
+    // Most refreshes change nothing: the projects are copied only for one that does.
+    if project
+        .tasks
+        .iter()
+        .zip(&statuses)
+        .all(|(task, status)| task.status == *status)
+    {
+        return;
+    }
     let mut unlocked = Vec::new();
     let project = &mut state.projects[index];
     for (task, status) in project.tasks.iter_mut().zip(statuses) {
@@ -469,28 +478,31 @@ pub(super) fn fire_timer(state: &mut AccountState, event: &Event, out: &mut Deci
     let Some(index) = state.projects.iter().position(|p| p.id == project_id) else {
         return;
     };
-    let project = &mut state.projects[index];
+    // Read first: the projects are copied (while the store holds them) only when written.
+    let project = &state.projects[index];
     if project.status != ProjectStatus::Active {
         return;
     }
-    let Some(task) = project.tasks.iter_mut().find(|t| t.key == key) else {
+    let Some(position) = project.tasks.iter().position(|t| t.key == key) else {
         return;
     };
     if what == UNLOCK {
         return refresh(state, index, event, out);
     }
-    if task.status == TaskStatus::Done {
+    if project.tasks[position].status == TaskStatus::Done {
         return;
     }
     let kind = match what {
         DUE_SOON => types::TASK_DUE_SOON,
-        OVERDUE => {
-            task.overdue = true;
-            types::TASK_OVERDUE
-        }
+        OVERDUE => types::TASK_OVERDUE,
         OVERDUE_REMINDER => types::TASK_OVERDUE_REMINDER,
         _ => return,
     };
+    if what == OVERDUE && !project.tasks[position].overdue {
+        state.projects[index].tasks[position].overdue = true;
+    }
+    let project = &state.projects[index];
+    let task = &project.tasks[position];
     let mut data = json!({
         "project": project.id,
         "task": task.key,

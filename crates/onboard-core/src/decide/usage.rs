@@ -154,13 +154,27 @@ fn milestones(
     out: &mut Decisions,
     reached: impl Fn(&MilestoneTrigger) -> bool,
 ) {
+    let Some(index) = state.people.iter().position(|p| p.email == email) else {
+        return;
+    };
+    let Some(persona) = state.people[index]
+        .persona
+        .as_deref()
+        .and_then(|p| program.persona(p))
+    else {
+        return;
+    };
+    // Most events reach no new milestone: the people are copied only when one does.
+    let person = &state.people[index];
+    if !persona
+        .milestones
+        .iter()
+        .any(|m| reached(&m.reached_by) && !person.milestones.contains_key(&m.name))
+    {
+        return;
+    }
     let account = state.id.clone();
-    let Some(person) = state.people.iter_mut().find(|p| p.email == email) else {
-        return;
-    };
-    let Some(persona) = person.persona.as_deref().and_then(|p| program.persona(p)) else {
-        return;
-    };
+    let person = &mut state.people[index];
     let of = persona.milestones.len();
     for (index, milestone) in persona.milestones.iter().enumerate() {
         if !reached(&milestone.reached_by) || person.milestones.contains_key(&milestone.name) {
