@@ -15,7 +15,9 @@
 //!
 //! Environment: `ONBOARD_COHORT_ACCOUNTS` (10000), `ONBOARD_COHORT_DAYS` (90),
 //! `ONBOARD_BENCH_BACKEND` (`sqlite`, `postgres` on the server of `ONBOARD_TEST_PG_URL`, or
-//! `memory`, the in-process store).
+//! `memory`, the in-process store), `ONBOARD_COHORT_MAILER` (`mailbox`, the development
+//! mailbox, which writes a file per email; or `accept`, a mailer that takes each email and
+//! keeps nothing, as a relay that accepts at once would).
 
 #![allow(clippy::unwrap_used)]
 
@@ -25,9 +27,10 @@ mod timed_store;
 
 use onboard_core::{EventType, NewEvent, Timestamp};
 use onboard_engine::clock::ManualClock;
-use onboard_engine::mail::DevMailbox;
+use onboard_engine::mail::{DevMailbox, Mailer, SendError};
 use onboard_engine::{read_program_dir, Engine, EngineConfig, Progress};
 use onboard_store::testing::TestDatabase;
+use onboard_store::ClaimedMessage;
 use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
@@ -36,6 +39,16 @@ use std::time::Instant;
 /// The allocator `onboard serve` runs with, so the engine is measured as it runs.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// A mailer that takes every email and keeps nothing.
+struct Accepting;
+
+#[async_trait::async_trait]
+impl Mailer for Accepting {
+    async fn send(&self, _message: &ClaimedMessage) -> Result<(), SendError> {
+        Ok(())
+    }
+}
 
 /// Day 0, 00:00 UTC (2026-01-01).
 const T0: Timestamp = Timestamp(1_767_225_600_000);
@@ -161,7 +174,10 @@ async fn run() {
     };
     let clock = Arc::new(ManualClock::new(T0));
     let mailbox = tempfile::tempdir().unwrap();
-    let mailer = Arc::new(DevMailbox::new(mailbox.path()));
+    let mailer: Arc<dyn Mailer> = match std::env::var("ONBOARD_COHORT_MAILER").as_deref() {
+        Ok("accept") => Arc::new(Accepting),
+        _ => Arc::new(DevMailbox::new(mailbox.path())),
+    };
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../program");
     let source = read_program_dir(&dir).unwrap();
     let program = onboard_core::program::load(&source).unwrap();
