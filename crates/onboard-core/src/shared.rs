@@ -1,5 +1,5 @@
 //! [`Shared`] and [`SharedMap`]: a list and a map that are copied only when written while
-//! another copy holds them.
+//! another copy holds them; both are [`CopyOnWrite`].
 //!
 //! The processor keeps the parts of each account state as they were before a batch, to
 //! write back only the parts the batch changed ([`crate::stored::PartsBefore`]). With the
@@ -12,63 +12,76 @@ use std::collections::BTreeMap;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-/// A `Vec<T>` behind a reference count: cloning it is cheap, and writing to it (through
-/// `DerefMut`) copies the list first when another clone holds it, so a clone never sees
-/// the writes of another. It reads, compares, serialises and deserialises as the `Vec`.
+/// A collection behind a reference count: cloning it is cheap, and writing to it (through
+/// `DerefMut`) copies the collection first when another clone holds it, so a clone never
+/// sees the writes of another. It reads, compares, serialises and deserialises as the
+/// collection.
 #[derive(Debug)]
-pub struct Shared<T>(Arc<Vec<T>>);
+pub struct CopyOnWrite<C>(Arc<C>);
 
-impl<T> Shared<T> {
-    /// Whether `self` and `other` are the same list, not written since one was cloned from
-    /// the other: then they are equal without comparing their items.
-    pub fn same_as(&self, other: &Shared<T>) -> bool {
+/// A `Vec<T>`, copied on write.
+pub type Shared<T> = CopyOnWrite<Vec<T>>;
+
+/// A `BTreeMap<K, V>`, copied on write.
+pub type SharedMap<K, V> = CopyOnWrite<BTreeMap<K, V>>;
+
+impl<C> CopyOnWrite<C> {
+    /// Whether `self` and `other` are the same collection, not written since one was cloned
+    /// from the other: then they are equal without comparing their items.
+    pub fn same_as(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
 }
 
-impl<T> Clone for Shared<T> {
+impl<C> Clone for CopyOnWrite<C> {
     fn clone(&self) -> Self {
-        Shared(Arc::clone(&self.0))
+        CopyOnWrite(Arc::clone(&self.0))
     }
 }
 
-impl<T> Default for Shared<T> {
+impl<C: Default> Default for CopyOnWrite<C> {
     fn default() -> Self {
-        Shared(Arc::new(Vec::new()))
+        CopyOnWrite(Arc::new(C::default()))
     }
 }
 
-impl<T> Deref for Shared<T> {
-    type Target = Vec<T>;
+impl<C> Deref for CopyOnWrite<C> {
+    type Target = C;
 
-    fn deref(&self) -> &Vec<T> {
+    fn deref(&self) -> &C {
         &self.0
     }
 }
 
-impl<T: Clone> DerefMut for Shared<T> {
-    fn deref_mut(&mut self) -> &mut Vec<T> {
+impl<C: Clone> DerefMut for CopyOnWrite<C> {
+    fn deref_mut(&mut self) -> &mut C {
         Arc::make_mut(&mut self.0)
     }
 }
 
-impl<T: PartialEq> PartialEq for Shared<T> {
+impl<C: PartialEq> PartialEq for CopyOnWrite<C> {
     fn eq(&self, other: &Self) -> bool {
         self.same_as(other) || *self.0 == *other.0
     }
 }
 
-impl<T: Eq> Eq for Shared<T> {}
+impl<C: Eq> Eq for CopyOnWrite<C> {}
 
-impl<T> From<Vec<T>> for Shared<T> {
-    fn from(items: Vec<T>) -> Self {
-        Shared(Arc::new(items))
+impl<C> From<C> for CopyOnWrite<C> {
+    fn from(items: C) -> Self {
+        CopyOnWrite(Arc::new(items))
     }
 }
 
 impl<T> FromIterator<T> for Shared<T> {
     fn from_iter<I: IntoIterator<Item = T>>(items: I) -> Self {
-        Shared(Arc::new(items.into_iter().collect()))
+        CopyOnWrite(Arc::new(items.into_iter().collect()))
+    }
+}
+
+impl<K: Ord, V> FromIterator<(K, V)> for SharedMap<K, V> {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(items: I) -> Self {
+        CopyOnWrite(Arc::new(items.into_iter().collect()))
     }
 }
 
@@ -90,78 +103,6 @@ impl<'a, T: Clone> IntoIterator for &'a mut Shared<T> {
     }
 }
 
-impl<T: Serialize> Serialize for Shared<T> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
-    }
-}
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Shared<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Vec::deserialize(deserializer).map(Shared::from)
-    }
-}
-
-/// A `BTreeMap` behind a reference count, as [`Shared`] is a `Vec`: cloning it is cheap,
-/// writing to it copies the map first when another clone holds it. It reads, compares,
-/// serialises and deserialises as the map.
-#[derive(Debug)]
-pub struct SharedMap<K, V>(Arc<BTreeMap<K, V>>);
-
-impl<K, V> SharedMap<K, V> {
-    /// Whether `self` and `other` are the same map, not written since one was cloned from
-    /// the other.
-    pub fn same_as(&self, other: &SharedMap<K, V>) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}
-
-impl<K, V> Clone for SharedMap<K, V> {
-    fn clone(&self) -> Self {
-        SharedMap(Arc::clone(&self.0))
-    }
-}
-
-impl<K, V> Default for SharedMap<K, V> {
-    fn default() -> Self {
-        SharedMap(Arc::new(BTreeMap::new()))
-    }
-}
-
-impl<K, V> Deref for SharedMap<K, V> {
-    type Target = BTreeMap<K, V>;
-
-    fn deref(&self) -> &BTreeMap<K, V> {
-        &self.0
-    }
-}
-
-impl<K: Clone, V: Clone> DerefMut for SharedMap<K, V> {
-    fn deref_mut(&mut self) -> &mut BTreeMap<K, V> {
-        Arc::make_mut(&mut self.0)
-    }
-}
-
-impl<K: PartialEq, V: PartialEq> PartialEq for SharedMap<K, V> {
-    fn eq(&self, other: &Self) -> bool {
-        self.same_as(other) || *self.0 == *other.0
-    }
-}
-
-impl<K: Eq, V: Eq> Eq for SharedMap<K, V> {}
-
-impl<K, V> From<BTreeMap<K, V>> for SharedMap<K, V> {
-    fn from(map: BTreeMap<K, V>) -> Self {
-        SharedMap(Arc::new(map))
-    }
-}
-
-impl<K: Ord, V> FromIterator<(K, V)> for SharedMap<K, V> {
-    fn from_iter<I: IntoIterator<Item = (K, V)>>(items: I) -> Self {
-        SharedMap(Arc::new(items.into_iter().collect()))
-    }
-}
-
 impl<'a, K, V> IntoIterator for &'a SharedMap<K, V> {
     type Item = (&'a K, &'a V);
     type IntoIter = std::collections::btree_map::Iter<'a, K, V>;
@@ -171,15 +112,15 @@ impl<'a, K, V> IntoIterator for &'a SharedMap<K, V> {
     }
 }
 
-impl<K: Serialize, V: Serialize> Serialize for SharedMap<K, V> {
+impl<C: Serialize> Serialize for CopyOnWrite<C> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.0.serialize(serializer)
     }
 }
 
-impl<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>> Deserialize<'de> for SharedMap<K, V> {
+impl<'de, C: Deserialize<'de>> Deserialize<'de> for CopyOnWrite<C> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        BTreeMap::deserialize(deserializer).map(SharedMap::from)
+        C::deserialize(deserializer).map(CopyOnWrite::from)
     }
 }
 
