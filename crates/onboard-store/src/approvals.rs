@@ -5,7 +5,6 @@
 use crate::Result;
 use onboard_core::state::Approval;
 use sqlx::postgres::PgConnection;
-use sqlx::sqlite::SqliteConnection;
 
 /// Which approvals to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,26 +32,30 @@ pub(crate) fn parse(bodies: Vec<(String,)>) -> Result<Vec<Approval>> {
     crate::rows::parse_documents(bodies, "approval")
 }
 
-pub(crate) async fn upsert_sqlite(
-    conn: &mut SqliteConnection,
+pub(crate) fn upsert_sqlite(
+    conn: &rusqlite::Connection,
     approvals: &[Approval],
     at: i64,
 ) -> Result<()> {
-    for (approval, body) in latest(approvals)? {
-        sqlx::query(
-            "INSERT INTO approvals (id, account_id, status, created_at, updated_at, body) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-             ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
-                 updated_at = excluded.updated_at, body = excluded.body",
-        )
-        .bind(&approval.id)
-        .bind(&approval.account)
-        .bind(approval.status.as_str())
-        .bind(approval.created_at.0)
-        .bind(at)
-        .bind(body)
-        .execute(&mut *conn)
-        .await?;
+    let rows = latest(approvals)?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut upsert = conn.prepare_cached(
+        "INSERT INTO approvals (id, account_id, status, created_at, updated_at, body) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
+             updated_at = excluded.updated_at, body = excluded.body",
+    )?;
+    for (approval, body) in rows {
+        upsert.execute(rusqlite::params![
+            approval.id,
+            approval.account,
+            approval.status.as_str(),
+            approval.created_at.0,
+            at,
+            body
+        ])?;
     }
     Ok(())
 }

@@ -51,6 +51,9 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("database error: {0}")]
     Other(#[source] sqlx::Error),
+    /// An error of SQLite's direct connection (see `sqlite::direct`).
+    #[error("database error: {0}")]
+    Sqlite(#[source] rusqlite::Error),
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt row: {0}")]
@@ -82,6 +85,32 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::ColumnNotFound(_)
             | sqlx::Error::ColumnIndexOutOfBounds { .. } => StoreError::Corrupt(error.to_string()),
             _ => StoreError::Other(error),
+        }
+    }
+}
+
+/// Sorts SQLite's errors on the direct connection as [`From<sqlx::Error>`] does: a unique
+/// violation becomes `Conflict` with the columns SQLite names, a value that does not convert
+/// becomes `Corrupt`, anything else is `Sqlite`.
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        match &error {
+            rusqlite::Error::SqliteFailure(failure, message)
+                if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+            {
+                let message = message.as_deref().unwrap_or("unique constraint");
+                let name = message
+                    .rsplit_once("failed: ")
+                    .map_or(message, |(_, columns)| columns);
+                StoreError::Conflict(name.to_owned())
+            }
+            rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..)
+            | rusqlite::Error::InvalidColumnIndex(_)
+            | rusqlite::Error::InvalidColumnName(_) => StoreError::Corrupt(error.to_string()),
+            _ => StoreError::Sqlite(error),
         }
     }
 }

@@ -4,7 +4,6 @@
 use crate::Result;
 use onboard_core::state::Nudge;
 use sqlx::postgres::PgConnection;
-use sqlx::sqlite::SqliteConnection;
 
 fn latest(nudges: &[Nudge]) -> Result<Vec<(&Nudge, String)>> {
     crate::rows::latest_documents(nudges, |x| x.id.as_str(), "nudge")
@@ -15,28 +14,28 @@ pub(crate) fn parse(bodies: Vec<(String,)>) -> Result<Vec<Nudge>> {
     crate::rows::parse_documents(bodies, "nudge")
 }
 
-pub(crate) async fn upsert_sqlite(
-    conn: &mut SqliteConnection,
-    nudges: &[Nudge],
-    at: i64,
-) -> Result<()> {
-    for (nudge, body) in latest(nudges)? {
-        sqlx::query(
-            "INSERT INTO nudges (id, account_id, email, status, expires_at, updated_at, body) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
-             ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
-                 expires_at = excluded.expires_at, updated_at = excluded.updated_at, \
-                 body = excluded.body",
-        )
-        .bind(&nudge.id)
-        .bind(&nudge.account)
-        .bind(&nudge.email)
-        .bind(nudge.status.as_str())
-        .bind(nudge.expires_at.0)
-        .bind(at)
-        .bind(body)
-        .execute(&mut *conn)
-        .await?;
+pub(crate) fn upsert_sqlite(conn: &rusqlite::Connection, nudges: &[Nudge], at: i64) -> Result<()> {
+    let rows = latest(nudges)?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut upsert = conn.prepare_cached(
+        "INSERT INTO nudges (id, account_id, email, status, expires_at, updated_at, body) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
+             expires_at = excluded.expires_at, updated_at = excluded.updated_at, \
+             body = excluded.body",
+    )?;
+    for (nudge, body) in rows {
+        upsert.execute(rusqlite::params![
+            nudge.id,
+            nudge.account,
+            nudge.email,
+            nudge.status.as_str(),
+            nudge.expires_at.0,
+            at,
+            body
+        ])?;
     }
     Ok(())
 }

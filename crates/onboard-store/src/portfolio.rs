@@ -7,7 +7,7 @@ use onboard_core::portfolio::Summary;
 use onboard_core::Timestamp;
 use serde::Serialize;
 use sqlx::postgres::{PgConnection, Postgres};
-use sqlx::sqlite::{Sqlite, SqliteConnection};
+use sqlx::sqlite::Sqlite;
 use sqlx::{Database, QueryBuilder};
 
 /// The flags a portfolio can be narrowed to.
@@ -415,6 +415,17 @@ pub(crate) async fn read_postgres(
     Ok(page(q, rows, counts))
 }
 
+/// What an upsert of summaries does with an account's row already there.
+const UPSERT_CONFLICT: &str = " ON CONFLICT (account_id) DO UPDATE SET name = excluded.name, \
+         status = excluded.status, csm = excluded.csm, stage = excluded.stage, \
+         progress = excluded.progress, deal_won_at = excluded.deal_won_at, \
+         aha_at = excluded.aha_at, health = excluded.health, \
+         goal_status = excluded.goal_status, overdue_tasks = excluded.overdue_tasks, \
+         open_alerts = excluded.open_alerts, last_alert_at = excluded.last_alert_at, \
+         open_team_tasks = excluded.open_team_tasks, stalled_from = excluded.stalled_from, \
+         power_user = excluded.power_user, people = excluded.people, \
+         updated_at = excluded.updated_at, search = excluded.search";
+
 fn upsert<'a, DB>(rows: &'a [Summary]) -> QueryBuilder<'a, DB>
 where
     DB: Database,
@@ -446,25 +457,42 @@ where
             .push_bind(s.updated_at.0)
             .push_bind(search_text(s));
     });
-    query.push(
-        " ON CONFLICT (account_id) DO UPDATE SET name = excluded.name, \
-         status = excluded.status, csm = excluded.csm, stage = excluded.stage, \
-         progress = excluded.progress, deal_won_at = excluded.deal_won_at, \
-         aha_at = excluded.aha_at, health = excluded.health, \
-         goal_status = excluded.goal_status, overdue_tasks = excluded.overdue_tasks, \
-         open_alerts = excluded.open_alerts, last_alert_at = excluded.last_alert_at, \
-         open_team_tasks = excluded.open_team_tasks, stalled_from = excluded.stalled_from, \
-         power_user = excluded.power_user, people = excluded.people, \
-         updated_at = excluded.updated_at, search = excluded.search",
-    );
+    query.push(UPSERT_CONFLICT);
     query
 }
 
 /// Writes summaries (the last of an account's wins).
-pub(crate) async fn upsert_sqlite(conn: &mut SqliteConnection, rows: &[Summary]) -> Result<()> {
+pub(crate) fn upsert_sqlite(conn: &rusqlite::Connection, rows: &[Summary]) -> Result<()> {
     let rows = latest(rows);
-    for chunk in crate::rows::chunks(&rows) {
-        upsert::<Sqlite>(chunk).build().execute(&mut *conn).await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut upsert = conn.prepare_cached(&format!(
+        "INSERT INTO portfolio ({COLUMNS}, search) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+         ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19){UPSERT_CONFLICT}"
+    ))?;
+    for s in &rows {
+        upsert.execute(rusqlite::params![
+            s.account,
+            s.name,
+            s.status,
+            s.csm,
+            s.stage,
+            i64::from(s.progress),
+            s.deal_won_at.map(|t| t.0),
+            s.aha_at.map(|t| t.0),
+            s.health.map(i64::from),
+            s.goal_status,
+            i64::from(s.overdue_tasks),
+            i64::from(s.open_alerts),
+            s.last_alert_at.map(|t| t.0),
+            i64::from(s.open_team_tasks),
+            s.stalled_from.map(|t| t.0),
+            i64::from(s.power_user),
+            i64::from(s.people),
+            s.updated_at.0,
+            search_text(s)
+        ])?;
     }
     Ok(())
 }

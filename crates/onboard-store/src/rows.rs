@@ -640,6 +640,47 @@ pub(crate) fn parse_documents<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
+impl ClaimedTimerRow {
+    /// A row of a claim's `RETURNING id, account_id, rule, due_at, since_at,
+    /// program_version, attempts` on SQLite's direct connection.
+    pub(crate) fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            account_id: row.get(1)?,
+            rule: row.get(2)?,
+            due_at: row.get(3)?,
+            since_at: row.get(4)?,
+            program_version: row.get(5)?,
+            attempts: row.get(6)?,
+        })
+    }
+}
+
+impl ClaimedMessageRow {
+    /// A row of a claim's `RETURNING` (the struct's columns in order) on SQLite's direct
+    /// connection.
+    pub(crate) fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            account_id: row.get(1)?,
+            channel: row.get(2)?,
+            to_email: row.get(3)?,
+            to_name: row.get(4)?,
+            from_email: row.get(5)?,
+            from_name: row.get(6)?,
+            subject: row.get(7)?,
+            body: row.get(8)?,
+            message_id: row.get(9)?,
+            rule: row.get(10)?,
+            sign_in_email: row.get(11)?,
+            calendar: row.get(12)?,
+            drafted_by: row.get(13)?,
+            next_attempt_at: row.get(14)?,
+            attempts: row.get(15)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

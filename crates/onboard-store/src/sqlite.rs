@@ -1,16 +1,22 @@
 //! SQLite: the default backend, one database file in WAL mode.
 //!
-//! Writes go through a pool of exactly one connection and every write transaction starts
-//! with `BEGIN IMMEDIATE`: writers queue inside the process instead of racing for the file
-//! lock, and a transaction never fails half-way when it upgrades from reading to writing.
-//! Reads use a separate pool of read-only connections, which WAL lets run beside the
-//! writer. `synchronous=FULL` makes every commit durable (an acknowledged event survives a
-//! power cut), and batches keep the cost of that fsync per commit, not per row.
+//! Writes go through one writer at a time and every write transaction starts with `BEGIN
+//! IMMEDIATE`: writers queue inside the process instead of racing for the file lock, and a
+//! transaction never fails half-way when it upgrades from reading to writing. The busy
+//! writes (the event log's appends, the processor's batches, timers' and messages' claims
+//! and outcomes) run on the direct connection (`direct`, `writes`: a whole transaction in
+//! one call of the SQLite C library), the others through sqlx's pool of exactly one
+//! connection, which a direct transaction holds for its length. Reads use a separate pool
+//! of read-only connections, which WAL lets run beside the writer. `synchronous=FULL` makes
+//! every commit durable (an acknowledged event survives a power cut), and batches keep the
+//! cost of that fsync per commit, not per row.
 //!
 //! Here lives only SQLite's SQL; the row model shared with PostgreSQL is in `rows.rs`.
 
+mod direct;
+pub(crate) mod writes;
+
 use crate::rows::{self, chunks, page_limit};
-use crate::usage::{self, sqlite::SqliteUsage};
 use crate::{
     AccountFilter, Appended, Backlog, ClaimedMessage, ClaimedTimer, DeliveryOutcome, DueWork,
     EventFilter, Lease, MessageDraft, MessageFilter, MessageRecord, NewSession, NewSignInToken,
@@ -19,16 +25,15 @@ use crate::{
 };
 use crate::{IntakeAppended, ProductUser, UsageCall};
 use async_trait::async_trait;
+use direct::{Direct, Flush};
 use onboard_core::event::NewEvent;
 use onboard_core::state::AccountState;
 use onboard_core::{Duration, Event, Timestamp};
 use sqlx::migrate::Migrator;
-use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Connection, QueryBuilder, Row, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
@@ -98,71 +103,16 @@ RETURNING id, account_id, channel, to_email, to_name, from_email, from_name, sub
 /// The SQLite store. Cloning it shares its pools.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    /// One connection: every write.
+    /// One connection: the writes that do not go through `direct`. A direct transaction
+    /// holds it too, so writes never overlap.
     writer: SqlitePool,
+    /// The direct connection: the event log's appends, the processor's batches, timer
+    /// claims and firings, message claims and outcomes.
+    direct: std::sync::Arc<Direct>,
     /// Read-only connections: every read outside a write transaction.
     reader: SqlitePool,
     /// The task that moves the WAL into the database file beside the writer.
     checkpointer: Option<tokio::task::AbortHandle>,
-    /// Whether commits flush to disk (`synchronous=FULL`); a scratch or in-memory
-    /// database's do not.
-    durable: bool,
-}
-
-/// The writer's connection for a derived write: one whose content follows from what is
-/// already durable (the event log, the timers), so that losing it to a power cut loses
-/// nothing — the events are processed again, the timers claimed and fired again, with the
-/// same keys. Its commits do not flush the WAL (`synchronous=NORMAL`); in WAL mode a later
-/// durable commit flushes the WAL file with all the frames before its own, and a crash of
-/// the process alone loses nothing either way.
-///
-/// [`Relaxed::restore`] puts `synchronous=FULL` back before the connection returns to the
-/// pool. Should that fail, or the write be cancelled before it, the connection is closed
-/// instead of returned, and the pool opens a new one with the store's settings: a durable
-/// write never runs on a relaxed connection.
-struct Relaxed {
-    conn: PoolConnection<Sqlite>,
-    restored: bool,
-}
-
-impl Relaxed {
-    /// Puts `synchronous=FULL` back. A failure is only logged: the write itself is done
-    /// (or failed on its own), and the connection is then closed rather than reused.
-    async fn restore(mut self) {
-        if self.restored {
-            return;
-        }
-        match sqlx::query("PRAGMA synchronous = FULL")
-            .execute(&mut *self.conn)
-            .await
-        {
-            Ok(_) => self.restored = true,
-            Err(error) => {
-                tracing::warn!(error = %error, "restoring synchronous=FULL failed; the writer's connection is closed");
-            }
-        }
-    }
-}
-
-impl std::ops::Deref for Relaxed {
-    type Target = SqliteConnection;
-    fn deref(&self) -> &SqliteConnection {
-        &self.conn
-    }
-}
-
-impl std::ops::DerefMut for Relaxed {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.conn
-    }
-}
-
-impl Drop for Relaxed {
-    fn drop(&mut self) {
-        if !self.restored {
-            self.conn.close_on_drop();
-        }
-    }
 }
 
 impl Drop for SqliteStore {
@@ -224,6 +174,9 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            // The connection is local and also stands for the write lock (see `direct`):
+            // taking it costs no round trip to its thread.
+            .test_before_acquire(false)
             .idle_timeout(None)
             .max_lifetime(None)
             .connect_with(
@@ -236,6 +189,14 @@ impl SqliteStore {
             )
             .await?;
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        // An in-memory database has no disk to flush to.
+        let durable = matches!(synchronous, SqliteSynchronous::Full) && !in_memory;
+        let direct = std::sync::Arc::new(Direct::open(
+            options.get_filename(),
+            in_memory,
+            durable,
+            BUSY_TIMEOUT,
+        )?);
         let reader = if in_memory {
             // An in-memory database lives only as long as its connections, and WAL does
             // not apply to it: one connection serves reads and writes alike.
@@ -266,10 +227,9 @@ impl SqliteStore {
         };
         Ok(Self {
             writer,
+            direct,
             reader,
             checkpointer,
-            // An in-memory database has no disk to flush to.
-            durable: matches!(synchronous, SqliteSynchronous::Full) && !in_memory,
         })
     }
 
@@ -290,13 +250,19 @@ impl SqliteStore {
         Ok(lines.join("\n"))
     }
 
-    /// The writer's `synchronous` level as it would run the next write: 2 (FULL) for a
-    /// store opened with [`SqliteStore::connect`], whatever derived writes ran before; 0
-    /// (OFF) for a scratch one.
+    /// The sqlx writer's `synchronous` level: 2 (FULL) for a store opened with
+    /// [`SqliteStore::connect`], always; 0 (OFF) for a scratch one.
     pub async fn writer_synchronous(&self) -> Result<i64> {
         Ok(sqlx::query_scalar("PRAGMA synchronous")
             .fetch_one(&self.writer)
             .await?)
+    }
+
+    /// The `synchronous` level the direct connection's last transaction committed with: 2
+    /// (FULL) after a durable write, 1 (NORMAL) after a derived one, 0 (OFF) on a scratch
+    /// database.
+    pub fn last_direct_synchronous(&self) -> Result<i64> {
+        self.direct.synchronous()
     }
 
     /// A write transaction that holds the write lock from its first statement.
@@ -304,142 +270,16 @@ impl SqliteStore {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
-    /// The writer's connection for a derived write, its commits not flushed (see
-    /// [`Relaxed`]). Call [`Relaxed::restore`] when done.
-    async fn relaxed(&self) -> Result<Relaxed> {
-        let mut conn = self.writer.acquire().await?;
-        if self.durable {
-            sqlx::query("PRAGMA synchronous = NORMAL")
-                .execute(&mut *conn)
-                .await?;
-        }
-        Ok(Relaxed {
-            conn,
-            restored: !self.durable,
-        })
+    /// Runs `f` as one transaction on the direct connection, while holding the sqlx
+    /// writer's connection so that no other write runs meanwhile.
+    async fn direct<R>(
+        &self,
+        flush: Flush,
+        f: impl FnOnce(&mut rusqlite::Connection) -> Result<R>,
+    ) -> Result<R> {
+        let _writer = self.writer.acquire().await?;
+        direct::blocking(|| self.direct.transaction(flush, f))
     }
-}
-
-/// Most distinct events `append_events` writes with one autocommit INSERT; larger appends
-/// go through a transaction of chunked statements.
-const ONE_STATEMENT_APPEND: usize = 1_000;
-
-/// `INSERT INTO events … VALUES …` for one chunk of events and their JSON data.
-fn events_insert<'q>(
-    chunk: &'q [&'q NewEvent],
-    data: &'q [String],
-    received_at: Timestamp,
-) -> QueryBuilder<'q, Sqlite> {
-    let mut insert = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO events (event_key, kind, account_id, at, data, received_at) ",
-    );
-    insert.push_values(chunk.iter().zip(data), |mut row, (event, data)| {
-        row.push_bind(&event.key)
-            .push_bind(event.kind.as_str())
-            .push_bind(&event.account)
-            .push_bind(event.at.0)
-            .push_bind(data)
-            .push_bind(received_at.0);
-    });
-    insert
-}
-
-/// Inserts events, skipping keys already in the log.
-async fn insert_events(
-    conn: &mut SqliteConnection,
-    events: &[&NewEvent],
-    received_at: Timestamp,
-) -> Result<()> {
-    for chunk in chunks(events) {
-        let data = chunk
-            .iter()
-            .map(|e| rows::event_data(e))
-            .collect::<Result<Vec<_>>>()?;
-        let mut insert = events_insert(chunk, &data, received_at);
-        insert.push(" ON CONFLICT (event_key) DO NOTHING");
-        insert.build().execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
-/// Inserts events whose keys are in neither the log nor each other (the caller holds the
-/// write lock) and returns their sequence numbers by key: each INSERT gives its rows
-/// consecutive numbers ending at its last rowid.
-pub(crate) async fn insert_new_events(
-    conn: &mut SqliteConnection,
-    events: &[&NewEvent],
-    received_at: Timestamp,
-) -> Result<HashMap<String, i64>> {
-    let mut inserted = HashMap::with_capacity(events.len());
-    for chunk in chunks(events) {
-        let data = chunk
-            .iter()
-            .map(|e| rows::event_data(e))
-            .collect::<Result<Vec<_>>>()?;
-        let result = events_insert(chunk, &data, received_at)
-            .build()
-            .execute(&mut *conn)
-            .await?;
-        let n = i64::try_from(chunk.len()).unwrap_or(i64::MAX);
-        if result.rows_affected() != u64::try_from(n).unwrap_or(u64::MAX) {
-            return Err(StoreError::Corrupt(format!(
-                "{} of {n} events inserted",
-                result.rows_affected()
-            )));
-        }
-        let first = result.last_insert_rowid() - n + 1;
-        for (i, event) in chunk.iter().enumerate() {
-            inserted.insert(
-                event.key.clone(),
-                first + i64::try_from(i).unwrap_or(i64::MAX),
-            );
-        }
-    }
-    Ok(inserted)
-}
-
-/// Appends events under the caller's write lock: looks up the keys already in the log
-/// (usually none, so no row travels back), inserts the rest without RETURNING, and derives
-/// their sequence numbers, which one INSERT assigns consecutively.
-async fn append_in(
-    conn: &mut SqliteConnection,
-    events: &[NewEvent],
-    received_at: Timestamp,
-) -> Result<Vec<Appended>> {
-    if events.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut keys: Vec<String> = events.iter().map(|e| e.key.clone()).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    let existing = event_seqs(conn, &keys).await?;
-    let mut first = HashSet::with_capacity(events.len());
-    let fresh: Vec<&NewEvent> = events
-        .iter()
-        .filter(|e| !existing.contains_key(&e.key) && first.insert(e.key.as_str()))
-        .collect();
-    let inserted = insert_new_events(conn, &fresh, received_at).await?;
-    rows::appended(events, &inserted, &existing)
-}
-
-/// The sequence numbers of these keys, by key (those in the log).
-pub(crate) async fn event_seqs(
-    conn: &mut SqliteConnection,
-    keys: &[String],
-) -> Result<HashMap<String, i64>> {
-    let mut found = HashMap::with_capacity(keys.len());
-    for chunk in chunks(keys) {
-        let mut select =
-            QueryBuilder::<Sqlite>::new("SELECT event_key, seq FROM events WHERE event_key IN (");
-        let mut list = select.separated(", ");
-        for key in chunk {
-            list.push_bind(key);
-        }
-        select.push(")");
-        let rows: Vec<(String, i64)> = select.build_query_as().fetch_all(&mut *conn).await?;
-        found.extend(rows);
-    }
-    Ok(found)
 }
 
 /// The attempts of these messages, in any order.
@@ -457,494 +297,6 @@ async fn message_attempts(pool: &SqlitePool, ids: &[&str]) -> Result<Vec<rows::A
         attempts.extend(select.build_query_as().fetch_all(pool).await?);
     }
     Ok(attempts)
-}
-
-/// Marks events processed (those not already).
-async fn mark_processed(conn: &mut SqliteConnection, seqs: &[i64], at: Timestamp) -> Result<()> {
-    // A batch is mostly consecutive events: a run is one range of the log, a statement of
-    // three parameters, where a list would bind every seq.
-    let mut singles = Vec::new();
-    for (first, last) in rows::runs(seqs) {
-        if last - first < 3 {
-            singles.extend(first..=last);
-            continue;
-        }
-        sqlx::query(
-            "UPDATE events SET processed_at = ?1 \
-             WHERE seq BETWEEN ?2 AND ?3 AND processed_at IS NULL",
-        )
-        .bind(at.0)
-        .bind(first)
-        .bind(last)
-        .execute(&mut *conn)
-        .await?;
-    }
-    for chunk in chunks(&singles) {
-        let mut update = QueryBuilder::<Sqlite>::new("UPDATE events SET processed_at = ");
-        update.push_bind(at.0);
-        update.push(" WHERE processed_at IS NULL AND seq IN (");
-        let mut list = update.separated(", ");
-        for seq in chunk {
-            list.push_bind(*seq);
-        }
-        update.push(")");
-        update.build().execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
-/// Inserts new queued messages, first attempt due at `at`, skipping ids already present.
-async fn insert_messages(
-    conn: &mut SqliteConnection,
-    messages: &[onboard_core::state::NewMessage],
-    at: Timestamp,
-) -> Result<()> {
-    for chunk in chunks(messages) {
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO messages (id, account_id, channel, to_email, to_name, from_email, \
-             from_name, subject, body, message_id, rule, cause, sign_in_email, calendar, \
-             status, attempts, next_attempt_at, created_at) ",
-        );
-        insert.push_values(chunk, |mut row, message| {
-            row.push_bind(&message.id)
-                .push_bind(&message.account)
-                .push_bind(&message.channel)
-                .push_bind(&message.to_email)
-                .push_bind(&message.to_name)
-                .push_bind(&message.from_email)
-                .push_bind(&message.from_name)
-                .push_bind(&message.subject)
-                .push_bind(&message.body)
-                .push_bind(&message.message_id)
-                .push_bind(&message.rule)
-                .push_bind(&message.cause)
-                .push_bind(message.sign_in_email.as_deref())
-                .push_bind(message.calendar.as_deref())
-                .push("'queued'")
-                .push("0")
-                .push_bind(at.0)
-                .push_bind(at.0);
-        });
-        insert.push(" ON CONFLICT (id) DO NOTHING");
-        insert.build().execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
-/// Records one attempt's outcome in the transaction, only if `claim` still holds the
-/// message (fenced by id, holder and attempt). Returns whether it did.
-async fn complete_one(
-    conn: &mut SqliteConnection,
-    claim: &ClaimedMessage,
-    outcome: &DeliveryOutcome,
-    at: Timestamp,
-) -> Result<bool> {
-    // Every statement is fenced by ?1 id, ?2 holder, ?3 attempt.
-    let update = match outcome {
-        DeliveryOutcome::Delivered => sqlx::query(
-            "UPDATE messages SET status = 'delivered', delivered_at = ?4, \
-             next_attempt_at = NULL, locked_by = NULL, locked_until = NULL \
-             WHERE id = ?1 AND locked_by = ?2 AND attempts = ?3 AND status = 'queued'",
-        )
-        .bind(&claim.id)
-        .bind(&claim.holder)
-        .bind(claim.attempts)
-        .bind(at.0),
-        DeliveryOutcome::Retry { at: next, error } => sqlx::query(
-            "UPDATE messages SET next_attempt_at = ?4, last_error = ?5, \
-             locked_by = NULL, locked_until = NULL \
-             WHERE id = ?1 AND locked_by = ?2 AND attempts = ?3 AND status = 'queued'",
-        )
-        .bind(&claim.id)
-        .bind(&claim.holder)
-        .bind(claim.attempts)
-        .bind(next.0)
-        .bind(error),
-        DeliveryOutcome::Dead { error } => sqlx::query(
-            "UPDATE messages SET status = 'dead', dead_at = ?4, last_error = ?5, \
-             next_attempt_at = NULL, locked_by = NULL, locked_until = NULL \
-             WHERE id = ?1 AND locked_by = ?2 AND attempts = ?3 AND status = 'queued'",
-        )
-        .bind(&claim.id)
-        .bind(&claim.holder)
-        .bind(claim.attempts)
-        .bind(at.0)
-        .bind(error),
-    };
-    if update.execute(&mut *conn).await?.rows_affected() != 1 {
-        return Ok(false);
-    }
-    let (word, error) = rows::attempt_outcome(outcome);
-    sqlx::query(
-        "INSERT INTO message_attempts (message_id, account_id, n, at, outcome, error) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )
-    .bind(&claim.id)
-    .bind(&claim.account)
-    .bind(claim.attempts)
-    .bind(at.0)
-    .bind(word)
-    .bind(error)
-    .execute(&mut *conn)
-    .await?;
-    Ok(true)
-}
-
-/// Delivered messages, a chunk at a time: one update fenced like [`complete_one`]'s (id,
-/// holder, attempt, still queued) and one insert of an attempt for each message it
-/// updated, where one by one took two statements per message.
-async fn complete_delivered(
-    conn: &mut SqliteConnection,
-    delivered: &[&ClaimedMessage],
-    at: Timestamp,
-) -> Result<usize> {
-    let mut n = 0;
-    for chunk in chunks(delivered) {
-        let mut update = QueryBuilder::<Sqlite>::new(
-            "UPDATE messages SET status = 'delivered', delivered_at = ",
-        );
-        update.push_bind(at.0);
-        // `id IN` finds the rows by the key; the row values fence each one.
-        update.push(
-            ", next_attempt_at = NULL, locked_by = NULL, locked_until = NULL \
-             WHERE status = 'queued' AND id IN (",
-        );
-        let mut ids = update.separated(", ");
-        for claim in chunk {
-            ids.push_bind(&claim.id);
-        }
-        update.push(") AND (id, locked_by, attempts) IN (VALUES ");
-        let mut fences = update.separated(", ");
-        for claim in chunk {
-            fences
-                .push("(")
-                .push_bind_unseparated(&claim.id)
-                .push_unseparated(", ")
-                .push_bind_unseparated(&claim.holder)
-                .push_unseparated(", ")
-                .push_bind_unseparated(claim.attempts)
-                .push_unseparated(")");
-        }
-        update.push(") RETURNING id");
-        let updated: HashSet<String> = update
-            .build_query_as::<(String,)>()
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .map(|(id,)| id)
-            .collect();
-        let attempts: Vec<&&ClaimedMessage> =
-            chunk.iter().filter(|c| updated.contains(&c.id)).collect();
-        if attempts.is_empty() {
-            continue;
-        }
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO message_attempts (message_id, account_id, n, at, outcome, error) ",
-        );
-        insert.push_values(&attempts, |mut row, claim| {
-            row.push_bind(&claim.id)
-                .push_bind(&claim.account)
-                .push_bind(claim.attempts)
-                .push_bind(at.0)
-                .push("'delivered'")
-                .push("NULL");
-        });
-        insert.build().execute(&mut *conn).await?;
-        n += attempts.len();
-    }
-    Ok(n)
-}
-
-/// Records tokens of distinct people (account, email, purpose), a chunk at a time: one
-/// update revokes their earlier unused tokens, one insert records the new ones; the same as
-/// [`issue_one`] for each, in two statements per chunk instead of two per token.
-async fn issue_for_distinct_people(
-    conn: &mut SqliteConnection,
-    tokens: &[NewSignInToken],
-) -> Result<()> {
-    for chunk in chunks(tokens) {
-        let mut revoke = QueryBuilder::<Sqlite>::new(
-            "UPDATE sign_in_tokens SET revoked_at = person.column4 FROM (",
-        );
-        revoke.push_values(chunk, |mut row, token| {
-            row.push_bind(&token.account)
-                .push_bind(&token.email)
-                .push_bind(&token.purpose)
-                .push_bind(token.created_at.0);
-        });
-        revoke.push(
-            ") AS person WHERE sign_in_tokens.account_id = person.column1 \
-             AND sign_in_tokens.email = person.column2 \
-             AND sign_in_tokens.purpose = person.column3 \
-             AND sign_in_tokens.used_at IS NULL AND sign_in_tokens.revoked_at IS NULL",
-        );
-        revoke.build().execute(&mut *conn).await?;
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO sign_in_tokens (token_hash, account_id, email, purpose, message_id, \
-                                         created_at, expires_at) ",
-        );
-        insert.push_values(chunk, |mut row, token| {
-            row.push_bind(&token.token_hash)
-                .push_bind(&token.account)
-                .push_bind(&token.email)
-                .push_bind(&token.purpose)
-                .push_bind(token.message_id.as_deref())
-                .push_bind(token.created_at.0)
-                .push_bind(token.expires_at.0);
-        });
-        insert.build().execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
-/// Records a sign-in token and revokes the person's earlier unused ones.
-async fn issue_one(conn: &mut SqliteConnection, token: &NewSignInToken) -> Result<()> {
-    sqlx::query(
-        "UPDATE sign_in_tokens SET revoked_at = ?3 \
-         WHERE account_id = ?1 AND email = ?2 AND purpose = ?4 \
-           AND used_at IS NULL AND revoked_at IS NULL",
-    )
-    .bind(&token.account)
-    .bind(&token.email)
-    .bind(token.created_at.0)
-    .bind(&token.purpose)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO sign_in_tokens (token_hash, account_id, email, purpose, message_id, \
-                                     created_at, expires_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )
-    .bind(&token.token_hash)
-    .bind(&token.account)
-    .bind(&token.email)
-    .bind(&token.purpose)
-    .bind(token.message_id.as_deref())
-    .bind(token.created_at.0)
-    .bind(token.expires_at.0)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// [`Store::fire_timers`] on the writer's connection, for timers distinct by id.
-async fn fire_timers_on(
-    conn: &mut SqliteConnection,
-    holder: &str,
-    fired: &[&(ClaimedTimer, NewEvent)],
-    received_at: Timestamp,
-) -> Result<usize> {
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let mut n_fired = 0;
-    for chunk in chunks(fired) {
-        // Only timers still pending and held by this claim (holder and attempt) fire:
-        // first their events are appended, then they are marked, under the same
-        // condition and the same write lock, so both statements see the same timers and
-        // no row has to travel back to tell which.
-        let data = chunk
-            .iter()
-            .map(|(_, event)| rows::event_data(event))
-            .collect::<Result<Vec<_>>>()?;
-        let mut append = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO events (event_key, kind, account_id, at, data, received_at) \
-             SELECT fired.column4, fired.column5, fired.column6, fired.column7, \
-                    fired.column8, ",
-        );
-        append.push_bind(received_at.0);
-        append.push(" FROM (");
-        append.push_values(
-            chunk.iter().zip(&data).enumerate(),
-            |mut row, (n, ((claim, event), data))| {
-                row.push_bind(i64::try_from(n).unwrap_or(i64::MAX))
-                    .push_bind(&claim.id)
-                    .push_bind(claim.attempts)
-                    .push_bind(&event.key)
-                    .push_bind(event.kind.as_str())
-                    .push_bind(&event.account)
-                    .push_bind(event.at.0)
-                    .push_bind(data);
-            },
-        );
-        append.push(
-            ") AS fired JOIN timers \
-             ON timers.id = fired.column2 AND timers.attempts = fired.column3 \
-             WHERE timers.state = 'pending' AND timers.locked_by = ",
-        );
-        append.push_bind(holder);
-        append.push(" ORDER BY fired.column1 ON CONFLICT (event_key) DO NOTHING");
-        append.build().execute(&mut *tx).await?;
-
-        let mut mark =
-            QueryBuilder::<Sqlite>::new("UPDATE timers SET state = 'fired', fired_at = ");
-        mark.push_bind(received_at.0);
-        mark.push(" FROM (");
-        mark.push_values(chunk, |mut row, (claim, _)| {
-            row.push_bind(&claim.id).push_bind(claim.attempts);
-        });
-        mark.push(
-            ") AS claim WHERE timers.id = claim.column1 AND timers.attempts = claim.column2 \
-             AND timers.state = 'pending' AND timers.locked_by = ",
-        );
-        mark.push_bind(holder);
-        n_fired += mark.build().execute(&mut *tx).await?.rows_affected();
-    }
-    tx.commit().await?;
-    Ok(usize::try_from(n_fired).unwrap_or(usize::MAX))
-}
-
-/// [`Store::commit_batch`] on the writer's connection.
-async fn commit_batch_on(
-    conn: &mut SqliteConnection,
-    lease: &Lease,
-    batch: &ProcessedBatch,
-    documents: &[rows::AccountDocument<'_>],
-) -> Result<()> {
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    // The fence: nothing is written unless this node still holds the lease.
-    let held = sqlx::query(
-        "UPDATE leases SET expires_at = expires_at \
-         WHERE name = ?1 AND holder = ?2 AND epoch = ?3",
-    )
-    .bind(&lease.name)
-    .bind(&lease.holder)
-    .bind(lease.epoch)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if held != 1 {
-        tx.rollback().await?;
-        return Err(StoreError::LeaseLost(lease.name.clone()));
-    }
-    let at = batch.processed_at;
-    let decisions = &batch.decisions;
-    mark_processed(&mut tx, &batch.processed, at).await?;
-    upsert_accounts(&mut tx, documents).await?;
-    crate::nudges::upsert_sqlite(&mut tx, &decisions.nudges, at.0).await?;
-    crate::approvals::upsert_sqlite(&mut tx, &decisions.approvals, at.0).await?;
-    crate::portfolio::upsert_sqlite(&mut tx, &batch.summaries).await?;
-    // Cancels before inserts: decisions are net (see the trait).
-    let cancels = rows::cancel_sets(&decisions.cancels);
-    for chunk in chunks(&cancels.whole) {
-        let mut update = QueryBuilder::<Sqlite>::new(
-            "UPDATE timers SET state = 'cancelled' WHERE state = 'pending' AND account_id IN (",
-        );
-        let mut list = update.separated(", ");
-        for account in chunk {
-            list.push_bind(*account);
-        }
-        update.push(")");
-        update.build().execute(&mut *tx).await?;
-    }
-    for chunk in chunks(&cancels.rules) {
-        let mut update = QueryBuilder::<Sqlite>::new(
-            "UPDATE timers SET state = 'cancelled' WHERE state = 'pending' \
-             AND (account_id, rule) IN (VALUES ",
-        );
-        let mut list = update.separated(", ");
-        for (account, rule) in chunk {
-            list.push("(")
-                .push_bind_unseparated(*account)
-                .push_unseparated(", ")
-                .push_bind_unseparated(*rule)
-                .push_unseparated(")");
-        }
-        update.push(")");
-        update.build().execute(&mut *tx).await?;
-    }
-    for chunk in chunks(&decisions.timers) {
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO timers (id, account_id, rule, due_at, since_at, program_version, \
-             state, attempts, created_at) ",
-        );
-        insert.push_values(chunk, |mut row, timer| {
-            row.push_bind(&timer.id)
-                .push_bind(&timer.account)
-                .push_bind(&timer.rule)
-                .push_bind(timer.due_at.0)
-                .push_bind(timer.since_at.0)
-                .push_bind(&timer.program_version)
-                .push("'pending'")
-                .push("0")
-                .push_bind(at.0);
-        });
-        insert.push(" ON CONFLICT (id) DO NOTHING");
-        insert.build().execute(&mut *tx).await?;
-    }
-    insert_messages(&mut tx, &decisions.messages, at).await?;
-    if !decisions.events.is_empty() {
-        let derived: Vec<&NewEvent> = decisions.events.iter().collect();
-        insert_events(&mut tx, &derived, at).await?;
-    }
-    for chunk in chunks(&batch.handled) {
-        let mut update = QueryBuilder::<Sqlite>::new("UPDATE events SET processed_at = ");
-        update.push_bind(at.0);
-        update.push(" WHERE processed_at IS NULL AND event_key IN (");
-        let mut list = update.separated(", ");
-        for key in chunk {
-            list.push_bind(key);
-        }
-        update.push(")");
-        update.build().execute(&mut *tx).await?;
-    }
-    for chunk in chunks(&decisions.traces) {
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO traces (account_id, rule, event_key, at, outcome, reason) ",
-        );
-        insert.push_values(chunk, |mut row, trace| {
-            row.push_bind(&trace.account)
-                .push_bind(&trace.rule)
-                .push_bind(&trace.event)
-                .push_bind(trace.at.0)
-                .push_bind(trace.outcome.as_str())
-                .push_bind(&trace.reason);
-        });
-        insert.build().execute(&mut *tx).await?;
-    }
-    usage::link_people(&mut SqliteUsage(&mut tx), &batch.people, at).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// Inserts or updates accounts (their columns and core) and the parts a batch changed,
-/// each state serialized before the write lock was taken.
-async fn upsert_accounts(
-    conn: &mut SqliteConnection,
-    documents: &[rows::AccountDocument<'_>],
-) -> Result<()> {
-    let (slim, whole): (Vec<_>, Vec<_>) = documents.iter().partition(|d| d.lookups_unchanged);
-    for (chunk, set) in chunks(&whole)
-        .map(|c| (c, rows::ACCOUNT_SET_ALL))
-        .chain(chunks(&slim).map(|c| (c, rows::ACCOUNT_SET_NO_LOOKUPS)))
-    {
-        let mut upsert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO accounts \
-             (id, name, status, program_version, csm, created_at, updated_at, state, domain) ",
-        );
-        upsert.push_values(chunk, |mut row, document| {
-            let account = document.account;
-            row.push_bind(&account.id)
-                .push_bind(&account.name)
-                .push_bind(account.status.as_str())
-                .push_bind(&account.program_version)
-                .push_bind(account.csm.as_deref())
-                .push_bind(account.created_at.0)
-                .push_bind(account.updated_at.0)
-                .push_bind(&document.core)
-                .push_bind(account.domain.as_deref());
-        });
-        upsert.push(" ON CONFLICT (id) DO UPDATE SET ").push(set);
-        upsert.build().execute(&mut *conn).await?;
-    }
-    for chunk in chunks(&rows::part_rows(documents)) {
-        let mut upsert =
-            QueryBuilder::<Sqlite>::new("INSERT INTO account_parts (account_id, part, doc) ");
-        upsert.push_values(chunk, |mut row, (account, part, doc)| {
-            row.push_bind(*account).push_bind(*part).push_bind(*doc);
-        });
-        upsert.push(" ON CONFLICT (account_id, part) DO UPDATE SET doc = excluded.doc");
-        upsert.build().execute(&mut *conn).await?;
-    }
-    Ok(())
 }
 
 #[async_trait]
@@ -993,45 +345,10 @@ impl Store for SqliteStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let mut first = HashSet::with_capacity(events.len());
-        let distinct: Vec<&NewEvent> = events
-            .iter()
-            .filter(|e| first.insert(e.key.as_str()))
-            .collect();
-        if distinct.len() > ONE_STATEMENT_APPEND {
-            let mut tx = self.write().await?;
-            let appended = append_in(&mut tx, events, received_at).await?;
-            tx.commit().await?;
-            return Ok(appended);
-        }
-        // One INSERT in autocommit is its own transaction: the events commit together (or
-        // not at all) in one trip to the writer's thread, instead of four (begin, look up
-        // the keys, insert, commit). Keys already in the log are skipped; RETURNING names
-        // the rows inserted, and the sequence numbers of the others are read afterwards.
-        let data = distinct
-            .iter()
-            .map(|e| rows::event_data(e))
-            .collect::<Result<Vec<_>>>()?;
-        let mut insert = events_insert(&distinct, &data, received_at);
-        insert.push(" ON CONFLICT (event_key) DO NOTHING RETURNING event_key, seq");
-        let mut conn = self.writer.acquire().await?;
-        let inserted: HashMap<String, i64> = insert
-            .build_query_as::<(String, i64)>()
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .collect();
-        let known: Vec<String> = distinct
-            .iter()
-            .filter(|e| !inserted.contains_key(&e.key))
-            .map(|e| e.key.clone())
-            .collect();
-        let existing = if known.is_empty() {
-            HashMap::new()
-        } else {
-            event_seqs(&mut conn, &known).await?
-        };
-        rows::appended(events, &inserted, &existing)
+        self.direct(Flush::Durable, |conn| {
+            writes::append_in(conn, events, received_at)
+        })
+        .await
     }
 
     async fn append_intake(
@@ -1043,15 +360,10 @@ impl Store for SqliteStore {
         if events.is_empty() && usage.is_empty() {
             return Ok(IntakeAppended::default());
         }
-        let mut tx = self.write().await?;
-        let appended = append_in(&mut tx, events, received_at).await?;
-        let taken: HashSet<&str> = events.iter().map(|e| e.key.as_str()).collect();
-        let usage = usage::ingest(&mut SqliteUsage(&mut tx), usage, &taken, received_at).await?;
-        tx.commit().await?;
-        Ok(IntakeAppended {
-            events: appended,
-            usage,
+        self.direct(Flush::Durable, |conn| {
+            writes::append_intake(conn, events, usage, received_at)
         })
+        .await
     }
 
     async fn user_nudges(
@@ -1097,7 +409,7 @@ impl Store for SqliteStore {
     }
 
     async fn product_user(&self, id: &str) -> Result<Option<ProductUser>> {
-        let row: Option<usage::ProductUserRow> = sqlx::query_as(
+        let row: Option<crate::usage::ProductUserRow> = sqlx::query_as(
             "SELECT user_id, account_id, email, group_id, linked_at FROM product_users \
              WHERE user_id = ?1",
         )
@@ -1164,43 +476,15 @@ impl Store for SqliteStore {
         now: Now,
         ttl: Duration,
     ) -> Result<Option<Lease>> {
-        // The holder renews its own lease (same epoch); anyone else takes it only once it
-        // has expired, with the next epoch.
-        let epoch: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO leases (name, holder, epoch, expires_at) VALUES (?1, ?2, 1, ?3 + ?4) \
-             ON CONFLICT (name) DO UPDATE SET \
-                 epoch = CASE WHEN leases.holder = excluded.holder \
-                              THEN leases.epoch ELSE leases.epoch + 1 END, \
-                 holder = excluded.holder, \
-                 expires_at = excluded.expires_at \
-             WHERE leases.holder = excluded.holder OR leases.expires_at < ?3 \
-             RETURNING epoch",
-        )
-        .bind(name)
-        .bind(holder)
-        .bind(now.local().0)
-        .bind(ttl.0)
-        .fetch_optional(&self.writer)
-        .await?;
-        Ok(epoch.map(|epoch| Lease {
-            name: name.to_owned(),
-            holder: holder.to_owned(),
-            epoch,
-        }))
+        self.direct(Flush::Durable, |conn| {
+            writes::acquire_lease(conn, name, holder, now.local().0, ttl.0)
+        })
+        .await
     }
 
     async fn release_lease(&self, lease: &Lease) -> Result<()> {
-        // The row stays, so the next holder's epoch keeps growing.
-        sqlx::query(
-            "UPDATE leases SET expires_at = ?4 WHERE name = ?1 AND holder = ?2 AND epoch = ?3",
-        )
-        .bind(&lease.name)
-        .bind(&lease.holder)
-        .bind(lease.epoch)
-        .bind(RELEASED)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        self.direct(Flush::Durable, |conn| writes::release_lease(conn, lease))
+            .await
     }
 
     async fn load_accounts(&self, ids: &[String]) -> Result<Vec<AccountState>> {
@@ -1271,10 +555,10 @@ impl Store for SqliteStore {
     async fn commit_batch(&self, lease: &Lease, batch: &ProcessedBatch) -> Result<()> {
         let documents = rows::account_documents(&batch.accounts, &batch.unchanged)?;
         // Derived: the batch follows from the events it marks processed.
-        let mut conn = self.relaxed().await?;
-        let result = commit_batch_on(&mut conn, lease, batch, &documents).await;
-        conn.restore().await;
-        result
+        self.direct(Flush::Derived, |conn| {
+            writes::commit_batch(conn, lease, batch, &documents)
+        })
+        .await
     }
 
     async fn portfolio(&self, query: &crate::PortfolioQuery) -> Result<crate::PortfolioPage> {
@@ -1293,10 +577,10 @@ impl Store for SqliteStore {
     }
 
     async fn write_summaries(&self, rows: &[onboard_core::portfolio::Summary]) -> Result<()> {
-        let mut tx = self.write().await?;
-        crate::portfolio::upsert_sqlite(&mut tx, rows).await?;
-        tx.commit().await?;
-        Ok(())
+        self.direct(Flush::Durable, |conn| {
+            crate::portfolio::upsert_sqlite(conn, rows)
+        })
+        .await
     }
 
     async fn enqueue_messages(
@@ -1304,10 +588,10 @@ impl Store for SqliteStore {
         messages: &[onboard_core::state::NewMessage],
         at: Timestamp,
     ) -> Result<()> {
-        let mut tx = self.write().await?;
-        insert_messages(&mut tx, messages, at).await?;
-        tx.commit().await?;
-        Ok(())
+        self.direct(Flush::Durable, |conn| {
+            writes::insert_messages(conn, messages, at)
+        })
+        .await
     }
 
     async fn team_password(&self, email: &str) -> Result<Option<String>> {
@@ -1365,16 +649,10 @@ impl Store for SqliteStore {
         limit: i64,
     ) -> Result<Vec<ClaimedTimer>> {
         // Derived: a claim lost to a power cut only lets the timers be claimed again.
-        let mut conn = self.relaxed().await?;
-        let rows = sqlx::query_as(CLAIM_TIMERS)
-            .bind(holder)
-            .bind(now.local().0)
-            .bind(lease.0)
-            .bind(limit.max(0))
-            .fetch_all(&mut *conn)
-            .await;
-        conn.restore().await;
-        Ok(rows::claimed_timers(rows?))
+        self.direct(Flush::Derived, |conn| {
+            writes::claim_timers(conn, CLAIM_TIMERS, holder, now.local().0, lease.0, limit)
+        })
+        .await
     }
 
     async fn claim_earliest_timers(
@@ -1384,17 +662,12 @@ impl Store for SqliteStore {
         lease: Duration,
         limit: i64,
     ) -> Result<Vec<ClaimedTimer>> {
-        // Derived: a claim lost to a power cut only lets the timers be claimed again.
-        let mut conn = self.relaxed().await?;
-        let rows = sqlx::query_as(CLAIM_EARLIEST_TIMERS)
-            .bind(holder)
-            .bind(now.local().0)
-            .bind(lease.0)
-            .bind(limit.max(0))
-            .fetch_all(&mut *conn)
-            .await;
-        conn.restore().await;
-        Ok(rows::claimed_timers(rows?))
+        // Derived, as above.
+        self.direct(Flush::Derived, |conn| {
+            let now = now.local().0;
+            writes::claim_timers(conn, CLAIM_EARLIEST_TIMERS, holder, now, lease.0, limit)
+        })
+        .await
     }
 
     async fn fire_timers(
@@ -1413,10 +686,10 @@ impl Store for SqliteStore {
         }
         // Derived: a firing lost to a power cut leaves its timers pending, and they fire
         // again with the same event keys.
-        let mut conn = self.relaxed().await?;
-        let result = fire_timers_on(&mut conn, holder, &fired, received_at).await;
-        conn.restore().await;
-        result
+        self.direct(Flush::Derived, |conn| {
+            writes::fire_timers(conn, holder, &fired, received_at)
+        })
+        .await
     }
 
     async fn next_timer_due(&self) -> Result<Option<Timestamp>> {
@@ -1482,14 +755,10 @@ impl Store for SqliteStore {
         lease: Duration,
         limit: i64,
     ) -> Result<Vec<ClaimedMessage>> {
-        let rows = sqlx::query_as(CLAIM_MESSAGES)
-            .bind(holder)
-            .bind(now.local().0)
-            .bind(lease.0)
-            .bind(limit.max(0))
-            .fetch_all(&self.writer)
-            .await?;
-        Ok(rows::claimed_messages(rows, holder))
+        self.direct(Flush::Durable, |conn| {
+            writes::claim_messages(conn, holder, now.local().0, lease.0, limit)
+        })
+        .await
     }
 
     async fn complete_message(
@@ -1498,10 +767,10 @@ impl Store for SqliteStore {
         outcome: &DeliveryOutcome,
         at: Timestamp,
     ) -> Result<bool> {
-        let mut tx = self.write().await?;
-        let done = complete_one(&mut tx, claim, outcome, at).await?;
-        tx.commit().await?;
-        Ok(done)
+        self.direct(Flush::Durable, |conn| {
+            writes::complete_message(conn, claim, outcome, at)
+        })
+        .await
     }
 
     async fn complete_messages(
@@ -1512,24 +781,16 @@ impl Store for SqliteStore {
         if done.is_empty() {
             return Ok(0);
         }
-        let (delivered, others): (Vec<_>, Vec<_>) = done
-            .iter()
-            .partition(|(_, outcome)| matches!(outcome, DeliveryOutcome::Delivered));
-        // A claim named twice is recorded once, as one by one would (the second finds the
-        // message delivered).
-        let mut seen = HashSet::with_capacity(delivered.len());
-        let delivered: Vec<&ClaimedMessage> = delivered
-            .into_iter()
-            .map(|(c, _)| c)
-            .filter(|c| seen.insert(c.id.as_str()))
-            .collect();
-        let mut tx = self.write().await?;
-        let mut n = complete_delivered(&mut tx, &delivered, at).await?;
-        for (claim, outcome) in others {
-            n += usize::from(complete_one(&mut tx, claim, outcome, at).await?);
-        }
-        tx.commit().await?;
-        Ok(n)
+        // One by one in one transaction: a claim named twice is recorded once (the second
+        // finds the message no longer held).
+        self.direct(Flush::Durable, |conn| {
+            let mut n = 0;
+            for (claim, outcome) in done {
+                n += usize::from(writes::complete_message(conn, claim, outcome, at)?);
+            }
+            Ok(n)
+        })
+        .await
     }
 
     async fn record_draft(
@@ -1641,31 +902,23 @@ impl Store for SqliteStore {
 
     async fn issue_sign_in_token(&self, token: &NewSignInToken) -> Result<()> {
         // Under the write lock, so no other token of the person slips in between.
-        let mut tx = self.write().await?;
-        issue_one(&mut tx, token).await?;
-        tx.commit().await?;
-        Ok(())
+        self.direct(Flush::Durable, |conn| {
+            writes::issue_sign_in_token(conn, token)
+        })
+        .await
     }
 
     async fn issue_sign_in_tokens(&self, tokens: &[NewSignInToken]) -> Result<()> {
         if tokens.is_empty() {
             return Ok(());
         }
-        let mut people = HashSet::with_capacity(tokens.len());
-        let distinct = tokens
-            .iter()
-            .all(|t| people.insert((t.account.as_str(), t.email.as_str(), t.purpose.as_str())));
-        let mut tx = self.write().await?;
-        if distinct {
-            issue_for_distinct_people(&mut tx, tokens).await?;
-        } else {
-            // A person named twice: the later token revokes the earlier, in order.
-            for token in tokens {
-                issue_one(&mut tx, token).await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(())
+        // In order: a person named twice gets the later token, which revokes the earlier.
+        self.direct(Flush::Durable, |conn| {
+            tokens
+                .iter()
+                .try_for_each(|token| writes::issue_sign_in_token(conn, token))
+        })
+        .await
     }
 
     async fn sign_in_accounts(&self, email: &str) -> Result<Vec<String>> {
@@ -1890,25 +1143,5 @@ impl Store for SqliteStore {
         to: Timestamp,
     ) -> Result<Vec<crate::KickoffSlot>> {
         crate::files::csm_slots_sqlite(&self.reader, csm, from, to).await
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::SqliteStore;
-
-    #[tokio::test]
-    async fn a_derived_write_dropped_before_restoring_never_lends_its_connection_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("onboard.db").display());
-        let store = SqliteStore::connect(&url).await.unwrap();
-        let relaxed = store.relaxed().await.unwrap();
-        drop(relaxed);
-        assert_eq!(store.writer_synchronous().await.unwrap(), 2);
-
-        let relaxed = store.relaxed().await.unwrap();
-        relaxed.restore().await;
-        assert_eq!(store.writer_synchronous().await.unwrap(), 2);
     }
 }

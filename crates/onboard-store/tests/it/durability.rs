@@ -1,8 +1,8 @@
 //! SQLite's flushes. Whatever must survive a power cut is flushed to disk at its own commit
 //! (`synchronous=FULL`). Derived writes — the processor's batches, timer claims and timer
 //! firings — follow from what is already durable, so they commit without a flush of their
-//! own and are flushed with the next durable commit; whatever happens to them, the writer
-//! goes back to flushing every commit. A scratch database (simulations) never flushes.
+//! own (`NORMAL`) and are flushed with the next durable commit; whatever happens to them,
+//! the next durable write flushes. A scratch database (simulations) never flushes.
 
 use crate::harness::{account, add_timers, at, event, lease, now, timer, HOUR, MINUTE};
 use onboard_core::Duration;
@@ -10,8 +10,9 @@ use onboard_store::sqlite::SqliteStore;
 use onboard_store::testing::TestDatabase;
 use onboard_store::{ProcessedBatch, Store, StoreError};
 
-/// `PRAGMA synchronous`: 0 is OFF, 2 is FULL.
+/// `PRAGMA synchronous`: 0 is OFF, 1 is NORMAL, 2 is FULL.
 const OFF: i64 = 0;
+const NORMAL: i64 = 1;
 const FULL: i64 = 2;
 
 async fn open(db: &TestDatabase) -> SqliteStore {
@@ -21,10 +22,9 @@ async fn open(db: &TestDatabase) -> SqliteStore {
 }
 
 #[tokio::test]
-async fn the_writer_flushes_every_commit_after_each_kind_of_derived_write() {
+async fn derived_writes_commit_without_a_flush_and_durable_writes_with_one() {
     let db = TestDatabase::sqlite().unwrap();
     let store = open(&db).await;
-    assert_eq!(store.writer_synchronous().await.unwrap(), FULL);
 
     // A processor batch.
     add_timers(
@@ -35,7 +35,7 @@ async fn the_writer_flushes_every_commit_after_each_kind_of_derived_write() {
         ],
     )
     .await;
-    assert_eq!(store.writer_synchronous().await.unwrap(), FULL);
+    assert_eq!(store.last_direct_synchronous().unwrap(), NORMAL);
 
     // Timer claims, both kinds, and a firing.
     let claims = store
@@ -43,7 +43,7 @@ async fn the_writer_flushes_every_commit_after_each_kind_of_derived_write() {
         .await
         .unwrap();
     assert_eq!(claims.len(), 1);
-    assert_eq!(store.writer_synchronous().await.unwrap(), FULL);
+    assert_eq!(store.last_direct_synchronous().unwrap(), NORMAL);
     let mut claims = claims;
     claims.extend(
         store
@@ -52,7 +52,6 @@ async fn the_writer_flushes_every_commit_after_each_kind_of_derived_write() {
             .unwrap(),
     );
     assert_eq!(claims.len(), 2);
-    assert_eq!(store.writer_synchronous().await.unwrap(), FULL);
     let fired: Vec<_> = claims
         .iter()
         .map(|c| {
@@ -64,19 +63,21 @@ async fn the_writer_flushes_every_commit_after_each_kind_of_derived_write() {
         store.fire_timers("a", &fired, at(2 * HOUR)).await.unwrap(),
         2
     );
-    assert_eq!(store.writer_synchronous().await.unwrap(), FULL);
+    assert_eq!(store.last_direct_synchronous().unwrap(), NORMAL);
 
-    // The durable writes in between still land.
+    // The durable writes in between flush.
     store
         .append_events(&[event("e1", "deal.won", "acme", at(HOUR))], at(HOUR))
         .await
         .unwrap();
+    assert_eq!(store.last_direct_synchronous().unwrap(), FULL);
+    // The writes that go through sqlx always flush.
     assert_eq!(store.writer_synchronous().await.unwrap(), FULL);
     db.finish().await;
 }
 
 #[tokio::test]
-async fn a_derived_write_that_fails_leaves_the_writer_flushing_every_commit() {
+async fn a_derived_write_that_fails_writes_nothing_and_the_next_durable_write_flushes() {
     let db = TestDatabase::sqlite().unwrap();
     let store = open(&db).await;
     let held = lease(&store, "node-a", 0).await;
@@ -93,11 +94,15 @@ async fn a_derived_write_that_fails_leaves_the_writer_flushing_every_commit() {
         matches!(refused, Err(StoreError::LeaseLost(_))),
         "{refused:?}"
     );
-    assert_eq!(store.writer_synchronous().await.unwrap(), FULL);
     assert!(
         store.account("acme").await.unwrap().is_none(),
         "nothing written"
     );
+    store
+        .append_events(&[event("e1", "deal.won", "acme", at(HOUR))], at(HOUR))
+        .await
+        .unwrap();
+    assert_eq!(store.last_direct_synchronous().unwrap(), FULL);
     db.finish().await;
 }
 
@@ -107,6 +112,28 @@ async fn a_scratch_database_never_flushes() {
     let store = SqliteStore::scratch(&db.url).await.unwrap();
     store.migrate().await.unwrap();
     add_timers(&store, vec![timer("t1", "acme", "r", at(HOUR))]).await;
+    assert_eq!(store.last_direct_synchronous().unwrap(), OFF);
+    store
+        .append_events(&[event("e1", "deal.won", "acme", at(HOUR))], at(HOUR))
+        .await
+        .unwrap();
+    assert_eq!(store.last_direct_synchronous().unwrap(), OFF);
     assert_eq!(store.writer_synchronous().await.unwrap(), OFF);
     db.finish().await;
+}
+
+#[tokio::test]
+async fn an_in_memory_database_is_one_database_for_the_direct_writes_and_the_pools() {
+    let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    store.migrate().await.unwrap();
+    // Appended on the direct connection, read through the pool.
+    store
+        .append_events(&[event("e1", "deal.won", "acme", at(HOUR))], at(HOUR))
+        .await
+        .unwrap();
+    let waiting = store.unprocessed_events(10).await.unwrap();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0].key, "e1");
+    // Nothing to flush to.
+    assert_eq!(store.last_direct_synchronous().unwrap(), OFF);
 }

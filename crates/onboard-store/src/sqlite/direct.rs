@@ -1,0 +1,150 @@
+//! The writer's direct connection: a whole write transaction runs on one connection of the
+//! SQLite C library (through `rusqlite`), on the calling thread, with prepared statements
+//! kept between transactions.
+//!
+//! sqlx hands every statement to its connection's own thread and waits for the answer: a
+//! batch of fifteen statements is thirty thread switches, and the statements of a batch
+//! vary in length (multi-row `VALUES`), so each is prepared anew. Here a transaction is one
+//! call: one row per execution of a statement prepared once, no switch in between.
+//!
+//! The direct connection writes beside the sqlx writer's, to the same database. Its
+//! transactions hold the sqlx writer's connection (the pool has exactly one) for their
+//! whole length, so the two never write at once and neither waits in SQLite's busy handler
+//! for the other. On a multi-threaded runtime the transaction runs inside
+//! [`tokio::task::block_in_place`], so the runtime's other tasks move to another thread
+//! meanwhile; on a current-thread runtime (tests) it runs in place.
+
+use crate::{Result, StoreError};
+use rusqlite::{Connection, OpenFlags};
+use std::path::Path;
+use std::sync::Mutex;
+
+/// Prepared statements kept per connection: every statement of the direct writes.
+const STATEMENT_CACHE: usize = 128;
+
+/// How the direct connection flushes its commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flush {
+    /// `synchronous=FULL`: the commit survives a power cut (the event log's writes).
+    Durable,
+    /// `synchronous=NORMAL`: derived writes, whose content follows from what is already
+    /// durable (the event log, the timers), so that losing one to a power cut loses nothing:
+    /// the events are processed again, the timers claimed and fired again, with the same
+    /// keys. In WAL mode the next durable commit flushes the WAL with every frame before its
+    /// own, and a crash of the process alone loses nothing either way.
+    Derived,
+}
+
+/// The connection and the `synchronous` setting it has now.
+struct Inner {
+    conn: Connection,
+    /// The `synchronous` pragma in force; `None` on a scratch or in-memory database, whose
+    /// commits are never flushed.
+    synchronous: Option<Flush>,
+}
+
+/// The direct connection. Its transactions must only run while the sqlx writer's
+/// connection is held (see [`super::SqliteStore`]'s `direct`).
+pub(crate) struct Direct {
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for Direct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Direct").finish_non_exhaustive()
+    }
+}
+
+impl Direct {
+    /// Opens a connection to the database the sqlx pools use: the file at `path`, or, for
+    /// an in-memory database, the shared-cache database of that name.
+    pub(crate) fn open(
+        path: &Path,
+        in_memory: bool,
+        durable: bool,
+        busy_timeout: std::time::Duration,
+    ) -> Result<Self> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let flags = if in_memory {
+            flags | OpenFlags::SQLITE_OPEN_MEMORY | OpenFlags::SQLITE_OPEN_SHARED_CACHE
+        } else {
+            flags
+        };
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(busy_timeout)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON; PRAGMA temp_store = memory; PRAGMA cache_size = -16384;",
+        )?;
+        let synchronous = if durable {
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            Some(Flush::Durable)
+        } else {
+            conn.pragma_update(None, "synchronous", "OFF")?;
+            None
+        };
+        Ok(Self {
+            inner: Mutex::new(Inner { conn, synchronous }),
+        })
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE … COMMIT`, flushed as `flush` says; rolls back if
+    /// `f` or the commit fails. The caller holds the sqlx writer's connection.
+    pub(crate) fn transaction<R>(
+        &self,
+        flush: Flush,
+        f: impl FnOnce(&mut Connection) -> Result<R>,
+    ) -> Result<R> {
+        let mut inner = self
+            .inner
+            .lock()
+            .map_err(|_| StoreError::Corrupt("the direct SQLite connection panicked".into()))?;
+        if let Some(current) = inner.synchronous {
+            if current != flush {
+                let value = match flush {
+                    Flush::Durable => "FULL",
+                    Flush::Derived => "NORMAL",
+                };
+                inner.conn.pragma_update(None, "synchronous", value)?;
+                inner.synchronous = Some(flush);
+            }
+        }
+        let conn = &mut inner.conn;
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let result = f(conn).and_then(|value| {
+            conn.execute_batch("COMMIT")?;
+            Ok(value)
+        });
+        if result.is_err() && !conn.is_autocommit() {
+            if let Err(error) = conn.execute_batch("ROLLBACK") {
+                tracing::error!(error = %error, "rolling back a direct SQLite transaction failed");
+            }
+        }
+        result
+    }
+}
+
+impl Direct {
+    /// `PRAGMA synchronous` of the connection now (0 OFF, 1 NORMAL, 2 FULL): what its last
+    /// transaction committed with.
+    pub(crate) fn synchronous(&self) -> Result<i64> {
+        let inner = self
+            .inner
+            .lock()
+            .map_err(|_| StoreError::Corrupt("the direct SQLite connection panicked".into()))?;
+        Ok(inner
+            .conn
+            .pragma_query_value(None, "synchronous", |row| row.get(0))?)
+    }
+}
+
+/// Runs blocking work from async code: inside `block_in_place` on a multi-threaded
+/// runtime, in place otherwise.
+pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
