@@ -640,6 +640,22 @@ pub(crate) fn parse_documents<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
+impl EventRow {
+    /// A row of `EVENT_COLUMNS` (in the struct's order) on SQLite's direct connection.
+    pub(crate) fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            seq: row.get(0)?,
+            event_key: row.get(1)?,
+            kind: row.get(2)?,
+            account_id: row.get(3)?,
+            at: row.get(4)?,
+            data: row.get(5)?,
+            received_at: row.get(6)?,
+            processed_at: row.get(7)?,
+        })
+    }
+}
+
 impl ClaimedTimerRow {
     /// A row of a claim's `RETURNING id, account_id, rule, due_at, since_at,
     /// program_version, attempts` on SQLite's direct connection.

@@ -6,10 +6,11 @@
 //! writes (the event log's appends, the processor's batches, timers' and messages' claims
 //! and outcomes) run on the direct connection (`direct`, `writes`: a whole transaction in
 //! one call of the SQLite C library), the others through sqlx's pool of exactly one
-//! connection, which a direct transaction holds for its length. Reads use a separate pool
-//! of read-only connections, which WAL lets run beside the writer. `synchronous=FULL` makes
-//! every commit durable (an acknowledged event survives a power cut), and batches keep the
-//! cost of that fsync per commit, not per row.
+//! connection; one gate (an async mutex) serialises both. The engine's own reads (the
+//! events waiting, the next due times) also run on the direct connection, whose page cache
+//! stays warm; the others use a separate pool of read-only connections, which WAL lets run
+//! beside the writer. `synchronous=FULL` makes every commit durable (an acknowledged event
+//! survives a power cut), and batches keep the cost of that fsync per commit, not per row.
 //!
 //! Here lives only SQLite's SQL; the row model shared with PostgreSQL is in `rows.rs`.
 
@@ -29,9 +30,11 @@ use direct::{Direct, Flush};
 use onboard_core::event::NewEvent;
 use onboard_core::state::AccountState;
 use onboard_core::{Duration, Event, Timestamp};
+use rusqlite::OptionalExtension;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 use std::collections::{HashMap, HashSet};
@@ -103,9 +106,14 @@ RETURNING id, account_id, channel, to_email, to_name, from_email, from_name, sub
 /// The SQLite store. Cloning it shares its pools.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    /// One connection: the writes that do not go through `direct`. A direct transaction
-    /// holds it too, so writes never overlap.
+    /// One connection: the writes that do not go through `direct`.
     writer: SqlitePool,
+    /// Held by every write, direct or through `writer`, for its length: writes never
+    /// overlap, and none waits inside SQLite's busy handler for another of this process.
+    gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// An in-memory database: the pools share one connection, which direct work holds too
+    /// (a shared-cache database's readers take table locks that do not wait).
+    in_memory: bool,
     /// The direct connection: the event log's appends, the processor's batches, timer
     /// claims and firings, message claims and outcomes.
     direct: std::sync::Arc<Direct>,
@@ -174,8 +182,7 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
-            // The connection is local and also stands for the write lock (see `direct`):
-            // taking it costs no round trip to its thread.
+            // The connection is local: taking it needs no round trip to its thread.
             .test_before_acquire(false)
             .idle_timeout(None)
             .max_lifetime(None)
@@ -227,6 +234,8 @@ impl SqliteStore {
         };
         Ok(Self {
             writer,
+            gate: std::sync::Arc::default(),
+            in_memory,
             direct,
             reader,
             checkpointer,
@@ -265,20 +274,77 @@ impl SqliteStore {
         self.direct.synchronous()
     }
 
-    /// A write transaction that holds the write lock from its first statement.
-    async fn write(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    /// A write transaction through sqlx that holds the write lock from its first statement.
+    async fn write(&self) -> Result<Gated> {
+        let gate = self.gate.clone().lock_owned().await;
+        Ok(Gated {
+            tx: self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            _gate: gate,
+        })
     }
 
-    /// Runs `f` as one transaction on the direct connection, while holding the sqlx
-    /// writer's connection so that no other write runs meanwhile.
+    /// Holds the write gate for work on the direct connection; on an in-memory database,
+    /// the pools' one connection too.
+    async fn hold_for_direct(
+        &self,
+    ) -> Result<(
+        tokio::sync::MutexGuard<'_, ()>,
+        Option<sqlx::pool::PoolConnection<Sqlite>>,
+    )> {
+        let gate = self.gate.lock().await;
+        let shared = if self.in_memory {
+            Some(self.writer.acquire().await?)
+        } else {
+            None
+        };
+        Ok((gate, shared))
+    }
+
+    /// Runs reads on the direct connection, whose page cache the busy writes keep warm
+    /// (a read-only connection's is dropped whenever another connection wrote).
+    async fn direct_read<R>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection) -> Result<R>,
+    ) -> Result<R> {
+        let _held = self.hold_for_direct().await?;
+        direct::blocking(|| self.direct.read(f))
+    }
+
+    /// Runs `f` as one transaction on the direct connection, holding the write gate.
     async fn direct<R>(
         &self,
         flush: Flush,
         f: impl FnOnce(&mut rusqlite::Connection) -> Result<R>,
     ) -> Result<R> {
-        let _writer = self.writer.acquire().await?;
+        let _held = self.hold_for_direct().await?;
         direct::blocking(|| self.direct.transaction(flush, f))
+    }
+}
+
+/// A write transaction through sqlx and the write gate, released after the transaction
+/// (fields drop in order).
+struct Gated {
+    tx: Transaction<'static, Sqlite>,
+    _gate: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Gated {
+    async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for Gated {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for Gated {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
     }
 }
 
@@ -306,6 +372,7 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> Result<()> {
+        let _gate = self.gate.lock().await;
         MIGRATOR.run(&self.writer).await?;
         Ok(())
     }
@@ -316,6 +383,7 @@ impl Store for SqliteStore {
     }
 
     async fn save_program_version(&self, version: &str, source: &str, at: Timestamp) -> Result<()> {
+        let _gate = self.gate.lock().await;
         sqlx::query(
             "INSERT INTO program_versions (version, source, loaded_at) VALUES (?1, ?2, ?3) \
              ON CONFLICT (version) DO NOTHING",
@@ -444,25 +512,32 @@ impl Store for SqliteStore {
     }
 
     async fn unprocessed_events(&self, limit: i64) -> Result<Vec<Event>> {
-        let rows = sqlx::query_as(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE processed_at IS NULL ORDER BY seq LIMIT ?1"
-        ))
-        .bind(limit.max(0))
-        .fetch_all(&self.reader)
-        .await?;
-        rows::events(rows)
+        self.direct_read(|conn| {
+            let mut select = conn.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE processed_at IS NULL ORDER BY seq LIMIT ?1"
+            ))?;
+            let rows = select
+                .query_map([limit.max(0)], rows::EventRow::from_sqlite)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows::events(rows)
+        })
+        .await
     }
 
     async fn processing_backlog(&self) -> Result<Backlog> {
         // Both read only `events_unprocessed` (and one row for the oldest): the log's
         // length does not matter. Sequence order is arrival order.
-        let (n_events, oldest): (i64, Option<i64>) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM events WHERE processed_at IS NULL), \
-                    (SELECT received_at FROM events WHERE processed_at IS NULL \
-                     ORDER BY seq LIMIT 1)",
-        )
-        .fetch_one(&self.reader)
-        .await?;
+        let (n_events, oldest): (i64, Option<i64>) = self
+            .direct_read(|conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT (SELECT count(*) FROM events WHERE processed_at IS NULL), \
+                                (SELECT received_at FROM events WHERE processed_at IS NULL \
+                                 ORDER BY seq LIMIT 1)",
+                    )?
+                    .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?)
+            })
+            .await?;
         Ok(Backlog {
             n_events,
             oldest_received_at: oldest.map(Timestamp),
@@ -693,12 +768,16 @@ impl Store for SqliteStore {
     }
 
     async fn next_timer_due(&self) -> Result<Option<Timestamp>> {
-        let due: Option<i64> = sqlx::query_scalar(
-            "SELECT due_at FROM timers WHERE state = 'pending' ORDER BY due_at LIMIT 1",
-        )
-        .fetch_optional(&self.reader)
-        .await?;
-        Ok(due.map(Timestamp))
+        self.direct_read(|conn| {
+            let due: Option<i64> = conn
+                .prepare_cached(
+                    "SELECT due_at FROM timers WHERE state = 'pending' ORDER BY due_at LIMIT 1",
+                )?
+                .query_row([], |row| row.get(0))
+                .optional()?;
+            Ok(due.map(Timestamp))
+        })
+        .await
     }
 
     async fn timer_counts(&self, now: Now) -> Result<TimerCounts> {
@@ -713,14 +792,18 @@ impl Store for SqliteStore {
     }
 
     async fn due_work(&self, now: Now) -> Result<DueWork> {
-        let (timers, messages): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM timers WHERE state = 'pending' AND due_at <= ?1), \
-                    (SELECT count(*) FROM messages \
-                     WHERE status = 'queued' AND next_attempt_at <= ?1)",
-        )
-        .bind(now.local().0)
-        .fetch_one(&self.reader)
-        .await?;
+        let (timers, messages) = self
+            .direct_read(|conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT (SELECT count(*) FROM timers \
+                                 WHERE state = 'pending' AND due_at <= ?1), \
+                                (SELECT count(*) FROM messages \
+                                 WHERE status = 'queued' AND next_attempt_at <= ?1)",
+                    )?
+                    .query_row([now.local().0], |row| Ok((row.get(0)?, row.get(1)?)))?)
+            })
+            .await?;
         Ok(DueWork { timers, messages })
     }
 
@@ -819,13 +902,18 @@ impl Store for SqliteStore {
     }
 
     async fn next_message_due(&self) -> Result<Option<Timestamp>> {
-        let due: Option<i64> = sqlx::query_scalar(
-            "SELECT next_attempt_at FROM messages WHERE status = 'queued' \
-             ORDER BY next_attempt_at LIMIT 1",
-        )
-        .fetch_optional(&self.reader)
-        .await?;
-        Ok(due.map(Timestamp))
+        self.direct_read(|conn| {
+            let due: Option<i64> = conn
+                .prepare_cached(
+                    "SELECT next_attempt_at FROM messages WHERE status = 'queued' \
+                     ORDER BY next_attempt_at LIMIT 1",
+                )?
+                .query_row([], |row| row.get(0))
+                .optional()?
+                .flatten();
+            Ok(due.map(Timestamp))
+        })
+        .await
     }
 
     async fn list_messages(&self, filter: &MessageFilter) -> Result<Vec<MessageRecord>> {
@@ -872,6 +960,7 @@ impl Store for SqliteStore {
     }
 
     async fn retry_message(&self, id: &str, at: Timestamp) -> Result<()> {
+        let _gate = self.gate.lock().await;
         // The attempt counter keeps growing, so attempt numbers stay unique.
         let updated = sqlx::query(
             "UPDATE messages SET status = 'queued', next_attempt_at = ?2, dead_at = NULL, \
@@ -987,6 +1076,7 @@ impl Store for SqliteStore {
         token_hash: &str,
         now: Timestamp,
     ) -> Result<Option<SignInGrant>> {
+        let _gate = self.gate.lock().await;
         // One statement on the single writer connection: no two callers can both see the
         // token unused.
         let row: Option<rows::SignInGrantRow> = sqlx::query_as(
@@ -1048,6 +1138,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_session(&self, session: &NewSession) -> Result<()> {
+        let _gate = self.gate.lock().await;
         sqlx::query(
             "INSERT INTO sessions (id_hash, account_id, email, kind, created_at, expires_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -1076,6 +1167,7 @@ impl Store for SqliteStore {
     }
 
     async fn end_session(&self, id_hash: &str, at: Timestamp) -> Result<()> {
+        let _gate = self.gate.lock().await;
         sqlx::query("UPDATE sessions SET ended_at = ?2 WHERE id_hash = ?1 AND ended_at IS NULL")
             .bind(id_hash)
             .bind(at.0)
@@ -1085,6 +1177,7 @@ impl Store for SqliteStore {
     }
 
     async fn disable_endpoint(&self, name: &str, at: Timestamp, reason: &str) -> Result<()> {
+        let _gate = self.gate.lock().await;
         sqlx::query(
             "INSERT INTO endpoints (name, disabled_at, reason) VALUES (?1, ?2, ?3) \
              ON CONFLICT (name) DO NOTHING",
@@ -1098,6 +1191,7 @@ impl Store for SqliteStore {
     }
 
     async fn enable_endpoint(&self, name: &str) -> Result<bool> {
+        let _gate = self.gate.lock().await;
         let deleted = sqlx::query("DELETE FROM endpoints WHERE name = ?1")
             .bind(name)
             .execute(&self.writer)
@@ -1118,6 +1212,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_file(&self, file: &crate::FileRecord) -> Result<()> {
+        let _gate = self.gate.lock().await;
         crate::files::insert_file_sqlite(&self.writer, file).await
     }
 

@@ -75,8 +75,11 @@ impl Direct {
         let conn = Connection::open_with_flags(path, flags)?;
         conn.busy_timeout(busy_timeout)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        // The store's checkpointer task keeps the WAL short; this connection checkpoints
+        // only if the WAL reaches ~400 MB all the same, so no commit waits for a checkpoint.
         conn.execute_batch(
-            "PRAGMA foreign_keys = ON; PRAGMA temp_store = memory; PRAGMA cache_size = -16384;",
+            "PRAGMA foreign_keys = ON; PRAGMA temp_store = memory; PRAGMA cache_size = -16384; \
+             PRAGMA wal_autocheckpoint = 100000;",
         )?;
         let synchronous = if durable {
             conn.pragma_update(None, "synchronous", "FULL")?;
@@ -127,6 +130,16 @@ impl Direct {
 }
 
 impl Direct {
+    /// Runs reads outside any transaction of its own (each statement sees the last commit).
+    /// The caller holds the sqlx writer's connection, as for a transaction.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+        let inner = self
+            .inner
+            .lock()
+            .map_err(|_| StoreError::Corrupt("the direct SQLite connection panicked".into()))?;
+        f(&inner.conn)
+    }
+
     /// `PRAGMA synchronous` of the connection now (0 OFF, 1 NORMAL, 2 FULL): what its last
     /// transaction committed with.
     pub(crate) fn synchronous(&self) -> Result<i64> {
