@@ -114,8 +114,7 @@ pub struct SqliteStore {
     /// An in-memory database: the pools share one connection, which direct work holds too
     /// (a shared-cache database's readers take table locks that do not wait).
     in_memory: bool,
-    /// The direct connection: the event log's appends, the processor's batches, timer
-    /// claims and firings, message claims and outcomes.
+    /// The direct connection: the busy writes (see `writes`) and the engine's own reads.
     direct: std::sync::Arc<Direct>,
     /// Read-only connections: every read outside a write transaction.
     reader: SqlitePool,
@@ -307,7 +306,7 @@ impl SqliteStore {
         f: impl FnOnce(&rusqlite::Connection) -> Result<R>,
     ) -> Result<R> {
         let _held = self.hold_for_direct().await?;
-        direct::blocking(|| self.direct.read(f))
+        self.direct.read(f)
     }
 
     /// Runs `f` as one transaction on the direct connection, holding the write gate.
@@ -317,7 +316,7 @@ impl SqliteStore {
         f: impl FnOnce(&mut rusqlite::Connection) -> Result<R>,
     ) -> Result<R> {
         let _held = self.hold_for_direct().await?;
-        direct::blocking(|| self.direct.transaction(flush, f))
+        self.direct.transaction(flush, f)
     }
 }
 

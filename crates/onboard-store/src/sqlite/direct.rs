@@ -10,12 +10,15 @@
 //! The direct connection writes beside the sqlx writer's, to the same database. Every write
 //! holds the store's write gate for its whole length, so the two never write at once and
 //! neither waits in SQLite's busy handler for the other. A transaction runs in place on the
-//! runtime's thread (see [`blocking`]).
+//! runtime's thread: it takes from microseconds to a few milliseconds (a durable commit's
+//! flush), and the runtime's other worker threads serve meanwhile. `block_in_place` was
+//! tried and not kept: it hands the worker's queue to another thread at every call and
+//! starts threads, for no measurable gain.
 
-use crate::{Result, StoreError};
+use crate::Result;
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 /// Prepared statements kept per connection: every statement of the direct writes.
 const STATEMENT_CACHE: usize = 128;
@@ -91,6 +94,21 @@ impl Direct {
         })
     }
 
+    /// The connection. A panic while it was held (a bug in a caller's closure) leaves it
+    /// usable: the lock is taken back and a transaction left open is rolled back.
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        let inner = self.inner.lock().unwrap_or_else(|poisoned| {
+            self.inner.clear_poison();
+            poisoned.into_inner()
+        });
+        if !inner.conn.is_autocommit() {
+            if let Err(error) = inner.conn.execute_batch("ROLLBACK") {
+                tracing::error!(error = %error, "rolling back a direct SQLite transaction failed");
+            }
+        }
+        inner
+    }
+
     /// Runs `f` in one `BEGIN IMMEDIATE … COMMIT`, flushed as `flush` says; rolls back if
     /// `f` or the commit fails. The caller holds the store's write gate.
     pub(crate) fn transaction<R>(
@@ -98,10 +116,7 @@ impl Direct {
         flush: Flush,
         f: impl FnOnce(&mut Connection) -> Result<R>,
     ) -> Result<R> {
-        let mut inner = self
-            .inner
-            .lock()
-            .map_err(|_| StoreError::Corrupt("the direct SQLite connection panicked".into()))?;
+        let mut inner = self.lock();
         if let Some(current) = inner.synchronous {
             if current != flush {
                 let value = match flush {
@@ -125,37 +140,64 @@ impl Direct {
         }
         result
     }
-}
 
-impl Direct {
     /// Runs reads outside any transaction of its own (each statement sees the last commit).
     /// The caller holds the store's write gate, as for a transaction.
     pub(crate) fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
-        let inner = self
-            .inner
-            .lock()
-            .map_err(|_| StoreError::Corrupt("the direct SQLite connection panicked".into()))?;
+        let inner = self.lock();
         f(&inner.conn)
     }
 
     /// `PRAGMA synchronous` of the connection now (0 OFF, 1 NORMAL, 2 FULL): what its last
     /// transaction committed with.
     pub(crate) fn synchronous(&self) -> Result<i64> {
-        let inner = self
-            .inner
-            .lock()
-            .map_err(|_| StoreError::Corrupt("the direct SQLite connection panicked".into()))?;
+        let inner = self.lock();
         Ok(inner
             .conn
             .pragma_query_value(None, "synchronous", |row| row.get(0))?)
     }
 }
 
-/// Runs blocking work from async code: in place, on the runtime's thread. A transaction
-/// takes from microseconds to a few milliseconds (a durable commit's flush); the runtime's
-/// other worker threads serve meanwhile. `block_in_place` was tried: it hands the worker's
-/// queue to another thread at every call, and the threads it starts each take memory of
-/// their own (44 MB resident at idle against 12 MB).
-pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
-    f()
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::{Direct, Flush};
+
+    #[test]
+    fn a_panic_inside_a_transaction_rolls_it_back_and_leaves_the_connection_usable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("direct.db");
+        // The store's sqlx pools create the file; the direct connection only opens it.
+        drop(rusqlite::Connection::open(&path).unwrap());
+        let direct = Direct::open(&path, false, true, std::time::Duration::from_secs(1)).unwrap();
+        direct
+            .transaction(Flush::Durable, |conn| {
+                conn.execute_batch("CREATE TABLE t (x INTEGER)")?;
+                Ok(())
+            })
+            .unwrap();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            direct.transaction(Flush::Durable, |conn| -> crate::Result<()> {
+                conn.execute_batch("INSERT INTO t VALUES (1)")?;
+                panic!("a bug in the closure");
+            })
+        }));
+        assert!(panicked.is_err());
+        direct
+            .transaction(Flush::Durable, |conn| {
+                conn.execute_batch("INSERT INTO t VALUES (2)")?;
+                Ok(())
+            })
+            .unwrap();
+        let rows: Vec<i64> = direct
+            .read(|conn| {
+                let mut select = conn.prepare("SELECT x FROM t ORDER BY x")?;
+                let rows = select
+                    .query_map([], |row| row.get(0))?
+                    .collect::<rusqlite::Result<Vec<i64>>>()?;
+                Ok(rows)
+            })
+            .unwrap();
+        assert_eq!(rows, vec![2]);
+    }
 }
