@@ -1,15 +1,18 @@
 //! How an account's state is stored: a **core** (everything small that most events change:
-//! status, what was seen, rule runs, usage, the Aha, fields, …) and **parts**, the bulk of a
-//! state that most events leave as it is (deals, people, projects, team tasks, goals,
-//! alerts), each stored apart. A batch writes the core of every account it touched and only
-//! the parts that changed: a product event rewrites a few hundred bytes, not the whole
-//! state's 7–9 KB.
+//! status, what was seen, usage, the Aha, fields, …) and **parts**, the bulk of a state that
+//! most events leave as it is (deals, people, projects, team tasks, goals, alerts, and the
+//! rule runs, which change only when a rule fires), each stored apart. A batch writes the
+//! core of every account it touched and only the parts that changed: a product event
+//! rewrites a few hundred bytes, not the whole state's 7–9 KB.
 //!
 //! The core's JSON is an [`AccountState`] document whose parts are absent; a state stored
 //! whole (before parts existed) still reads as one, its parts filled from the document.
 
 use crate::shared::Shared;
-use crate::state::{AccountState, Alert, DealRecord, GoalState, Person, Project, TeamTask};
+use crate::shared::SharedMap;
+use crate::state::{
+    AccountState, Alert, DealRecord, GoalState, Person, Project, RuleRuns, TeamTask,
+};
 use serde::Serialize;
 
 /// A part of an account's state stored apart from its core.
@@ -21,16 +24,18 @@ pub enum StatePart {
     TeamTasks,
     Goals,
     Alerts,
+    RuleRuns,
 }
 
 impl StatePart {
-    pub const ALL: [StatePart; 6] = [
+    pub const ALL: [StatePart; 7] = [
         StatePart::Deals,
         StatePart::People,
         StatePart::Projects,
         StatePart::TeamTasks,
         StatePart::Goals,
         StatePart::Alerts,
+        StatePart::RuleRuns,
     ];
 
     /// The part's name as stored.
@@ -42,6 +47,7 @@ impl StatePart {
             StatePart::TeamTasks => "team_tasks",
             StatePart::Goals => "goals",
             StatePart::Alerts => "alerts",
+            StatePart::RuleRuns => "rule_runs",
         }
     }
 
@@ -105,6 +111,7 @@ pub struct PartsBefore {
     team_tasks: Shared<TeamTask>,
     goals: Shared<GoalState>,
     alerts: Shared<Alert>,
+    rule_runs: SharedMap<String, RuleRuns>,
     /// Status, CSM and domain, for a state that was stored.
     lookups: Option<(crate::state::AccountStatus, Option<String>, Option<String>)>,
 }
@@ -121,6 +128,7 @@ impl PartsBefore {
             team_tasks: state.team_tasks.clone(),
             goals: state.goals.clone(),
             alerts: state.alerts.clone(),
+            rule_runs: state.rule_runs.clone(),
         }
     }
 
@@ -139,6 +147,7 @@ impl PartsBefore {
         keep(self.team_tasks == state.team_tasks, StatePart::TeamTasks);
         keep(self.goals == state.goals, StatePart::Goals);
         keep(self.alerts == state.alerts, StatePart::Alerts);
+        keep(self.rule_runs == state.rule_runs, StatePart::RuleRuns);
         let lookups = self.lookups.as_ref().is_some_and(|(status, csm, domain)| {
             *status == state.status && *csm == state.csm && *domain == state.domain
         });
@@ -178,7 +187,6 @@ struct Core<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     domain: &'a Option<String>,
     seen: &'a std::collections::BTreeMap<String, crate::state::Seen>,
-    rule_runs: &'a std::collections::BTreeMap<String, crate::state::RuleRuns>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     nudges: &'a Vec<crate::state::Nudge>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -213,7 +221,7 @@ impl AccountState {
             deals: _,
             people: _,
             seen,
-            rule_runs,
+            rule_runs: _,
             projects: _,
             team_tasks: _,
             goals: _,
@@ -237,7 +245,6 @@ impl AccountState {
             updated_at,
             domain,
             seen,
-            rule_runs,
             nudges,
             aha,
             usage,
@@ -258,6 +265,7 @@ impl AccountState {
             StatePart::TeamTasks => serde_json::to_string(&self.team_tasks),
             StatePart::Goals => serde_json::to_string(&self.goals),
             StatePart::Alerts => serde_json::to_string(&self.alerts),
+            StatePart::RuleRuns => serde_json::to_string(&self.rule_runs),
         }
     }
 
@@ -270,6 +278,7 @@ impl AccountState {
             StatePart::TeamTasks => self.team_tasks = serde_json::from_str(json)?,
             StatePart::Goals => self.goals = serde_json::from_str(json)?,
             StatePart::Alerts => self.alerts = serde_json::from_str(json)?,
+            StatePart::RuleRuns => self.rule_runs = serde_json::from_str(json)?,
         }
         Ok(())
     }
@@ -292,6 +301,13 @@ mod tests {
             }))
             .expect("a person"),
         );
+        state.rule_runs.insert(
+            "welcome".into(),
+            crate::state::RuleRuns {
+                n: 1,
+                last_at: Timestamp(1_000),
+            },
+        );
         state
     }
 
@@ -300,6 +316,7 @@ mod tests {
         let state = won();
         let core = state.core_json().expect("core");
         assert!(!core.contains("ada@acme.test"), "people are a part: {core}");
+        assert!(!core.contains("welcome"), "rule runs are a part: {core}");
         let mut read: AccountState = serde_json::from_str(&core).expect("core reads");
         for part in StatePart::ALL {
             read.set_part_json(part, &state.part_json(part).expect("part"))

@@ -562,6 +562,9 @@ fn keep_part(state: &mut AccountState, stored: Option<&AccountState>, part: Stat
         }
         StatePart::Goals => state.goals = stored.map(|s| s.goals.clone()).unwrap_or_default(),
         StatePart::Alerts => state.alerts = stored.map(|s| s.alerts.clone()).unwrap_or_default(),
+        StatePart::RuleRuns => {
+            state.rule_runs = stored.map(|s| s.rule_runs.clone()).unwrap_or_default();
+        }
     }
 }
 

@@ -37,6 +37,30 @@ fn insert_event(
     Ok((n == 1).then(|| conn.last_insert_rowid()))
 }
 
+/// Inserts one event, processed at `at`, unless its key is in the log; returns its
+/// sequence number if it was inserted.
+fn insert_processed_event(
+    conn: &Connection,
+    event: &NewEvent,
+    at: Timestamp,
+) -> Result<Option<i64>> {
+    let data = rows::event_data(event)?;
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO events (event_key, kind, account_id, at, data, received_at, processed_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (event_key) DO NOTHING",
+        )?
+        .execute(params![
+            event.key,
+            event.kind.as_str(),
+            event.account,
+            event.at.0,
+            data,
+            at.0
+        ])?;
+    Ok((n == 1).then(|| conn.last_insert_rowid()))
+}
+
 /// The sequence number of a key in the log.
 fn event_seq(conn: &Connection, key: &str) -> Result<Option<i64>> {
     Ok(conn
@@ -254,15 +278,26 @@ pub(crate) fn commit_batch(
         }
     }
     insert_messages(conn, &decisions.messages, at)?;
+    // The derived events the batch handled go in already processed: they never enter the
+    // index of waiting events only to leave it in the same transaction. A handled key that
+    // was in the log already is marked processed there, as it would have been.
+    let handled: HashSet<&str> = batch.handled.iter().map(String::as_str).collect();
+    let mut logged_before = Vec::new();
     for event in &decisions.events {
-        insert_event(conn, event, at)?;
+        if !handled.contains(event.key.as_str()) {
+            insert_event(conn, event, at)?;
+        } else if insert_processed_event(conn, event, at)?.is_none() {
+            logged_before.push(event.key.as_str());
+        }
     }
-    if !batch.handled.is_empty() {
-        let mut handled = conn.prepare_cached(
+    let inserted: HashSet<&str> = decisions.events.iter().map(|e| e.key.as_str()).collect();
+    logged_before.extend(handled.iter().filter(|key| !inserted.contains(*key)));
+    if !logged_before.is_empty() {
+        let mut mark = conn.prepare_cached(
             "UPDATE events SET processed_at = ?1 WHERE processed_at IS NULL AND event_key = ?2",
         )?;
-        for key in &batch.handled {
-            handled.execute(params![at.0, key])?;
+        for key in logged_before {
+            mark.execute(params![at.0, key])?;
         }
     }
     if !decisions.traces.is_empty() {

@@ -202,3 +202,82 @@ async fn states_stored_whole_before_parts_existed_are_split_by_the_migration() {
         db.finish().await;
     }
 }
+
+#[tokio::test]
+async fn rule_runs_stored_in_the_core_become_a_part_of_their_own_by_the_migration() {
+    for db in onboard_store::testing::TestDatabase::all().await {
+        migrated_before(&db, 14).await;
+        let mut state = account("acme", at(0));
+        state.rule_runs.insert(
+            "welcome".into(),
+            onboard_core::state::RuleRuns {
+                n: 2,
+                last_at: at(5),
+            },
+        );
+        // The core as stored before: every field of the state but its parts, rule runs
+        // included.
+        let mut core: serde_json::Value = serde_json::to_value(&state).unwrap();
+        for part in [
+            "deals",
+            "people",
+            "projects",
+            "team_tasks",
+            "goals",
+            "alerts",
+        ] {
+            core.as_object_mut().unwrap().remove(part);
+        }
+        let placeholders = match db.backend {
+            "sqlite" => "?1, ?2, 'active', 'v1', ?3, 0, 0, ?4",
+            _ => "$1, $2, 'active', 'v1', $3, 0, 0, $4",
+        };
+        let backend = db.backend;
+        execute(
+            &db,
+            &format!(
+                "INSERT INTO accounts (id, name, status, program_version, csm, created_at, \
+                 updated_at, state) VALUES ({placeholders})"
+            ),
+            &[
+                "acme",
+                &state.name,
+                state.csm.as_deref().unwrap(),
+                &core.to_string(),
+            ],
+        )
+        .await;
+
+        let store = onboard_store::connect(&db.url).await.unwrap();
+        store.migrate().await.unwrap();
+        assert_eq!(
+            store.account("acme").await.unwrap().unwrap(),
+            state,
+            "{backend}: reads back with its rule runs"
+        );
+        // A batch that changes only the core keeps the rule runs.
+        let lease = lease(&*store, "node-a", 0).await;
+        let mut next = state.clone();
+        next.fields.insert("tier".into(), serde_json::json!("gold"));
+        let mut core_only = next.clone();
+        core_only.rule_runs.clear();
+        store
+            .commit_batch(
+                &lease,
+                &ProcessedBatch {
+                    accounts: vec![core_only],
+                    unchanged: [("acme".to_owned(), PartSet::all())].into(),
+                    ..ProcessedBatch::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.account("acme").await.unwrap().unwrap(),
+            next,
+            "{backend}"
+        );
+        drop(store);
+        db.finish().await;
+    }
+}
