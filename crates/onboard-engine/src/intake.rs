@@ -169,6 +169,7 @@ async fn write_batch(
         .flat_map(|r| std::mem::take(&mut r.usage))
         .collect();
     let received_at = clock.now();
+    let n_calls = usage.len();
     let result = if usage.is_empty() {
         store
             .append_events(&events, received_at)
@@ -178,9 +179,9 @@ async fn write_batch(
                 usage: Vec::new(),
             })
     } else {
-        store.append_intake(&events, &usage, received_at).await
+        store.append_intake(&events, usage, received_at).await
     };
-    metrics::histogram!("onboard_intake_batch_events").record((events.len() + usage.len()) as f64);
+    metrics::histogram!("onboard_intake_batch_events").record((events.len() + n_calls) as f64);
     match result {
         Ok(outcome) => {
             let n_new = outcome
@@ -231,7 +232,7 @@ async fn write_batch(
         Err(error) => {
             tracing::error!(
                 error = %error,
-                n_events = events.len() + usage.len(),
+                n_events = events.len() + n_calls,
                 "appending events failed"
             );
             metrics::counter!("onboard_intake_failures_total").increment(1);

@@ -165,11 +165,12 @@ pub trait Store: Send + Sync + 'static {
     /// is linked to (linking the user first when the call says enough: see the `usage`
     /// module), or held until the user is linked. A user linked here has their held events
     /// moved into the log, in their original order, before the event that linked them. A
-    /// usage key already in the log or held is a duplicate and changes nothing.
+    /// usage key already in the log or held is a duplicate and changes nothing. The calls are
+    /// taken: their properties move into the log.
     async fn append_intake(
         &self,
         events: &[NewEvent],
-        usage: &[UsageCall],
+        usage: Vec<UsageCall>,
         received_at: Timestamp,
     ) -> Result<IntakeAppended>;
 

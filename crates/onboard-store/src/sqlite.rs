@@ -421,7 +421,7 @@ impl Store for SqliteStore {
     async fn append_intake(
         &self,
         events: &[NewEvent],
-        usage: &[UsageCall],
+        usage: Vec<UsageCall>,
         received_at: Timestamp,
     ) -> Result<IntakeAppended> {
         if events.is_empty() && usage.is_empty() {

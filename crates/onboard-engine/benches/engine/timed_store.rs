@@ -121,7 +121,7 @@ impl Store for TimedStore {
     async fn append_intake(
         &self,
         events: &[NewEvent],
-        usage: &[onboard_store::UsageCall],
+        usage: Vec<onboard_store::UsageCall>,
         received_at: Timestamp,
     ) -> Result<onboard_store::IntakeAppended> {
         self.timed(

@@ -1114,7 +1114,7 @@ impl Inner {
     fn append_intake(
         &mut self,
         events: &[NewEvent],
-        usage: &[UsageCall],
+        usage: Vec<UsageCall>,
         received_at: Timestamp,
     ) -> Result<IntakeAppended> {
         let mut tx = MemoryUsage::new(self);

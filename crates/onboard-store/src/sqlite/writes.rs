@@ -114,7 +114,7 @@ pub(crate) fn append_in(
 pub(crate) fn append_intake(
     conn: &mut Connection,
     events: &[NewEvent],
-    calls: &[UsageCall],
+    calls: Vec<UsageCall>,
     received_at: Timestamp,
 ) -> Result<IntakeAppended> {
     let appended = append_in(conn, events, received_at)?;

@@ -157,7 +157,7 @@ pub(crate) trait UsageTx: Send {
 /// keys the transaction's other events use (a usage event with one of them is a duplicate).
 pub(crate) async fn ingest<T: UsageTx>(
     tx: &mut T,
-    calls: &[UsageCall],
+    mut calls: Vec<UsageCall>,
     taken: &HashSet<&str>,
     received_at: Timestamp,
 ) -> Result<Vec<UsageOutcome>> {
@@ -250,7 +250,7 @@ pub(crate) async fn ingest<T: UsageTx>(
         accounts,
         keys: known_keys,
     };
-    let plan = plan(calls, known, received_at);
+    let plan = plan(&mut calls, known, received_at);
     let held = if plan.released.is_empty() {
         Vec::new()
     } else {
@@ -427,8 +427,9 @@ pub(crate) struct Plan {
 }
 
 /// Decides, call by call in order, which account each event belongs to, what is appended,
-/// held and released, and which links are new.
-pub(crate) fn plan(calls: &[UsageCall], mut known: Known, received_at: Timestamp) -> Plan {
+/// held and released, and which links are new. An appended event's properties move out of
+/// its call (a tree of values, not worth copying).
+pub(crate) fn plan(calls: &mut [UsageCall], mut known: Known, received_at: Timestamp) -> Plan {
     let at = received_at.0;
     let mut plan = Plan::default();
     let mut changed: HashSet<String> = HashSet::new();
@@ -503,7 +504,7 @@ pub(crate) fn plan(calls: &[UsageCall], mut known: Known, received_at: Timestamp
                         kind: event.kind.clone(),
                         account: account.clone(),
                         at: event.at,
-                        data: with_email(event.data.clone(), user.email.as_deref()),
+                        data: with_email(std::mem::take(&mut event.data), user.email.as_deref()),
                     }),
                     None => {
                         holding

@@ -44,11 +44,7 @@ fn group(id: &str, user: &str, group: &str, domain: Option<&str>, ms: i64) -> Us
 }
 
 async fn ingest(store: &dyn Store, calls: Vec<UsageCall>, ms: i64) -> Vec<UsageOutcome> {
-    store
-        .append_intake(&[], &calls, at(ms))
-        .await
-        .unwrap()
-        .usage
+    store.append_intake(&[], calls, at(ms)).await.unwrap().usage
 }
 
 /// Commits accounts and the people they added, as the processor would.
@@ -422,7 +418,7 @@ async fn usage_and_other_events_share_one_transaction() {
         let both = store
             .append_intake(
                 &[event("deal-1", "deal.won", "acme", T0)],
-                &[identify("i1", "u1", "ada@acme.test", 0)],
+                vec![identify("i1", "u1", "ada@acme.test", 0)],
                 at(0),
             )
             .await
@@ -466,7 +462,7 @@ async fn a_held_event_whose_key_reached_the_log_meanwhile_is_left_out_when_its_u
         let both = store
             .append_intake(
                 &[event("plain", "academy.login", "acme", at(MINUTE))],
-                &[identify("i1", "u1", "ada@acme.test", MINUTE)],
+                vec![identify("i1", "u1", "ada@acme.test", MINUTE)],
                 at(MINUTE),
             )
             .await
