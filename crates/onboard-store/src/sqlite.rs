@@ -130,6 +130,10 @@ impl Drop for SqliteStore {
     }
 }
 
+/// From how many accounts on a batch's states are serialised beside its transaction, on a
+/// thread of their own (below, the thread would cost more than it saves).
+const DOCUMENTS_APART: usize = 32;
+
 /// How often the checkpointer copies the WAL into the database file.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
@@ -627,10 +631,27 @@ impl Store for SqliteStore {
     }
 
     async fn commit_batch(&self, lease: &Lease, batch: &ProcessedBatch) -> Result<()> {
-        let documents = rows::account_documents(&batch.accounts, &batch.unchanged)?;
-        // Derived: the batch follows from the events it marks processed.
+        let serialise = || rows::account_documents(&batch.accounts, &batch.unchanged);
+        if batch.accounts.len() < DOCUMENTS_APART {
+            let documents = serialise()?;
+            // Derived: the batch follows from the events it marks processed.
+            return self
+                .direct(Flush::Derived, |conn| {
+                    writes::commit_batch(conn, lease, batch, || Ok(documents))
+                })
+                .await;
+        }
+        // A large batch's states are serialised on a thread of their own while the
+        // transaction writes everything else: the processor's two halves overlap.
         self.direct(Flush::Derived, |conn| {
-            writes::commit_batch(conn, lease, batch, &documents)
+            std::thread::scope(|scope| {
+                let apart = scope.spawn(serialise);
+                writes::commit_batch(conn, lease, batch, || {
+                    apart
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+            })
         })
         .await
     }

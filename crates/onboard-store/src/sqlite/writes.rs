@@ -216,12 +216,13 @@ fn upsert_accounts(conn: &Connection, documents: &[rows::AccountDocument<'_>]) -
 }
 
 /// [`crate::Store::commit_batch`]: everything a processed batch decided, fenced by the
-/// processor's lease.
-pub(crate) fn commit_batch(
+/// processor's lease. The states' documents are asked for last, after every other write, so
+/// that they can be serialised meanwhile.
+pub(crate) fn commit_batch<'a>(
     conn: &mut Connection,
     lease: &Lease,
     batch: &ProcessedBatch,
-    documents: &[rows::AccountDocument<'_>],
+    documents: impl FnOnce() -> Result<Vec<rows::AccountDocument<'a>>>,
 ) -> Result<()> {
     // The fence: nothing is written unless this node still holds the lease.
     let held = conn
@@ -236,7 +237,6 @@ pub(crate) fn commit_batch(
     let at = batch.processed_at;
     let decisions = &batch.decisions;
     mark_processed(conn, &batch.processed, at)?;
-    upsert_accounts(conn, documents)?;
     crate::nudges::upsert_sqlite(conn, &decisions.nudges, at.0)?;
     crate::approvals::upsert_sqlite(conn, &decisions.approvals, at.0)?;
     crate::portfolio::upsert_sqlite(conn, &batch.summaries)?;
@@ -316,6 +316,7 @@ pub(crate) fn commit_batch(
             ])?;
         }
     }
+    upsert_accounts(conn, &documents()?)?;
     // Shared async code whose steps complete at once (see `append_intake`).
     futures::executor::block_on(usage::link_people(
         &mut SqliteUsage(conn),

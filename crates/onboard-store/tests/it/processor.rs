@@ -331,3 +331,70 @@ async fn program_versions_are_recorded_once() {
     })
     .await;
 }
+
+/// A batch of many accounts (whose states are serialised beside the transaction on SQLite)
+/// stores every state whole, and under a lost lease still stores none.
+#[tokio::test]
+async fn a_batch_of_many_accounts_stores_every_state_and_none_under_a_lost_lease() {
+    for_each_backend(|db| async move {
+        let store = db.store;
+        let states = |prefix: &str| -> Vec<onboard_core::state::AccountState> {
+            (0..40)
+                .map(|i| {
+                    let mut state = account(&format!("{prefix}-{i}"), T0);
+                    state.rule_runs.insert(
+                        "welcome".into(),
+                        onboard_core::state::RuleRuns {
+                            n: i,
+                            last_at: at(MINUTE),
+                        },
+                    );
+                    state
+                })
+                .collect()
+        };
+        let a = store
+            .acquire_lease("processor", "node-a", now(0), Duration(MINUTE))
+            .await
+            .unwrap()
+            .unwrap();
+        let many = states("many");
+        store
+            .commit_batch(
+                &a,
+                &ProcessedBatch {
+                    processed_at: at(MINUTE),
+                    accounts: many.clone(),
+                    ..ProcessedBatch::default()
+                },
+            )
+            .await
+            .unwrap();
+        for state in &many {
+            assert_eq!(
+                store.account(&state.id).await.unwrap().as_ref(),
+                Some(state)
+            );
+        }
+
+        store
+            .acquire_lease("processor", "node-b", now(2 * MINUTE), Duration(MINUTE))
+            .await
+            .unwrap()
+            .expect("node-a's lease expired");
+        let lost = store
+            .commit_batch(
+                &a,
+                &ProcessedBatch {
+                    processed_at: at(3 * MINUTE),
+                    accounts: states("lost"),
+                    ..ProcessedBatch::default()
+                },
+            )
+            .await;
+        assert!(matches!(lost, Err(StoreError::LeaseLost(_))), "{lost:?}");
+        assert_eq!(store.account("lost-0").await.unwrap(), None);
+        assert_eq!(store.account("lost-39").await.unwrap(), None);
+    })
+    .await;
+}
