@@ -20,35 +20,22 @@ fn insert_event(
     event: &NewEvent,
     received_at: Timestamp,
 ) -> Result<Option<i64>> {
-    let data = rows::event_data(event)?;
-    let n = conn
-        .prepare_cached(
-            "INSERT INTO events (event_key, kind, account_id, at, data, received_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (event_key) DO NOTHING",
-        )?
-        .execute(params![
-            event.key,
-            event.kind.as_str(),
-            event.account,
-            event.at.0,
-            data,
-            received_at.0
-        ])?;
-    Ok((n == 1).then(|| conn.last_insert_rowid()))
+    insert_event_processed_at(conn, event, received_at, None)
 }
 
-/// Inserts one event, processed at `at`, unless its key is in the log; returns its
-/// sequence number if it was inserted.
-fn insert_processed_event(
+/// Inserts one event, already processed at `processed_at` if given, unless its key is in
+/// the log; returns its sequence number if it was inserted.
+fn insert_event_processed_at(
     conn: &Connection,
     event: &NewEvent,
-    at: Timestamp,
+    received_at: Timestamp,
+    processed_at: Option<Timestamp>,
 ) -> Result<Option<i64>> {
     let data = rows::event_data(event)?;
     let n = conn
         .prepare_cached(
             "INSERT INTO events (event_key, kind, account_id, at, data, received_at, processed_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (event_key) DO NOTHING",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (event_key) DO NOTHING",
         )?
         .execute(params![
             event.key,
@@ -56,7 +43,8 @@ fn insert_processed_event(
             event.account,
             event.at.0,
             data,
-            at.0
+            received_at.0,
+            processed_at.map(|at| at.0)
         ])?;
     Ok((n == 1).then(|| conn.last_insert_rowid()))
 }
@@ -286,7 +274,7 @@ pub(crate) fn commit_batch<'a>(
     for event in &decisions.events {
         if !handled.contains(event.key.as_str()) {
             insert_event(conn, event, at)?;
-        } else if insert_processed_event(conn, event, at)?.is_none() {
+        } else if insert_event_processed_at(conn, event, at, Some(at))?.is_none() {
             logged_before.push(event.key.as_str());
         }
     }

@@ -136,6 +136,60 @@ async fn execute(db: &onboard_store::testing::TestDatabase, sql: &str, params: &
     }
 }
 
+/// Stores an account's row as an older version wrote it, `state` its document.
+async fn insert_account_row(
+    db: &onboard_store::testing::TestDatabase,
+    account: &onboard_core::state::AccountState,
+    state: &str,
+) {
+    let placeholders = match db.backend {
+        "sqlite" => "?1, ?2, 'active', 'v1', ?3, 0, 0, ?4",
+        _ => "$1, $2, 'active', 'v1', $3, 0, 0, $4",
+    };
+    execute(
+        db,
+        &format!(
+            "INSERT INTO accounts (id, name, status, program_version, csm, created_at, \
+             updated_at, state) VALUES ({placeholders})"
+        ),
+        &[
+            &account.id,
+            &account.name,
+            account.csm.as_deref().unwrap(),
+            state,
+        ],
+    )
+    .await;
+}
+
+/// Commits `written` with every part marked unchanged (a batch that changed only the core)
+/// and checks that the account then reads back as `expected`: its stored parts kept.
+async fn commit_core_only(
+    store: &dyn onboard_store::Store,
+    written: onboard_core::state::AccountState,
+    expected: &onboard_core::state::AccountState,
+    backend: &str,
+) {
+    let lease = lease(store, "node-a", 0).await;
+    let id = written.id.clone();
+    store
+        .commit_batch(
+            &lease,
+            &ProcessedBatch {
+                accounts: vec![written],
+                unchanged: [(id.clone(), PartSet::all())].into(),
+                ..ProcessedBatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.account(&id).await.unwrap().as_ref(),
+        Some(expected),
+        "{backend}"
+    );
+}
+
 #[tokio::test]
 async fn states_stored_whole_before_parts_existed_are_split_by_the_migration() {
     for db in onboard_store::testing::TestDatabase::all().await {
@@ -148,25 +202,8 @@ async fn states_stored_whole_before_parts_existed_are_split_by_the_migration() {
         whole
             .fields
             .insert("tier".into(), serde_json::json!("gold"));
-        let placeholders = match db.backend {
-            "sqlite" => "?1, ?2, 'active', 'v1', ?3, 0, 0, ?4",
-            _ => "$1, $2, 'active', 'v1', $3, 0, 0, $4",
-        };
         let backend = db.backend;
-        execute(
-            &db,
-            &format!(
-                "INSERT INTO accounts (id, name, status, program_version, csm, created_at, \
-                 updated_at, state) VALUES ({placeholders})"
-            ),
-            &[
-                "acme",
-                &whole.name,
-                whole.csm.as_deref().unwrap(),
-                &serde_json::to_string(&whole).unwrap(),
-            ],
-        )
-        .await;
+        insert_account_row(&db, &whole, &serde_json::to_string(&whole).unwrap()).await;
 
         let store = onboard_store::connect(&db.url).await.unwrap();
         store.migrate().await.unwrap();
@@ -177,27 +214,11 @@ async fn states_stored_whole_before_parts_existed_are_split_by_the_migration() {
         );
         // The people are a part of their own now: a batch that changes only the core
         // keeps them.
-        let lease = lease(&*store, "node-a", 0).await;
         let mut next = whole.clone();
         next.fields.clear();
         let mut core_only = next.clone();
         core_only.people.clear();
-        store
-            .commit_batch(
-                &lease,
-                &ProcessedBatch {
-                    accounts: vec![core_only],
-                    unchanged: [("acme".to_owned(), PartSet::all())].into(),
-                    ..ProcessedBatch::default()
-                },
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            store.account("acme").await.unwrap().unwrap(),
-            next,
-            "{backend}"
-        );
+        commit_core_only(&*store, core_only, &next, backend).await;
         drop(store);
         db.finish().await;
     }
@@ -228,25 +249,8 @@ async fn rule_runs_stored_in_the_core_become_a_part_of_their_own_by_the_migratio
         ] {
             core.as_object_mut().unwrap().remove(part);
         }
-        let placeholders = match db.backend {
-            "sqlite" => "?1, ?2, 'active', 'v1', ?3, 0, 0, ?4",
-            _ => "$1, $2, 'active', 'v1', $3, 0, 0, $4",
-        };
         let backend = db.backend;
-        execute(
-            &db,
-            &format!(
-                "INSERT INTO accounts (id, name, status, program_version, csm, created_at, \
-                 updated_at, state) VALUES ({placeholders})"
-            ),
-            &[
-                "acme",
-                &state.name,
-                state.csm.as_deref().unwrap(),
-                &core.to_string(),
-            ],
-        )
-        .await;
+        insert_account_row(&db, &state, &core.to_string()).await;
 
         let store = onboard_store::connect(&db.url).await.unwrap();
         store.migrate().await.unwrap();
@@ -256,27 +260,11 @@ async fn rule_runs_stored_in_the_core_become_a_part_of_their_own_by_the_migratio
             "{backend}: reads back with its rule runs"
         );
         // A batch that changes only the core keeps the rule runs.
-        let lease = lease(&*store, "node-a", 0).await;
         let mut next = state.clone();
         next.fields.insert("tier".into(), serde_json::json!("gold"));
         let mut core_only = next.clone();
         core_only.rule_runs.clear();
-        store
-            .commit_batch(
-                &lease,
-                &ProcessedBatch {
-                    accounts: vec![core_only],
-                    unchanged: [("acme".to_owned(), PartSet::all())].into(),
-                    ..ProcessedBatch::default()
-                },
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            store.account("acme").await.unwrap().unwrap(),
-            next,
-            "{backend}"
-        );
+        commit_core_only(&*store, core_only, &next, backend).await;
         drop(store);
         db.finish().await;
     }
