@@ -74,19 +74,23 @@ WHERE rowid IN (
 RETURNING id, account_id, rule, due_at, since_at, program_version, attempts";
 
 /// Claims due pending timers like [`CLAIM_TIMERS`], the earliest of each account only (by
-/// due time, then id); the other timers of the account are looked up through
-/// `timers_account`.
+/// due time, then id). Any pending timer earlier than a due one is due as well, so the
+/// earliest of an account among the due pending timers is its earliest of all: one walk of
+/// `timers_pending_due` up to now numbers each account's due timers, and only the first of
+/// each may be claimed. (Asking, for each due timer, whether its account has an earlier
+/// pending one read every timer the account ever had, fired and cancelled ones included:
+/// 13 % of the samples of a cohort of 10,000 accounts.) The walk covers every due timer,
+/// which the windows of `advance_in_windows`, its only user, keep to about an hour's.
 const CLAIM_EARLIEST_TIMERS: &str = "\
 UPDATE timers SET locked_by = ?1, locked_until = ?2 + ?3, attempts = attempts + 1
 WHERE rowid IN (
-    SELECT t.rowid FROM timers AS t INDEXED BY timers_pending_due
-    WHERE t.state = 'pending' AND t.due_at <= ?2
-      AND (t.locked_until IS NULL OR t.locked_until < ?2)
-      AND NOT EXISTS (
-          SELECT 1 FROM timers AS u INDEXED BY timers_account
-          WHERE u.account_id = t.account_id AND u.state = 'pending'
-            AND (u.due_at < t.due_at OR (u.due_at = t.due_at AND u.id < t.id)))
-    ORDER BY t.due_at
+    SELECT r FROM (
+        SELECT t.rowid AS r, t.due_at AS due_at, t.locked_until AS locked_until,
+               row_number() OVER (PARTITION BY t.account_id ORDER BY t.due_at, t.id) AS n
+        FROM timers AS t INDEXED BY timers_pending_due
+        WHERE t.state = 'pending' AND t.due_at <= ?2)
+    WHERE n = 1 AND (locked_until IS NULL OR locked_until < ?2)
+    ORDER BY due_at, r
     LIMIT ?4)
 RETURNING id, account_id, rule, due_at, since_at, program_version, attempts";
 
