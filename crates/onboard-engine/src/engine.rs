@@ -629,7 +629,7 @@ impl Engine {
                 .filter_map(|claim| {
                     let kind = EventType::parse(types::TIMER_FIRED).ok()?;
                     let event = NewEvent {
-                        key: format!("timer.fired:{}", claim.id),
+                        key: onboard_core::decide::timer_fired_key(&claim.id, claim.due_at),
                         kind,
                         account: claim.account.clone(),
                         at: claim.due_at,

@@ -61,12 +61,13 @@ const MESSAGE_COLUMNS: &str = "id, account_id, channel, to_email, to_name, from_
 
 /// Claims due pending timers (`?1` holder, `?2` now, `?3` lease, `?4` limit). The inner
 /// select walks `timers_pending_due` from the earliest due time and stops at the limit;
-/// it hands over rowids, which the update finds without a second index. `INDEXED BY`
-/// pins the plan (and fails loudly should the index ever be missing).
+/// it hands over ids, the table's own key (it is clustered by id, which begins with the due
+/// time), so the update finds each row without a second index. `INDEXED BY` pins the plan
+/// (and fails loudly should the index ever be missing).
 const CLAIM_TIMERS: &str = "\
 UPDATE timers SET locked_by = ?1, locked_until = ?2 + ?3, attempts = attempts + 1
-WHERE rowid IN (
-    SELECT rowid FROM timers INDEXED BY timers_pending_due
+WHERE id IN (
+    SELECT id FROM timers INDEXED BY timers_pending_due
     WHERE state = 'pending' AND due_at <= ?2
       AND (locked_until IS NULL OR locked_until < ?2)
     ORDER BY due_at
@@ -83,9 +84,9 @@ RETURNING id, account_id, rule, due_at, since_at, program_version, attempts";
 /// which the windows of `advance_in_windows`, its only user, keep to about an hour's.
 const CLAIM_EARLIEST_TIMERS: &str = "\
 UPDATE timers SET locked_by = ?1, locked_until = ?2 + ?3, attempts = attempts + 1
-WHERE rowid IN (
+WHERE id IN (
     SELECT r FROM (
-        SELECT t.rowid AS r, t.due_at AS due_at, t.locked_until AS locked_until,
+        SELECT t.id AS r, t.due_at AS due_at, t.locked_until AS locked_until,
                row_number() OVER (PARTITION BY t.account_id ORDER BY t.due_at, t.id) AS n
         FROM timers AS t INDEXED BY timers_pending_due
         WHERE t.state = 'pending' AND t.due_at <= ?2)

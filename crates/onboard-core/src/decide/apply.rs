@@ -3,7 +3,7 @@
 //! the CSM, the status, and what was seen when. Enrolments are announced as derived
 //! `person.enrolled` events, which rules act on (the welcome email with a sign-in link).
 
-use super::{derived_id, Settings};
+use super::{derived_event_key, Settings};
 use crate::event::{types, Event, EventType, NewEvent};
 use crate::program::{Program, TeamMember};
 use crate::state::{AccountState, AccountStatus, DealRecord, Person, Seen};
@@ -230,7 +230,7 @@ fn enrol(
     let previous = person.journey.replace(journey.clone());
     person.enrolled_at = Some(cause.at);
     Some(NewEvent {
-        key: derived_id("evt", &[&cause.key, "enrol", email, &journey]),
+        key: derived_event_key(cause.at, &[&cause.key, "enrol", email, &journey]),
         kind: EventType::parse(types::PERSON_ENROLLED).unwrap_or_else(|_| unreachable!()),
         account: state.id.clone(),
         at: cause.at,
@@ -295,7 +295,7 @@ pub(super) fn complete_module(
     }
     person.journeys_completed.insert(name.clone(), event.at);
     Ok(Some(NewEvent {
-        key: derived_id("evt", &[&event.key, "journey", &email, &name]),
+        key: derived_event_key(event.at, &[&event.key, "journey", &email, &name]),
         kind: EventType::parse(types::JOURNEY_COMPLETED).unwrap_or_else(|_| unreachable!()),
         account,
         at: event.at,

@@ -10,7 +10,10 @@
 //! the same code as the program's rules, so messages, alerts, traces and the budget behave
 //! alike.
 
-use super::{budget, condition, derived_id, projects, recipients, render, run_rule, Audience};
+use super::{
+    budget, condition, derived_event_key, derived_id, derived_id_at, projects, recipients, render,
+    run_rule, Audience,
+};
 use super::{csm, Settings};
 use crate::event::{types, Event, EventType, NewEvent};
 use crate::program::{
@@ -360,7 +363,7 @@ fn unwatch(state: &mut AccountState, project: &str, task: &str, out: &mut Decisi
 
 fn timer(state: &AccountState, rule: &str, due: Timestamp, cause: &Event) -> NewTimer {
     NewTimer {
-        id: derived_id("tmr", &[&state.id, rule, &cause.key]),
+        id: derived_id_at("tmr", due, &[&state.id, rule, &cause.key]),
         account: state.id.clone(),
         rule: rule.to_owned(),
         due_at: due,
@@ -1278,7 +1281,7 @@ fn announce(state: &AccountState, cause: &Event, kind: &str, data: Value, out: &
         .count()
         .to_string();
     out.events.push(NewEvent {
-        key: derived_id("evt", &[&cause.key, kind, &n]),
+        key: derived_event_key(cause.at, &[&cause.key, kind, &n]),
         kind: kind_type,
         account: state.id.clone(),
         at: cause.at,

@@ -9,7 +9,7 @@
 
 use super::apply::text;
 use super::projects::{skip, DUE_SOON, OVERDUE, OVERDUE_REMINDER, TIMER_PREFIX};
-use super::{csm, derived_id};
+use super::{csm, derived_id, derived_id_at};
 use crate::calendar::{Attendee, Invite, Party};
 use crate::event::Event;
 use crate::program::Program;
@@ -136,8 +136,9 @@ pub(super) fn on_booked(
             continue;
         }
         out.timers.push(NewTimer {
-            id: derived_id(
+            id: derived_id_at(
                 "tmr",
+                due_at,
                 &[&account, &project_id, &key, what, "booking", &sequence],
             ),
             account: account.clone(),
@@ -220,7 +221,7 @@ pub(super) fn on_booked(
         booker.name, booker.email
     );
     let message = |to_name: &str, to_email: &str, subject: String, body: String| {
-        let id = derived_id("msg", &[&event.key, BOOKING_RULE, to_email]);
+        let id = derived_id_at("msg", event.at, &[&event.key, BOOKING_RULE, to_email]);
         NewMessage {
             message_id: format!("<{id}@{domain}>"),
             id,

@@ -3,7 +3,7 @@
 //! first moment the window has room, by a timer that sends it then. Messages of `urgent`
 //! rules and messages to the team are neither counted nor held.
 
-use super::{derived_id, email_message, trace, Settings};
+use super::{derived_id_at, email_message, trace, Settings};
 use crate::event::Event;
 use crate::program::{Action, ContactBudget, Program};
 use crate::state::{AccountState, Decisions, NewTimer, TraceOutcome};
@@ -97,7 +97,7 @@ pub(super) fn deferral_timer(
 ) -> NewTimer {
     let name = format!("{TIMER_PREFIX}{rule}/{index}/{email}");
     NewTimer {
-        id: derived_id("tmr", &[&state.id, &name, &cause.key]),
+        id: derived_id_at("tmr", due, &[&state.id, &name, &cause.key]),
         account: state.id.clone(),
         rule: name,
         due_at: due,

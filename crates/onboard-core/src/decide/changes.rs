@@ -5,7 +5,7 @@
 //! rule sees what an earlier one staged. Nothing changes, and nothing is announced, when the
 //! person is already in the journey or the value is already the current one.
 
-use super::derived_id;
+use super::derived_event_key;
 use crate::event::{types, Event, EventType, NewEvent};
 use crate::expr::lookup_json_value;
 use crate::program::{Rule, SetTarget, SetValue};
@@ -96,8 +96,8 @@ impl Run<'_> {
             return;
         };
         self.events.push(NewEvent {
-            key: derived_id(
-                "evt",
+            key: derived_event_key(
+                self.event.at,
                 &[
                     &self.event.key,
                     &self.rule.name,

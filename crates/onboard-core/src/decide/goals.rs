@@ -19,7 +19,7 @@
 //! to go on); after that a goal whose forecast falls short of its target is `at_risk`. A
 //! task goal is at risk when its task is overdue or due after the goal's deadline.
 
-use super::derived_id;
+use super::{derived_event_key, derived_id_at};
 use crate::event::{types, Event, EventType, NewEvent};
 use crate::program::{Goal, GoalMetric, HealthModel, Program};
 use crate::state::{AccountState, Decisions, GoalState, GoalStatus, NewTimer, TaskStatus};
@@ -284,7 +284,10 @@ fn update(
             let kind = format!("goal.{}", status.as_str());
             if let Ok(kind) = EventType::parse(&kind) {
                 out.events.push(NewEvent {
-                    key: derived_id("evt", &[&state.id, &goal.name, status.as_str(), &cause.key]),
+                    key: derived_event_key(
+                        now,
+                        &[&state.id, &goal.name, status.as_str(), &cause.key],
+                    ),
                     kind,
                     account: state.id.clone(),
                     at: now,
@@ -403,7 +406,11 @@ const DAY_MS: i64 = 86_400_000;
 fn schedule(state: &mut AccountState, due: Timestamp, now: Timestamp, out: &mut Decisions) {
     state.goals_check_at = Some(due);
     out.timers.push(NewTimer {
-        id: derived_id("tmr", &[&state.id, TIMER_RULE, &due.millis().to_string()]),
+        id: derived_id_at(
+            "tmr",
+            due,
+            &[&state.id, TIMER_RULE, &due.millis().to_string()],
+        ),
         account: state.id.clone(),
         rule: TIMER_RULE.to_owned(),
         due_at: due,

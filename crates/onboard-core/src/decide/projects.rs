@@ -9,7 +9,7 @@
 //! churned or paused account gets no project news.
 
 use super::apply::text;
-use super::derived_id;
+use super::{derived_event_key, derived_id, derived_id_at};
 use crate::event::{types, Event, EventType, NewEvent};
 use crate::program::{Completion, Program, Side, Template};
 use crate::state::{
@@ -268,7 +268,7 @@ fn activate(state: &mut AccountState, index: usize, cause: &Event, out: &mut Dec
         task.due_at = task.due_days.map(|d| at.plus(days(d)));
         let mut timer = |what: &str, due_at: Timestamp| {
             out.timers.push(NewTimer {
-                id: derived_id("tmr", &[&account, &project.id, &task.key, what]),
+                id: derived_id_at("tmr", due_at, &[&account, &project.id, &task.key, what]),
                 account: account.clone(),
                 rule: format!("{TIMER_PREFIX}{}/{}/{what}", project.id, task.key),
                 due_at,
@@ -561,7 +561,7 @@ fn derived(
     data: Value,
 ) -> NewEvent {
     NewEvent {
-        key: derived_id("evt", &[&cause.key, kind, project, task]),
+        key: derived_event_key(cause.at, &[&cause.key, kind, project, task]),
         kind: EventType::parse(kind).unwrap_or_else(|_| unreachable!()),
         account: state.id.clone(),
         at: cause.at,
@@ -624,7 +624,7 @@ fn mentions(state: &AccountState, event: &Event, out: &mut Decisions) {
     };
     for email in named {
         out.events.push(NewEvent {
-            key: derived_id("evt", &[&event.key, types::PERSON_MENTIONED, email]),
+            key: derived_event_key(event.at, &[&event.key, types::PERSON_MENTIONED, email]),
             kind: kind.clone(),
             account: state.id.clone(),
             at: event.at,

@@ -14,7 +14,7 @@
 //!   module; each is recorded once per person, in whatever order they come, and announced as
 //!   `usage.milestone`.
 
-use super::derived_id;
+use super::derived_event_key;
 use crate::event::{types, Event, EventType, NewEvent};
 use crate::program::{MilestoneTrigger, Program};
 use crate::state::{AccountState, Aha, Decisions};
@@ -130,7 +130,7 @@ fn aha(
     });
     if let Ok(kind) = EventType::parse(types::AHA_REACHED) {
         out.events.push(NewEvent {
-            key: derived_id("evt", &[&state.id, types::AHA_REACHED, &event.key]),
+            key: derived_event_key(event.at, &[&state.id, types::AHA_REACHED, &event.key]),
             kind,
             account: state.id.clone(),
             at: event.at,
@@ -188,8 +188,8 @@ fn milestones(
             .count();
         if let Ok(kind) = EventType::parse(types::USAGE_MILESTONE) {
             out.events.push(NewEvent {
-                key: derived_id(
-                    "evt",
+                key: derived_event_key(
+                    event.at,
                     &[
                         &account,
                         types::USAGE_MILESTONE,

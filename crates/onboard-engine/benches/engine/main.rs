@@ -367,7 +367,7 @@ async fn fire_due_timers(store: &dyn Store, config: &EngineConfig) -> usize {
             .into_iter()
             .map(|claim| {
                 let event = NewEvent {
-                    key: format!("timer.fired:{}", claim.id),
+                    key: onboard_core::decide::timer_fired_key(&claim.id, claim.due_at),
                     kind: kind.clone(),
                     account: claim.account.clone(),
                     at: claim.due_at,

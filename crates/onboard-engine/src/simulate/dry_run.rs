@@ -64,10 +64,10 @@ pub struct RuleCounts {
 /// keyed by the processor's digests (`evt_…`) and recomputed by the replay itself.
 fn is_external(event: &Event) -> bool {
     let kind = event.kind.as_str();
-    let derived_key = event
-        .key
-        .strip_prefix("evt_")
-        .is_some_and(|rest| rest.len() == 24 && rest.bytes().all(|b| b.is_ascii_hexdigit()));
+    let derived_key = event.key.strip_prefix("evt_").is_some_and(|rest| {
+        // 36 digits (time and digest) since keys sort by time; 24 (digest) before.
+        matches!(rest.len(), 24 | 36) && rest.bytes().all(|b| b.is_ascii_hexdigit())
+    });
     !derived_key
         && !matches!(
             kind,
@@ -268,6 +268,11 @@ mod tests {
             "evt_0123456789abcdef01234567",
             "account.stalled"
         )));
+        assert!(!is_external(&event(
+            &onboard_core::decide::derived_event_key(Timestamp(1_767_225_600_000), &["x"]),
+            "account.stalled"
+        )));
+        assert!(is_external(&event("evt_not-a-digest", "account.stalled")));
         assert!(!is_external(&event("hubspot:1:2", "hubspot.deal")));
     }
 

@@ -127,9 +127,8 @@ impl TimerState {
     }
 }
 
-/// A timer (`timers`). `rowid` is SQLite's insertion order, which breaks ties of due time
-/// in the claims exactly as SQLite's index on `due_at` (whose entries end with the rowid)
-/// does.
+/// A timer (`timers`). Ties of due time are broken by id in the claims, as in SQLite's index
+/// on `due_at` (whose entries end with the id, the table's key).
 #[derive(Debug, Clone)]
 struct TimerRow {
     id: String,
@@ -143,7 +142,6 @@ struct TimerRow {
     locked_by: Option<String>,
     locked_until: Option<i64>,
     fired_at: Option<i64>,
-    rowid: i64,
 }
 
 impl TimerRow {
@@ -288,17 +286,16 @@ struct Inner {
 
     // ---- timers ----
     timers: HashMap<String, TimerRow>,
-    last_timer_rowid: i64,
-    /// Pending timers by (due time, rowid) (`timers_pending_due`): the claim's way in.
-    pending_due: BTreeMap<(i64, i64), String>,
+    /// Pending timers by (due time, id) (`timers_pending_due`): the claim's way in.
+    pending_due: BTreeSet<(i64, String)>,
     /// Each account's pending timers by (due time, id): its earliest, its cancels, its
     /// pending list.
     pending_by_account: HashMap<String, BTreeSet<(i64, String)>>,
-    /// The earliest pending timer of each account that has one, by (due time, rowid):
+    /// The earliest pending timer of each account that has one, by (due time, id):
     /// `claim_earliest_timers` walks this instead of every account.
-    earliest: BTreeMap<(i64, i64), String>,
+    earliest: BTreeSet<(i64, String)>,
     /// Where each account's earliest is in [`Inner::earliest`].
-    earliest_of: HashMap<String, (i64, i64)>,
+    earliest_of: HashMap<String, (i64, String)>,
 
     // ---- the outbox ----
     messages: HashMap<String, MessageRow>,
@@ -576,8 +573,8 @@ impl Inner {
         let Some(timer) = self.timers.get(id) else {
             return;
         };
-        let (due, rowid, account) = (timer.due_at, timer.rowid, timer.account.clone());
-        self.pending_due.insert((due, rowid), id.to_owned());
+        let (due, account) = (timer.due_at, timer.account.clone());
+        self.pending_due.insert((due, id.to_owned()));
         self.pending_by_account
             .entry(account.clone())
             .or_default()
@@ -590,8 +587,8 @@ impl Inner {
         let Some(timer) = self.timers.get(id) else {
             return;
         };
-        let (due, rowid, account) = (timer.due_at, timer.rowid, timer.account.clone());
-        self.pending_due.remove(&(due, rowid));
+        let (due, account) = (timer.due_at, timer.account.clone());
+        self.pending_due.remove(&(due, id.to_owned()));
         if let Some(set) = self.pending_by_account.get_mut(&account) {
             set.remove(&(due, id.to_owned()));
             if set.is_empty() {
@@ -613,9 +610,8 @@ impl Inner {
             .and_then(|set| set.first())
             .and_then(|(_, id)| self.timers.get(id));
         if let Some(timer) = first {
-            let key = (timer.due_at, timer.rowid);
-            let id = timer.id.clone();
-            self.earliest.insert(key, id);
+            let key = (timer.due_at, timer.id.clone());
+            self.earliest.insert(key.clone());
             self.earliest_of.insert(account.to_owned(), key);
         }
     }
@@ -625,7 +621,6 @@ impl Inner {
         if self.timers.contains_key(&timer.id) {
             return;
         }
-        self.last_timer_rowid += 1;
         self.timers.insert(
             timer.id.clone(),
             TimerRow {
@@ -640,7 +635,6 @@ impl Inner {
                 locked_by: None,
                 locked_until: None,
                 fired_at: None,
-                rowid: self.last_timer_rowid,
             },
         );
         self.index_pending(&timer.id);
@@ -693,14 +687,9 @@ impl Inner {
 
     /// The ids of `index`'s timers due at `now` and claimable, in index order, at most
     /// `limit`.
-    fn due_candidates(
-        &self,
-        index: &BTreeMap<(i64, i64), String>,
-        now: i64,
-        limit: i64,
-    ) -> Vec<String> {
+    fn due_candidates(&self, index: &BTreeSet<(i64, String)>, now: i64, limit: i64) -> Vec<String> {
         index
-            .range(..=(now, i64::MAX))
+            .range(..(now.saturating_add(1), String::new()))
             .filter_map(|(_, id)| self.timers.get(id))
             .filter(|timer| timer.claimable(now))
             .take(usize::try_from(limit.max(0)).unwrap_or(usize::MAX))

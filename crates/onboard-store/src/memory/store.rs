@@ -364,10 +364,7 @@ impl Store for MemoryStore {
 
     async fn next_timer_due(&self) -> Result<Option<Timestamp>> {
         let inner = self.lock()?;
-        Ok(inner
-            .pending_due
-            .first_key_value()
-            .map(|((due, _), _)| Timestamp(*due)))
+        Ok(inner.pending_due.first().map(|(due, _)| Timestamp(*due)))
     }
 
     async fn timer_counts(&self, now: Now) -> Result<TimerCounts> {
@@ -378,7 +375,7 @@ impl Store for MemoryStore {
             due: count(
                 inner
                     .pending_due
-                    .range(..=(now.local().0, i64::MAX))
+                    .range(..(now.local().0.saturating_add(1), String::new()))
                     .count(),
             ),
         })
@@ -389,7 +386,12 @@ impl Store for MemoryStore {
         let now = now.local().0;
         let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         Ok(DueWork {
-            timers: count(inner.pending_due.range(..=(now, i64::MAX)).count()),
+            timers: count(
+                inner
+                    .pending_due
+                    .range(..(now.saturating_add(1), String::new()))
+                    .count(),
+            ),
             messages: count(inner.queued_due.range(..=(now, i64::MAX)).count()),
         })
     }
