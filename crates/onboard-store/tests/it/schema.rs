@@ -1,7 +1,8 @@
 //! Migrations, connection URLs and the query plans the store's speed depends on.
 
-use crate::harness::{account, at, for_each_shared_backend, lease, HOUR};
+use crate::harness::{account, at, for_each_shared_backend, lease, now, HOUR, MINUTE};
 use onboard_core::stored::PartSet;
+use onboard_core::Duration;
 use onboard_store::{ProcessedBatch, StoreError};
 use std::str::FromStr;
 
@@ -268,4 +269,38 @@ async fn rule_runs_stored_in_the_core_become_a_part_of_their_own_by_the_migratio
         drop(store);
         db.finish().await;
     }
+}
+
+// SQLite only: migration 0015 (timers clustered by id) changes where timers are, not what
+// they say.
+#[tokio::test]
+async fn timers_set_before_the_sqlite_timers_migration_read_and_fire_as_before() {
+    let db = onboard_store::testing::TestDatabase::sqlite().unwrap();
+    migrated_before(&db, 15).await;
+    execute(
+        &db,
+        &format!(
+            "INSERT INTO timers (id, account_id, rule, due_at, since_at, program_version, \
+             created_at) VALUES ('tmr_set_before', 'acme', 'welcome', {}, 0, 'v1', 0)",
+            at(1000).0
+        ),
+        &[],
+    )
+    .await;
+
+    let store = onboard_store::connect(&db.url).await.unwrap();
+    store.migrate().await.unwrap();
+    let timer = store.timer("tmr_set_before").await.unwrap().unwrap();
+    assert_eq!(
+        (timer.account.as_str(), timer.due_at, timer.state.as_str()),
+        ("acme", at(1000), "pending")
+    );
+    let claims = store
+        .claim_due_timers("node-a", now(2000), Duration(MINUTE), 10)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = claims.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["tmr_set_before"]);
+    drop(store);
+    db.finish().await;
 }
