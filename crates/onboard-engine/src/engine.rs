@@ -51,6 +51,9 @@ pub struct EngineConfig {
     pub timer_batch: i64,
     /// Messages claimed per dispatch round.
     pub dispatch_batch: i64,
+    /// A processed batch of at least this many accounts (none new, each with a CSM) is
+    /// decided on two threads, half of its accounts each; `usize::MAX` never.
+    pub parallel_decide_accounts: usize,
     /// Delivery attempts before a message is dead.
     pub max_attempts: i64,
     /// First retry delay; doubles each attempt, capped at `max_backoff`.
@@ -126,6 +129,7 @@ impl EngineConfig {
             process_batch_quiet: 10_000,
             timer_batch: 2_000,
             dispatch_batch: 50,
+            parallel_decide_accounts: 64,
             max_attempts: 15,
             base_backoff: Duration(30_000),
             max_backoff: Duration(4 * 3_600_000),
@@ -757,10 +761,19 @@ impl Engine {
             .map(|a| (a.id.clone(), PartsBefore::of(a)))
             .collect();
         let current = self.programs.current().clone();
-        let mut decisions = Decisions::default();
-        let mut batch_timers = BatchTimers::default();
-        let mut processed = Vec::with_capacity(events.len());
-        let mut handled = Vec::new();
+        // The program of each account's version, fetched before deciding (a state keeps the
+        // version it started with; new accounts start on the current one).
+        let mut programs: HashMap<String, Arc<Program>> = HashMap::new();
+        programs.insert(current.version.0.clone(), current.clone());
+        for account in accounts.values() {
+            if !programs.contains_key(&account.program_version) {
+                let program = self
+                    .programs
+                    .version(self.store.as_ref(), &account.program_version)
+                    .await?;
+                programs.insert(account.program_version.clone(), program);
+            }
+        }
         let now = self.clock.now();
         // New accounts get the CSM with the least load: count it once per batch that has one.
         let mut settings = self.settings.clone();
@@ -776,66 +789,47 @@ impl Engine {
                 .map(|(csm, n)| (csm.to_lowercase(), u64::try_from(n).unwrap_or(0)))
                 .collect();
         }
-        for event in &events {
-            if crm::is_connector_stream(&event.account) {
-                // Raw CRM input: no account of its own; it asks the CRM for the deal.
-                decisions
-                    .messages
-                    .extend(crm::hubspot_fetch(event).or_else(|| crm::pipedrive_fetch(event)));
-                processed.push(event.seq);
-                continue;
-            }
-            // What an event derives for its own account is decided right after it, in the
-            // same transaction: a cause and its consequences commit together, and the order
-            // of decisions does not depend on where batches happen to split.
-            let mut pending = VecDeque::from([(Cow::Borrowed(event), 0usize)]);
-            while let Some((event, depth)) = pending.pop_front() {
-                let had_csm = accounts.get(&event.account).and_then(|a| a.csm.clone());
-                let state = accounts.entry(event.account.clone()).or_insert_with(|| {
-                    AccountState::new(&event.account, &current.version.0, event.at)
-                });
-                let program = if state.program_version == current.version.0 {
-                    current.clone()
-                } else {
-                    self.programs
-                        .version(self.store.as_ref(), &state.program_version)
-                        .await?
-                };
-                let decided = decide(&program, &settings, state, &event);
-                if had_csm.is_none() {
-                    if let Some(csm) = &state.csm {
-                        *settings.csm_load.entry(csm.to_lowercase()).or_default() += 1;
-                    }
-                }
-                // A cancel only reaches timers set before this batch; drop the batch's own.
-                for cancel in &decided.cancels {
-                    batch_timers.cancel(&decisions.timers, cancel);
-                }
-                if depth < INLINE_DEPTH {
-                    for derived in decided.events.iter().filter(|d| d.account == event.account) {
-                        handled.push(derived.key.clone());
-                        pending.push_back((
-                            Cow::Owned(Event {
-                                seq: event.seq,
-                                key: derived.key.clone(),
-                                kind: derived.kind.clone(),
-                                account: derived.account.clone(),
-                                at: derived.at,
-                                data: derived.data.clone(),
-                                received_at: now,
-                                processed_at: None,
-                            }),
-                            depth + 1,
-                        ));
-                    }
-                }
-                let first = decisions.timers.len();
-                decisions.extend(decided);
-                batch_timers.added(&decisions.timers, first);
-            }
-            processed.push(event.seq);
-        }
-        batch_timers.drop_cancelled(&mut decisions.timers);
+        let runs = Runs {
+            programs: &programs,
+            current: &current,
+            now,
+        };
+        // Accounts are decided independently of each other, but for the CSM a new account
+        // (or one without a CSM) gets by least load, and for the raw CRM events: a batch of
+        // many accounts with neither is decided on two threads, half of its accounts each.
+        let independent = accounts.len() >= self.config.parallel_decide_accounts
+            && !new_account
+            && accounts.values().all(|a| a.csm.is_some())
+            && !events.iter().any(|e| crm::is_connector_stream(&e.account));
+        let Decided {
+            decisions,
+            processed,
+            handled,
+        } = if independent {
+            let (first, second) = halves(&events);
+            let mut theirs: HashMap<String, AccountState> = second
+                .iter()
+                .filter_map(|e| accounts.remove_entry(&e.account))
+                .collect();
+            let mut their_settings = settings.clone();
+            let (mut mine, theirs_decided) = std::thread::scope(|scope| {
+                let other = scope.spawn(|| runs.decide(&second, &mut theirs, &mut their_settings));
+                let mine = runs.decide(&first, &mut accounts, &mut settings);
+                let theirs = other
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (mine, theirs)
+            });
+            accounts.extend(theirs);
+            mine.append(theirs_decided);
+            mine
+        } else {
+            runs.decide(
+                &events.iter().collect::<Vec<_>>(),
+                &mut accounts,
+                &mut settings,
+            )
+        };
         let lag = events
             .iter()
             .map(|e| self.clock.now().millis() - e.received_at.millis())
@@ -1469,6 +1463,135 @@ fn fetch_failed(error: FetchError) -> FetchFailure {
             .retry_after
             .map(|d| Duration(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))),
     )
+}
+
+/// What deciding a run of a batch's events gave.
+#[derive(Default)]
+struct Decided {
+    decisions: Decisions,
+    /// The events decided, by log position.
+    processed: Vec<i64>,
+    /// The keys of derived events decided with their cause.
+    handled: Vec<String>,
+}
+
+impl Decided {
+    /// Adds what another run of the same batch decided (for other accounts).
+    fn append(&mut self, other: Decided) {
+        self.decisions.extend(other.decisions);
+        self.processed.extend(other.processed);
+        self.processed.sort_unstable();
+        self.handled.extend(other.handled);
+    }
+}
+
+/// What every run of a batch decides with: the programs of the accounts' versions, and the
+/// processor's time.
+struct Runs<'a> {
+    programs: &'a HashMap<String, Arc<Program>>,
+    current: &'a Arc<Program>,
+    now: Timestamp,
+}
+
+impl Runs<'_> {
+    /// Decides `events` in order against `accounts` (new accounts are added to it).
+    fn decide(
+        &self,
+        events: &[&Event],
+        accounts: &mut HashMap<String, AccountState>,
+        settings: &mut Settings,
+    ) -> Decided {
+        let current = self.current;
+        let mut decisions = Decisions::default();
+        let mut batch_timers = BatchTimers::default();
+        let mut processed = Vec::with_capacity(events.len());
+        let mut handled = Vec::new();
+        for &event in events {
+            if crm::is_connector_stream(&event.account) {
+                // Raw CRM input: no account of its own; it asks the CRM for the deal.
+                decisions
+                    .messages
+                    .extend(crm::hubspot_fetch(event).or_else(|| crm::pipedrive_fetch(event)));
+                processed.push(event.seq);
+                continue;
+            }
+            // What an event derives for its own account is decided right after it, in the
+            // same transaction: a cause and its consequences commit together, and the order
+            // of decisions does not depend on where batches happen to split.
+            let mut pending = VecDeque::from([(Cow::Borrowed(event), 0usize)]);
+            while let Some((event, depth)) = pending.pop_front() {
+                let had_csm = accounts.get(&event.account).and_then(|a| a.csm.clone());
+                let state = accounts.entry(event.account.clone()).or_insert_with(|| {
+                    AccountState::new(&event.account, &current.version.0, event.at)
+                });
+                // Every version of the batch's accounts was fetched; a new account's is the
+                // current one.
+                let program = self.programs.get(&state.program_version).unwrap_or(current);
+                let decided = decide(program, settings, state, &event);
+                if had_csm.is_none() {
+                    if let Some(csm) = &state.csm {
+                        *settings.csm_load.entry(csm.to_lowercase()).or_default() += 1;
+                    }
+                }
+                // A cancel only reaches timers set before this batch; drop the batch's own.
+                for cancel in &decided.cancels {
+                    batch_timers.cancel(&decisions.timers, cancel);
+                }
+                if depth < INLINE_DEPTH {
+                    for derived in decided.events.iter().filter(|d| d.account == event.account) {
+                        handled.push(derived.key.clone());
+                        pending.push_back((
+                            Cow::Owned(Event {
+                                seq: event.seq,
+                                key: derived.key.clone(),
+                                kind: derived.kind.clone(),
+                                account: derived.account.clone(),
+                                at: derived.at,
+                                data: derived.data.clone(),
+                                received_at: self.now,
+                                processed_at: None,
+                            }),
+                            depth + 1,
+                        ));
+                    }
+                }
+                let first = decisions.timers.len();
+                decisions.extend(decided);
+                batch_timers.added(&decisions.timers, first);
+            }
+            processed.push(event.seq);
+        }
+        batch_timers.drop_cancelled(&mut decisions.timers);
+        Decided {
+            decisions,
+            processed,
+            handled,
+        }
+    }
+}
+
+/// A batch's events split in two by account, each account's events in order in one half,
+/// the halves about even in events.
+fn halves(events: &[Event]) -> (Vec<&Event>, Vec<&Event>) {
+    let mut per_account: HashMap<&str, usize> = HashMap::new();
+    for event in events {
+        *per_account.entry(event.account.as_str()).or_default() += 1;
+    }
+    let mut order: Vec<(&str, usize)> = per_account.into_iter().collect();
+    // Largest first, then by key: the split is the same for the same batch.
+    order.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let (mut sizes, mut second_accounts) = ([0usize; 2], HashSet::new());
+    for (account, n) in order {
+        if sizes[1] < sizes[0] {
+            sizes[1] += n;
+            second_accounts.insert(account);
+        } else {
+            sizes[0] += n;
+        }
+    }
+    events
+        .iter()
+        .partition(|e| !second_accounts.contains(e.account.as_str()))
 }
 
 /// Which of a batch's own timers its later decisions cancelled, indexed by account so that a

@@ -23,14 +23,24 @@ const ACCOUNTS: usize = 12;
 const DAYS: i64 = 16;
 
 async fn engine(db: &TestDatabase) -> (Arc<Engine>, tempfile::TempDir) {
+    engine_deciding_in_parallel_from(db, EngineConfig::new("n", "u").parallel_decide_accounts).await
+}
+
+/// An engine that decides a batch on two threads from `accounts` accounts on.
+async fn engine_deciding_in_parallel_from(
+    db: &TestDatabase,
+    accounts: usize,
+) -> (Arc<Engine>, tempfile::TempDir) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../program");
     let source = onboard_engine::read_program_dir(&dir).unwrap();
     let program = onboard_core::program::load(&source).unwrap();
     let store = onboard_store::connect(&db.url).await.unwrap();
     store.migrate().await.unwrap();
     let mailbox = tempfile::tempdir().unwrap();
+    let mut config = EngineConfig::new("test-node", "https://onboard.test");
+    config.parallel_decide_accounts = accounts;
     let engine = Engine::start(
-        EngineConfig::new("test-node", "https://onboard.test"),
+        config,
         store,
         Arc::new(ManualClock::new(T0)),
         Arc::new(DevMailbox::new(&mailbox.path().join("mailbox"))),
@@ -216,5 +226,38 @@ async fn advancing_in_windows_decides_what_stepping_timer_by_timer_decides() {
         drop((exact, windowed));
         exact_db.finish().await;
         windowed_db.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deciding_a_batch_on_two_threads_decides_what_one_thread_decides() {
+    for backend in ["sqlite", "memory"] {
+        let fresh = || match backend {
+            "sqlite" => TestDatabase::sqlite().unwrap(),
+            _ => TestDatabase::memory(),
+        };
+        let (one_db, two_db) = (fresh(), fresh());
+        let (one, _a) = engine_deciding_in_parallel_from(&one_db, usize::MAX).await;
+        let (two, _b) = engine_deciding_in_parallel_from(&two_db, 2).await;
+        let (events, traces, messages) = run(&one, Some(Duration(6 * HOUR))).await;
+        let (t_events, t_traces, t_messages) = run(&two, Some(Duration(6 * HOUR))).await;
+        assert!(traces.len() > 100, "a cohort that does something");
+        assert_eq!(
+            events, t_events,
+            "{backend}: the same events at the same times"
+        );
+        assert_eq!(traces, t_traces, "{backend}: the same decisions");
+        assert_eq!(messages, t_messages, "{backend}: the same messages");
+        for n in 0..ACCOUNTS {
+            let id = format!("w{n}");
+            assert_eq!(
+                one.store().account(&id).await.unwrap(),
+                two.store().account(&id).await.unwrap(),
+                "{backend}: the same state of {id}"
+            );
+        }
+        drop((one, two));
+        one_db.finish().await;
+        two_db.finish().await;
     }
 }
