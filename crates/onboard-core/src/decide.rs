@@ -39,13 +39,7 @@ pub const ACADEMY_TRACE: &str = "academy";
 
 /// A short deterministic id: `prefix_` and 24 hex digits of SHA-256 over the parts.
 pub fn derived_id(prefix: &str, parts: &[&str]) -> String {
-    let mut hasher = Sha256::new();
-    for part in parts {
-        hasher.update((part.len() as u64).to_le_bytes());
-        hasher.update(part.as_bytes());
-    }
-    let digest = hasher.finalize();
-    format!("{prefix}_{}", hex::encode(&digest[..12]))
+    format!("{prefix}_{}", digest(parts))
 }
 
 /// A deterministic id that sorts by time: `prefix_`, 12 hex digits of `at` (milliseconds since
@@ -53,17 +47,17 @@ pub fn derived_id(prefix: &str, parts: &[&str]) -> String {
 /// next to those of the same moment: a batch's new keys fill the last pages of an index
 /// instead of one page each at random places of it.
 pub fn derived_id_at(prefix: &str, at: Timestamp, parts: &[&str]) -> String {
+    format!("{prefix}_{:012x}{}", at.millis().max(0), digest(parts))
+}
+
+/// 24 hex digits of SHA-256 over the parts, each preceded by its length.
+fn digest(parts: &[&str]) -> String {
     let mut hasher = Sha256::new();
     for part in parts {
         hasher.update((part.len() as u64).to_le_bytes());
         hasher.update(part.as_bytes());
     }
-    let digest = hasher.finalize();
-    format!(
-        "{prefix}_{:012x}{}",
-        at.millis().max(0),
-        hex::encode(&digest[..12])
-    )
+    hex::encode(&hasher.finalize()[..12])
 }
 
 /// The key of an event the processor derives at `at`: [`derived_id_at`] with `evt`.
